@@ -1,0 +1,48 @@
+# The single entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTHON ?= python3
+
+.PHONY: help quickstart venv dev install test test-rust test-python lint fix bench clean
+
+help:  ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: $(VENV)/bin/python
+
+install: venv  ## Build and install the package (release) into the venv
+	$(PIP) install -q .
+
+quickstart: install  ## Install, then run examples/quickstart.py (timers firing in ./.kron)
+	$(PY) examples/quickstart.py
+
+dev: venv  ## Install test tools and the package into the venv
+	$(PIP) install -q "pytest>=7" "pytest-timeout>=2" "mypy>=1.8" "ruff>=0.4"
+	$(PIP) install -q .
+
+lint: dev  ## Formatting and lints: cargo fmt, clippy -D warnings, ruff, mypy --strict
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV)/bin/ruff check python tests examples
+	$(VENV)/bin/mypy
+
+fix:  ## Apply formatters
+	cargo fmt --all
+	-$(VENV)/bin/ruff check --fix python tests examples
+
+test-rust:  ## Rust unit and integration tests
+	cargo test --workspace --locked
+
+test-python: dev  ## Python tests of the public API
+	$(VENV)/bin/pytest -q tests
+
+test: lint test-rust test-python  ## Everything CI runs
+
+clean:
+	rm -rf $(VENV) target .kron

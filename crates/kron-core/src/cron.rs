@@ -1,0 +1,510 @@
+//! Cron expressions in a time zone.
+//!
+//! Parsing and field matching are croner's. Turning wall-clock matches into instants is done here,
+//! because Kron promises a DST rule that differs from croner's built-in one:
+//!
+//! * a matching local time that does not exist (spring-forward gap) fires once, at the first
+//!   instant after the gap;
+//! * a matching local time that occurs twice (fall-back fold) fires once, at its first occurrence;
+//! * except when the hour field is a wildcard or a step (`*`, `*/2`, `1-23/2`): such a schedule
+//!   is a cadence, not a list of wall-clock times, so it fires on both copies of a repeated hour
+//!   and simply has no fires in a skipped one.
+//!
+//! Croner classifies by "seconds, minutes and hours are all single values" instead, so with it a
+//! list or range of hours (`0 1,13 * * *`) fired twice on fall-back and not at all in a gap, and a
+//! minute step in a fixed hour (`*/15 2 * * *`) vanished on spring-forward day. Kron therefore asks
+//! croner only for the next matching *wall-clock* time (croner on `jiff::civil::DateTime` has no
+//! time zone, so none of its DST logic runs) and maps wall-clock times to instants itself, one
+//! span of constant UTC offset at a time.
+
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
+use jiff::civil::DateTime;
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::time::{self, EpochMs};
+use crate::CoreError;
+
+/// Upper bound on constant-offset spans walked by one `next_after` call. Real zones change offset
+/// at most a few times a year and every valid expression matches within a few years, so this only
+/// stops pathological inputs from spinning.
+const MAX_SPANS: usize = 10_000;
+
+/// A compiled cron expression bound to a time zone.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    cron: Cron,
+    tz: TimeZone,
+    /// True when the hour field names explicit hours (values, ranges, lists): every match is a
+    /// wall-clock time that fires once even when DST skips or repeats it. False for a wildcard or
+    /// stepped hour field, which fires on every instant whose wall clock matches.
+    wall_clock: bool,
+}
+
+/// The parser Kron uses, with every option spelled out rather than left to croner's defaults:
+///
+/// * `seconds: Optional` - 5 fields, or 6 with seconds first (a 5-field expression fires at :00).
+/// * `year: Disallowed` - a 7th (year) field is rejected: Kron schedules are periodic.
+/// * `dom_and_dow: false` - when both day-of-month and day-of-week are restricted, a day matches
+///   if *either* does (`0 0 1 * MON` = the 1st and every Monday), as in Vixie cron and what cron
+///   users expect. This is croner's default too. (Croner treats only a literal `*` as
+///   unrestricted, so `*/2` in day-of-month also ORs with a day-of-week.)
+/// * `alternative_weekdays: false` - day-of-week 0-7 with 0 and 7 = Sunday (Vixie), not Quartz's
+///   1-7.
+/// * `sloppy_ranges: false` - `/10` and `5/10` are rejected; write `*/10` or `5-59/10`.
+fn parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .dom_and_dow(false)
+        .alternative_weekdays(false)
+        .sloppy_ranges(false)
+        .build()
+}
+
+/// Nicknames, expanded here (not by croner) so `@midnight` works and the hour field is known.
+const NICKNAMES: [(&str, &str); 7] = [
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+    ("@monthly", "0 0 1 * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@hourly", "0 * * * *"),
+];
+
+/// Parses `expr`; returns croner's compiled form and whether matches are wall-clock times.
+fn compile(expr: &str) -> Result<(Cron, bool), CoreError> {
+    let err = |reason: String| CoreError::invalid("cron", expr, reason);
+    let trimmed = expr.trim();
+    if trimmed.is_empty() {
+        return Err(err("cron expression is empty".to_string()));
+    }
+    let expanded = if trimmed.starts_with('@') {
+        match NICKNAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(trimmed))
+        {
+            Some((_, pattern)) => *pattern,
+            None => {
+                return Err(err(
+                    "unknown nickname; use @yearly, @annually, @monthly, @weekly, @daily, \
+                     @midnight or @hourly"
+                        .to_string(),
+                ))
+            }
+        }
+    } else {
+        trimmed
+    };
+    let cron = parser().parse(expanded).map_err(|e| err(e.to_string()))?;
+    let fields: Vec<&str> = expanded.split_whitespace().collect();
+    // Croner accepted the expression, so it has 5 fields or 6 with seconds first.
+    let hour = if fields.len() == 6 {
+        fields[2]
+    } else {
+        fields.get(1).copied().unwrap_or("*")
+    };
+    let wall_clock = !hour.contains(['*', '/']);
+    // Expressions have no year, so anything that ever matches matches within 400 years; croner
+    // searches ~3000. Reject "never" (30 February, 31 April) now rather than at every lookup.
+    let never = DateTime::new(2000, 1, 1, 0, 0, 0, 0)
+        .map(|origin| cron.find_next_occurrence(&origin, true).is_err())
+        .unwrap_or(false);
+    if never {
+        return Err(err(
+            "the expression never matches a real date (e.g. 30 February)".to_string(),
+        ));
+    }
+    Ok((cron, wall_clock))
+}
+
+impl CronSchedule {
+    /// Compiles `expr` (arg `cron`) in the IANA zone `timezone` (arg `timezone`).
+    pub fn parse(expr: &str, timezone: &str) -> Result<CronSchedule, CoreError> {
+        let tz = time::time_zone(timezone)?;
+        let (cron, wall_clock) = compile(expr)?;
+        Ok(CronSchedule {
+            cron,
+            tz,
+            wall_clock,
+        })
+    }
+
+    /// The first fire instant strictly after `t`, or `None` if there is none representable
+    /// (croner stops searching at year 5000).
+    ///
+    /// Walks the time line one span of constant UTC offset at a time. In a span with offset `o`
+    /// instant `i` shows wall clock `i + o`, so the next fire inside it is the next wall-clock
+    /// match mapped back. Where a span begins the DST rule applies when `wall_clock`: after a
+    /// spring-forward, a match inside the skipped wall-clock range fires at the span's first
+    /// instant (the first instant after the gap); after a fall-back, wall-clock times already
+    /// shown before the transition are skipped.
+    pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
+        // Fires are whole seconds; "after t ms" is "after floor(t / 1000) s".
+        let mut after = t.div_euclid(1000).max(Timestamp::MIN.as_second() - 1);
+        for _ in 0..MAX_SPANS {
+            let first_s = after.checked_add(1)?;
+            let first = Timestamp::from_second(first_s).ok()?;
+            let offset = i64::from(self.tz.to_offset(first).seconds());
+            // Exclusive lower bound, as a wall-clock second count.
+            let mut lower = after.checked_add(offset)?.max(Timestamp::MIN.as_second());
+            if self.wall_clock {
+                if let Some((start, before)) = self.span_start(first) {
+                    if before > offset {
+                        // Fall-back: [start + offset, start + before) was already shown.
+                        lower = lower.max(start + before - 1);
+                    } else if before < offset && start == first_s {
+                        // Spring-forward right at `first`: [start + before, start + offset)
+                        // never showed; a match in it fires now, once.
+                        if self.next_civil_after(start + before - 1)? < start + offset {
+                            return to_ms(start);
+                        }
+                    }
+                }
+            }
+            let found = self.next_civil_after(lower)?;
+            let Some(transition) = self.tz.following(first).next() else {
+                return to_ms(found - offset);
+            };
+            let end = transition.timestamp().as_second();
+            if found < end + offset {
+                return to_ms(found - offset);
+            }
+            // Nothing in this span: continue with the span that begins at `end`.
+            after = end - 1;
+        }
+        None
+    }
+
+    /// The transition that began the span containing `first` (in whole seconds) and the offset
+    /// in force just before it.
+    fn span_start(&self, first: Timestamp) -> Option<(i64, i64)> {
+        // `preceding` is strict and transitions fall on whole seconds: this finds one <= first.
+        let probe = first.checked_add(SignedDuration::from_secs(1)).ok()?;
+        let transition = self.tz.preceding(probe).next()?;
+        let start = transition.timestamp().as_second();
+        let before = Timestamp::from_second(start.checked_sub(1)?).ok()?;
+        Some((start, i64::from(self.tz.to_offset(before).seconds())))
+    }
+
+    /// The next wall-clock time (as seconds since 1970-01-01T00:00:00 local) strictly after
+    /// `lower` that matches the expression, ignoring time zones entirely.
+    fn next_civil_after(&self, lower: i64) -> Option<i64> {
+        let origin = Offset::UTC.to_datetime(Timestamp::from_second(lower).ok()?);
+        let found = self.cron.find_next_occurrence(&origin, false).ok()?;
+        Some(Offset::UTC.to_timestamp(found).ok()?.as_second())
+    }
+}
+
+fn to_ms(seconds: i64) -> Option<EpochMs> {
+    seconds.checked_mul(1000)
+}
+
+/// Croner's English description of `expr` (for `kron cron`), after validating it.
+pub fn describe_cron(expr: &str) -> Result<String, CoreError> {
+    compile(expr).map(|(cron, _)| cron.describe())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{format_utc, parse_datetime};
+
+    fn at(text: &str) -> EpochMs {
+        parse_datetime("at", text, "UTC").expect("test instant")
+    }
+
+    /// The next `n` fires after `start` as formatted UTC strings.
+    fn fires(expr: &str, tz: &str, start: &str, n: usize) -> Vec<String> {
+        let schedule = CronSchedule::parse(expr, tz).expect("test expression");
+        let mut t = at(start);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            match schedule.next_after(t) {
+                Some(next) => {
+                    assert!(next > t, "{expr}: {next} not after {t}");
+                    out.push(format_utc(next));
+                    t = next;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn accepts() {
+        // (expression, wall_clock)
+        let cases: &[(&str, bool)] = &[
+            ("* * * * *", false),
+            ("0 8 * * *", true),
+            ("  0 8 * * *  ", true),
+            ("30 2 * * *", true),
+            ("0 * * * *", false),
+            ("*/15 * * * *", false),
+            ("*/15 2 * * *", true),
+            ("0 */2 * * *", false),
+            ("0 1-23/2 * * *", false),
+            ("0 1,13 * * *", true),
+            ("0 9-17 * * MON-FRI", true),
+            ("0 0 1 JAN *", true),
+            ("0 0 1 jan *", true),
+            ("0 12 * * mon,wed,fri", true),
+            ("0 0 L * *", true),
+            ("0 0 * * 5L", true),
+            ("0 0 * * FRI#2", true),
+            ("0 0 15W * *", true),
+            ("0 0 * * 7", true),
+            ("0 0 ? * MON", true),
+            ("0 0 1 * MON", true),
+            ("5-59/5 * * * *", false),
+            ("0,30 8,20 1-15 1-6 *", true),
+            ("*/10 * * * * *", false),
+            ("0 30 8 * * *", true),
+            ("30 0 */6 * * *", false),
+            ("0 0 0 29 2 *", true),
+            ("@hourly", false),
+            ("@daily", true),
+            ("@midnight", true),
+            ("@weekly", true),
+            ("@monthly", true),
+            ("@yearly", true),
+            ("@annually", true),
+            ("@DAILY", true),
+        ];
+        for (expr, wall_clock) in cases {
+            let (_, got) = compile(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            assert_eq!(got, *wall_clock, "{expr}");
+            assert!(CronSchedule::parse(expr, "Europe/Berlin").is_ok(), "{expr}");
+        }
+    }
+
+    #[test]
+    fn rejects() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("   ", "empty"),
+            ("* * * *", "5 or 6 fields"),
+            ("*", "5 or 6 fields"),
+            ("0 0 * * * 2026", "out of bounds"),
+            ("* * * * * * *", "5 or 6 fields"),
+            ("0 0 0 1 1 * 2026", "5 or 6 fields"),
+            ("60 * * * *", "out of bounds"),
+            ("* 24 * * *", "out of bounds"),
+            ("* * 0 * *", "out of bounds"),
+            ("* * 32 * *", "out of bounds"),
+            ("* * * 13 *", "out of bounds"),
+            ("* * * * 8", "out of bounds"),
+            ("61 * * * * *", "out of bounds"),
+            ("5-1 * * * *", ""),
+            ("*/0 * * * *", ""),
+            ("/10 * * * *", ""),
+            ("5/10 * * * *", ""),
+            ("a * * * *", "illegal character"),
+            ("0 8 * * FUNDAY", "illegal character"),
+            ("0 8 * * * ;rm", ""),
+            ("0 0 30 2 *", "never matches"),
+            ("0 0 31 4 *", "never matches"),
+            ("@reboot", "unknown nickname"),
+            ("@every 5m", "unknown nickname"),
+            ("@", "unknown nickname"),
+            ("0 0 * * *\0", ""),
+        ];
+        for (expr, fragment) in cases {
+            let e = compile(expr).expect_err(expr).to_string();
+            assert!(e.starts_with("invalid cron "), "{expr:?}: {e}");
+            assert!(e.contains(&format!("{expr:?}")), "{expr:?}: {e}");
+            assert!(e.contains(fragment), "{expr:?}: {e}");
+        }
+        let e = CronSchedule::parse("0 8 * * *", "Mars/Olympus").expect_err("bad zone");
+        assert!(
+            e.to_string()
+                .starts_with("invalid timezone \"Mars/Olympus\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn next_after_in_utc() {
+        // (expression, start, expected fires)
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "0 8 * * *",
+                "2026-11-26T07:59:59.999Z",
+                &["2026-11-26T08:00:00.000Z", "2026-11-27T08:00:00.000Z"],
+            ),
+            // Strictly after: an instant that is itself a fire is skipped.
+            (
+                "0 8 * * *",
+                "2026-11-26T08:00:00Z",
+                &["2026-11-27T08:00:00.000Z"],
+            ),
+            (
+                "0 8 * * *",
+                "2026-11-26T08:00:00.001Z",
+                &["2026-11-27T08:00:00.000Z"],
+            ),
+            (
+                "*/15 * * * *",
+                "2026-11-26T22:38:25.123Z",
+                &[
+                    "2026-11-26T22:45:00.000Z",
+                    "2026-11-26T23:00:00.000Z",
+                    "2026-11-26T23:15:00.000Z",
+                ],
+            ),
+            (
+                "*/20 * * * * *",
+                "2026-11-26T22:38:25.123Z",
+                &[
+                    "2026-11-26T22:38:40.000Z",
+                    "2026-11-26T22:39:00.000Z",
+                    "2026-11-26T22:39:20.000Z",
+                ],
+            ),
+            (
+                "0 0 L * *",
+                "2026-01-31T00:00:00Z",
+                &["2026-02-28T00:00:00.000Z", "2026-03-31T00:00:00.000Z"],
+            ),
+            (
+                "0 0 * * 5L",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-30T00:00:00.000Z", "2026-02-27T00:00:00.000Z"],
+            ),
+            (
+                "0 0 * * MON#2",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-12T00:00:00.000Z", "2026-02-09T00:00:00.000Z"],
+            ),
+            // Day-of-month OR day-of-week (Vixie): the 13th, and every Friday.
+            (
+                "0 0 13 * FRI",
+                "2026-02-01T00:00:00Z",
+                &[
+                    "2026-02-06T00:00:00.000Z",
+                    "2026-02-13T00:00:00.000Z",
+                    "2026-02-20T00:00:00.000Z",
+                    "2026-02-27T00:00:00.000Z",
+                    "2026-03-06T00:00:00.000Z",
+                    "2026-03-13T00:00:00.000Z",
+                ],
+            ),
+            (
+                "0 0 29 2 *",
+                "2026-01-01T00:00:00Z",
+                &["2028-02-29T00:00:00.000Z", "2032-02-29T00:00:00.000Z"],
+            ),
+            (
+                "@weekly",
+                "2026-11-26T00:00:00Z",
+                &["2026-11-29T00:00:00.000Z", "2026-12-06T00:00:00.000Z"],
+            ),
+            (
+                "@yearly",
+                "2026-11-26T00:00:00Z",
+                &["2027-01-01T00:00:00.000Z", "2028-01-01T00:00:00.000Z"],
+            ),
+            (
+                "0 0 1 1 *",
+                "1969-12-31T23:59:59.999Z",
+                &["1970-01-01T00:00:00.000Z", "1971-01-01T00:00:00.000Z"],
+            ),
+        ];
+        for (expr, start, want) in cases {
+            assert_eq!(
+                fires(expr, "UTC", start, want.len()),
+                *want,
+                "{expr} after {start}"
+            );
+        }
+    }
+
+    #[test]
+    fn next_after_in_zones() {
+        let cases: &[(&str, &str, &str, &[&str])] = &[
+            (
+                "0 8 * * *",
+                "Europe/Berlin",
+                "2026-01-15T00:00:00Z",
+                &["2026-01-15T07:00:00.000Z", "2026-01-16T07:00:00.000Z"],
+            ),
+            (
+                "0 8 * * *",
+                "Asia/Kolkata",
+                "2026-01-15T00:00:00Z",
+                &["2026-01-15T02:30:00.000Z", "2026-01-16T02:30:00.000Z"],
+            ),
+            // Lord Howe springs forward 02:00 -> 02:30 (+10:30 -> +11) on 2026-10-04.
+            (
+                "15 2 * * *",
+                "Australia/Lord_Howe",
+                "2026-10-03T12:00:00Z",
+                &["2026-10-03T15:30:00.000Z", "2026-10-04T15:15:00.000Z"],
+            ),
+            // ... and falls back 02:00 -> 01:30 on 2026-04-05: 01:30-02:00 repeats.
+            (
+                "*/15 * * * *",
+                "Australia/Lord_Howe",
+                "2026-04-04T14:20:00Z",
+                &[
+                    "2026-04-04T14:30:00.000Z",
+                    "2026-04-04T14:45:00.000Z",
+                    "2026-04-04T15:00:00.000Z",
+                    "2026-04-04T15:15:00.000Z",
+                    "2026-04-04T15:30:00.000Z",
+                ],
+            ),
+            (
+                "45 1 * * *",
+                "Australia/Lord_Howe",
+                "2026-04-04T12:00:00Z",
+                &["2026-04-04T14:45:00.000Z", "2026-04-05T15:15:00.000Z"],
+            ),
+        ];
+        for (expr, tz, start, want) in cases {
+            assert_eq!(fires(expr, tz, start, want.len()), *want, "{expr} in {tz}");
+        }
+    }
+
+    #[test]
+    fn extremes_do_not_panic() {
+        let s = CronSchedule::parse("*/15 * * * *", "America/New_York").expect("valid");
+        for t in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            time::MIN_EPOCH_MS,
+            time::MAX_EPOCH_MS,
+            i64::MAX - 1,
+            i64::MAX,
+        ] {
+            if let Some(next) = s.next_after(t) {
+                assert!(next > t);
+            }
+        }
+        assert_eq!(s.next_after(i64::MAX), None);
+        // Croner stops at year 5000.
+        assert_eq!(s.next_after(at("5000-12-31T23:59:00Z")), None);
+        assert!(s.next_after(i64::MIN).is_some());
+    }
+
+    #[test]
+    fn describes() {
+        let cases: &[(&str, &str)] = &[
+            ("0 12 * * MON-FRI", "12:00"),
+            ("0 12 * * MON-FRI", "Monday"),
+            ("@daily", "00:00"),
+            ("*/15 * * * *", "15"),
+        ];
+        for (expr, fragment) in cases {
+            let text = describe_cron(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            assert!(text.contains(fragment), "{expr}: {text}");
+        }
+        assert!(describe_cron("61 * * * *").is_err());
+        assert!(describe_cron("@reboot").is_err());
+    }
+}

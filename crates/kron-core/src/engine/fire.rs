@@ -1,0 +1,232 @@
+//! The passage of time: occurrences become durable due runs ahead of their instant, due runs
+//! start, and occurrences missed while no runtime was up follow the timer's catch-up policy.
+
+use std::cmp::Reverse;
+
+use super::{Dispatch, Engine};
+use crate::event::{EventDetail, EventKind};
+use crate::run::{RunPhase, RunRecord};
+use crate::time::EpochMs;
+use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap};
+
+impl Engine {
+    /// Advances to `now`: every occurrence due by `now + lookahead` becomes a run with a durable
+    /// `RUN_DUE`, and up to `capacity` runs due by `now` start (`RUN_STARTED`). Returns the
+    /// runs to invoke; commit [`Engine::take_changes`] before invoking them.
+    pub fn poll(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
+        self.materialize(now);
+        self.start_due(now, capacity)
+    }
+
+    /// Turns occurrences due within the look-ahead into `Due` runs.
+    fn materialize(&mut self, now: EpochMs) {
+        let horizon = now.saturating_add(self.config.lookahead_ms);
+        while let Some(Reverse((at, _, _))) = self.occurrences.peek() {
+            if *at > horizon {
+                break;
+            }
+            let Some(Reverse((_, id, gen))) = self.occurrences.pop() else {
+                break;
+            };
+            let Some(timer) = self.timers.get(&id) else {
+                continue;
+            };
+            if timer.gen != gen || timer.rec.lifecycle != Lifecycle::Active {
+                continue;
+            }
+            let (Some(scheduled_at), Some(fire_at)) =
+                (timer.rec.next_scheduled_at, timer.rec.next_fire_at)
+            else {
+                continue;
+            };
+            // Running late by more than the grace (a suspended process): apply the catch-up
+            // policy rather than replaying every occurrence in a burst.
+            let late = now.saturating_sub(fire_at) > self.config.late_grace_ms;
+            if late
+                && timer.coalesced.is_none()
+                && !timer.schedule.is_one_shot()
+                && timer.rec.def.catchup != Catchup::All
+            {
+                self.catch_up(&id, now);
+                continue;
+            }
+            self.make_due(&id, scheduled_at, fire_at, now);
+        }
+    }
+
+    /// Creates the `Due` run for the timer's pending occurrence and moves the timer on.
+    fn make_due(&mut self, id: &str, scheduled_at: EpochMs, fire_at: EpochMs, now: EpochMs) {
+        let run_id = self.new_run_id(now);
+        let Some(timer) = self.timers.get_mut(id) else {
+            return;
+        };
+        let coalesced = timer.coalesced.take();
+        let after = coalesced.map_or(scheduled_at, |(_, until)| until);
+        let one_shot = timer.schedule.is_one_shot();
+        let next = match timer.rec.def.overlap {
+            // Keep the grid: the next occurrence does not wait for this run.
+            Overlap::Skip | Overlap::Allow if !one_shot => timer.schedule.next_after(after),
+            // Delay: computed from this run's finish; one-shots have none.
+            _ => None,
+        };
+        let run = RunRecord {
+            run_id: run_id.clone(),
+            timer_id: id.to_string(),
+            scheduled_at,
+            attempt: 1,
+            phase: RunPhase::Due,
+            fire_at,
+            manual: false,
+        };
+        self.waiting.push(Reverse((fire_at, run_id.clone())));
+        self.runs.insert(run_id.clone(), run);
+        self.touch_run(&run_id);
+        self.set_next(id, next);
+        self.touch_timer(id, now);
+        let detail = EventDetail {
+            scheduled_at: Some(scheduled_at),
+            count: coalesced.map(|(count, _)| count),
+            until: coalesced.map(|(_, until)| until),
+            ..Default::default()
+        };
+        self.emit(now, id, EventKind::RunDue, Some((&run_id, 1)), detail);
+    }
+
+    /// Starts due runs, oldest first, up to `capacity`.
+    fn start_due(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
+        let mut out = Vec::new();
+        while out.len() < capacity {
+            let Some(Reverse((at, _))) = self.waiting.peek() else {
+                break;
+            };
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, run_id))) = self.waiting.pop() else {
+                break;
+            };
+            let Some(run) = self.runs.get(&run_id) else {
+                continue;
+            };
+            if run.phase == RunPhase::Running || run.fire_at != at {
+                continue;
+            }
+            let Some(timer) = self.timers.get(&run.timer_id) else {
+                continue;
+            };
+            // Paused or orphaned timers hold their runs; resume/revival requeues them.
+            if timer.rec.lifecycle == Lifecycle::Orphaned
+                || (timer.rec.lifecycle == Lifecycle::Paused && !run.manual)
+            {
+                continue;
+            }
+            let busy = timer.running + timer.retrying > 0;
+            let first_attempt = run.phase == RunPhase::Due;
+            let timer_id = run.timer_id.clone();
+            if first_attempt && !run.manual && busy && timer.rec.def.overlap == Overlap::Skip {
+                self.skip_for_overlap(&run_id, &timer_id, now);
+                continue;
+            }
+            let Some(run) = self.runs.get_mut(&run_id) else {
+                continue;
+            };
+            let was_retrying = run.phase == RunPhase::RetryWait;
+            run.phase = RunPhase::Running;
+            run.fire_at = now;
+            let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
+            if let Some(timer) = self.timers.get_mut(&timer_id) {
+                timer.running += 1;
+                if was_retrying {
+                    timer.retrying = timer.retrying.saturating_sub(1);
+                }
+                timer.rec.run_count += 1;
+                timer.rec.last_run_at = Some(now);
+            }
+            self.touch_run(&run_id);
+            self.touch_timer(&timer_id, now);
+            let detail = EventDetail {
+                scheduled_at: Some(scheduled_at),
+                ..Default::default()
+            };
+            self.emit(
+                now,
+                &timer_id,
+                EventKind::RunStarted,
+                Some((&run_id, attempt)),
+                detail,
+            );
+            out.push(Dispatch {
+                run_id,
+                timer_id,
+                attempt,
+                scheduled_at,
+            });
+        }
+        out
+    }
+
+    fn skip_for_overlap(&mut self, run_id: &crate::run::RunId, timer_id: &str, now: EpochMs) {
+        let Some(run) = self.drop_run(run_id) else {
+            return;
+        };
+        if let Some(timer) = self.timers.get_mut(timer_id) {
+            timer.rec.last_status = Some(LastStatus::SkippedOverlap);
+        }
+        self.touch_timer(timer_id, now);
+        let detail = EventDetail {
+            scheduled_at: Some(run.scheduled_at),
+            ..Default::default()
+        };
+        self.emit(
+            now,
+            timer_id,
+            EventKind::RunSkippedOverlap,
+            Some((run_id, run.attempt)),
+            detail,
+        );
+    }
+
+    /// Applies the catch-up policy to a recurring timer whose pending occurrence is in the past:
+    /// "once" makes that occurrence stand for all missed ones (its `RUN_DUE` carries the count),
+    /// "skip" records them as one `RUN_MISSED` and moves to the first future occurrence, "all"
+    /// leaves them to run in order.
+    pub(super) fn catch_up(&mut self, id: &str, now: EpochMs) {
+        let cap = self.config.count_cap;
+        let Some(timer) = self.timers.get_mut(id) else {
+            return;
+        };
+        let Some(first) = timer.rec.next_scheduled_at else {
+            return;
+        };
+        if timer.schedule.is_one_shot() || first > now {
+            return;
+        }
+        let (more, last) = timer.schedule.count_between(first, now, cap);
+        let count = more.saturating_add(1);
+        let until = last.unwrap_or(first);
+        match timer.rec.def.catchup {
+            Catchup::All => {}
+            Catchup::Once => {
+                timer.coalesced = (count > 1).then_some((count, until));
+                timer.rec.next_scheduled_at = Some(first);
+                timer.rec.next_fire_at = Some(now);
+                self.push_occurrence(id);
+                self.touch_timer(id, now);
+            }
+            Catchup::Skip => {
+                let next = timer.schedule.next_after(until);
+                self.set_next(id, next);
+                self.touch_timer(id, now);
+                let next_run_at = self.timers.get(id).and_then(|t| t.rec.next_fire_at);
+                let detail = EventDetail {
+                    scheduled_at: Some(first),
+                    count: Some(count),
+                    until: Some(until),
+                    next_run_at,
+                    ..Default::default()
+                };
+                self.emit(now, id, EventKind::RunMissed, None, detail);
+            }
+        }
+    }
+}

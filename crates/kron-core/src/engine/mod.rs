@@ -1,0 +1,305 @@
+//! The scheduling state machine: a function of (state, input, now) to (new state, events).
+//!
+//! The engine owns every timer and every run in flight. Inputs are registrations, commands
+//! (pause, resume, trigger, remove), the passage of time ([`Engine::poll`]) and run outcomes
+//! ([`Engine::finish`]). It decides; the runtime executes: it commits [`Engine::take_changes`]
+//! durably, then invokes the callbacks that `poll` handed out. Nothing here reads a clock or
+//! touches storage, so tests drive it with a fake clock and a later replicated server can drive it
+//! from a log.
+
+mod commands;
+mod fire;
+mod outcome;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use crate::changes::Changes;
+use crate::event::{Event, EventDetail, EventKind};
+use crate::rng::Rng;
+use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
+use crate::schedule::Schedule;
+use crate::time::EpochMs;
+use crate::timer::TimerRecord;
+use crate::CoreError;
+
+pub use commands::{describe_spec, validate_def, Registered};
+pub use outcome::Outcome;
+pub use view::{derive_state, provisional_view, TimerView};
+
+/// Tunables. The defaults are what the embedded runtime uses.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How far ahead of its instant an occurrence becomes a durable `RUN_DUE`, so the write is
+    /// done before the instant and durability adds no lateness.
+    pub lookahead_ms: i64,
+    /// First retry delay; doubles per failed attempt.
+    pub backoff_base_ms: u64,
+    /// Upper bound of a retry delay.
+    pub backoff_cap_ms: u64,
+    /// A running runtime that finds a recurring timer's next occurrence later than this (the
+    /// process was suspended, say) applies the timer's catch-up policy instead of replaying.
+    pub late_grace_ms: i64,
+    /// At most this many missed occurrences are counted one by one (cron); beyond, counts say
+    /// "at least".
+    pub count_cap: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            lookahead_ms: 50,
+            backoff_base_ms: 1_000,
+            backoff_cap_ms: 300_000,
+            late_grace_ms: 1_000,
+            count_cap: 100_000,
+        }
+    }
+}
+
+/// A callback the runtime must invoke now. Its `RUN_STARTED` is in the same [`Changes`] as the
+/// decision, so the runtime commits before invoking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    pub run_id: RunId,
+    pub timer_id: String,
+    pub attempt: u32,
+    pub scheduled_at: EpochMs,
+}
+
+/// A registered timer in memory: its durable record, compiled schedule and in-flight counters.
+#[derive(Debug, Clone)]
+pub(crate) struct Timer {
+    pub(crate) rec: TimerRecord,
+    pub(crate) schedule: Schedule,
+    /// Runs of this timer in `Running`.
+    pub(crate) running: u32,
+    /// Runs of this timer in `RetryWait`.
+    pub(crate) retrying: u32,
+    /// Heap entries carrying another generation are stale.
+    pub(crate) gen: u64,
+    /// Catch-up "once": the pending occurrence stands for this many missed ones, up to `.1`.
+    pub(crate) coalesced: Option<(u64, EpochMs)>,
+}
+
+/// The engine. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    rng: Rng,
+    ids: RunIdGen,
+    timers: HashMap<String, Timer>,
+    runs: HashMap<RunId, RunRecord>,
+    /// (fire_at, timer id, generation) of each active timer's next occurrence.
+    occurrences: BinaryHeap<Reverse<(EpochMs, String, u64)>>,
+    /// (fire_at, run id) of runs waiting to start (Due, RetryWait).
+    waiting: BinaryHeap<Reverse<(EpochMs, RunId)>>,
+    next_gen: u64,
+    /// When `recover` ran: catch-up "all" replays the grid up to here.
+    recovered_at: Option<EpochMs>,
+    changes: Pending,
+}
+
+/// Changes accumulated since the last `take_changes`.
+#[derive(Debug, Default)]
+struct Pending {
+    events: Vec<Event>,
+    timers: HashSet<String>,
+    removed_timers: HashSet<String>,
+    runs: HashSet<RunId>,
+    finished_runs: Vec<RunId>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, seed: u64) -> Engine {
+        Engine {
+            config,
+            rng: Rng::new(seed),
+            ids: RunIdGen::default(),
+            timers: HashMap::new(),
+            runs: HashMap::new(),
+            occurrences: BinaryHeap::new(),
+            waiting: BinaryHeap::new(),
+            next_gen: 0,
+            recovered_at: None,
+            changes: Pending::default(),
+        }
+    }
+
+    /// Loads persisted state (no events are written). Runs found `Running` were interrupted by
+    /// the end of the previous process; [`Engine::recover`] settles them.
+    pub fn restore(
+        &mut self,
+        timers: Vec<TimerRecord>,
+        runs: Vec<RunRecord>,
+    ) -> Result<(), CoreError> {
+        for rec in timers {
+            let schedule = Schedule::from_spec(rec.def.schedule.clone())?;
+            let id = rec.def.id.clone();
+            let timer = Timer {
+                rec,
+                schedule,
+                running: 0,
+                retrying: 0,
+                gen: 0,
+                coalesced: None,
+            };
+            self.timers.insert(id.clone(), timer);
+            self.push_occurrence(&id);
+        }
+        for run in runs {
+            if let Some(timer) = self.timers.get_mut(&run.timer_id) {
+                match run.phase {
+                    RunPhase::Running => timer.running += 1,
+                    RunPhase::RetryWait => timer.retrying += 1,
+                    RunPhase::Due => {}
+                }
+            }
+            if run.phase != RunPhase::Running {
+                self.waiting
+                    .push(Reverse((run.fire_at, run.run_id.clone())));
+            }
+            self.runs.insert(run.run_id.clone(), run);
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.timers.contains_key(id)
+    }
+
+    pub fn timer_ids(&self) -> impl Iterator<Item = &str> {
+        self.timers.keys().map(String::as_str)
+    }
+
+    /// Runs in flight (any phase).
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    pub fn has_changes(&self) -> bool {
+        let p = &self.changes;
+        !(p.events.is_empty()
+            && p.timers.is_empty()
+            && p.removed_timers.is_empty()
+            && p.runs.is_empty()
+            && p.finished_runs.is_empty())
+    }
+
+    /// Everything changed since the last call, for one durable commit.
+    pub fn take_changes(&mut self) -> Changes {
+        let pending = std::mem::take(&mut self.changes);
+        let timers = pending
+            .timers
+            .iter()
+            .filter_map(|id| self.timers.get(id).map(|t| t.rec.clone()))
+            .collect();
+        let runs = pending
+            .runs
+            .iter()
+            .filter_map(|id| self.runs.get(id).cloned())
+            .collect();
+        Changes {
+            events: pending.events,
+            timers,
+            removed_timers: pending.removed_timers.into_iter().collect(),
+            runs,
+            finished_runs: pending.finished_runs,
+        }
+    }
+
+    /// The earliest instant at which [`Engine::poll`] has something to do, ignoring runs that wait
+    /// for a free worker (`workers_free` false: the runtime waits for a completion instead).
+    pub fn next_wakeup(&self, workers_free: bool) -> Option<EpochMs> {
+        let occurrence = self
+            .occurrences
+            .peek()
+            .map(|Reverse((at, _, _))| at.saturating_sub(self.config.lookahead_ms));
+        let run = if workers_free {
+            self.waiting.peek().map(|Reverse((at, _))| *at)
+        } else {
+            None
+        };
+        match (occurrence, run) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- shared helpers -------------------------------------------------------------------
+
+    fn emit(
+        &mut self,
+        ts: EpochMs,
+        timer_id: &str,
+        kind: EventKind,
+        run: Option<(&RunId, u32)>,
+        detail: EventDetail,
+    ) {
+        self.changes.events.push(Event {
+            ts,
+            timer_id: timer_id.to_string(),
+            kind,
+            run_id: run.map(|(id, _)| id.clone()),
+            attempt: run.map(|(_, attempt)| attempt),
+            detail,
+        });
+    }
+
+    fn touch_timer(&mut self, id: &str, now: EpochMs) {
+        if let Some(timer) = self.timers.get_mut(id) {
+            timer.rec.updated_at = now;
+            if !self.changes.timers.contains(id) {
+                self.changes.timers.insert(id.to_string());
+            }
+        }
+    }
+
+    fn touch_run(&mut self, id: &RunId) {
+        if !self.changes.runs.contains(id) {
+            self.changes.runs.insert(id.clone());
+        }
+    }
+
+    fn drop_run(&mut self, id: &RunId) -> Option<RunRecord> {
+        let run = self.runs.remove(id)?;
+        self.changes.runs.remove(id);
+        self.changes.finished_runs.push(id.clone());
+        Some(run)
+    }
+
+    /// (Re)queues the timer's next occurrence, invalidating older heap entries.
+    fn push_occurrence(&mut self, id: &str) {
+        self.next_gen += 1;
+        let gen = self.next_gen;
+        if let Some(timer) = self.timers.get_mut(id) {
+            timer.gen = gen;
+            if let Some(at) = timer.rec.next_fire_at {
+                self.occurrences.push(Reverse((at, id.to_string(), gen)));
+            }
+        }
+    }
+
+    /// Sets the timer's next occurrence (nominal `scheduled`, jitter drawn here) and queues it.
+    fn set_next(&mut self, id: &str, scheduled: Option<EpochMs>) {
+        let Some(timer) = self.timers.get_mut(id) else {
+            return;
+        };
+        let jitter = self.rng.below_or_eq(timer.rec.def.jitter_ms) as i64;
+        timer.rec.next_scheduled_at = scheduled;
+        timer.rec.next_fire_at = scheduled.map(|s| s.saturating_add(jitter));
+        self.push_occurrence(id);
+    }
+
+    fn new_run_id(&mut self, now: EpochMs) -> RunId {
+        self.ids.next(now, &mut self.rng)
+    }
+}

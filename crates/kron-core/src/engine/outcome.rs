@@ -1,0 +1,242 @@
+//! Outcomes of attempts: success, failure with retries and backoff, and the interruptions found
+//! at start-up after the previous process ended mid-run.
+
+use std::cmp::Reverse;
+
+use super::Engine;
+use crate::event::{EventDetail, EventKind};
+use crate::run::{RunId, RunPhase, RunRecord};
+use crate::schedule::ScheduleSpec;
+use crate::time::EpochMs;
+use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap};
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded {
+        duration_ms: u64,
+    },
+    /// `error`: type, message and (truncated) traceback.
+    Failed {
+        error: String,
+        duration_ms: u64,
+    },
+}
+
+/// Why a run found `Running` at start-up failed.
+pub const INTERRUPTED: &str = "interrupted: the process ended while this attempt was running";
+
+impl Engine {
+    /// Settles the previous process's end and missed time. Every run that was `Running` gets
+    /// `RUN_INTERRUPTED` and is retried at once under its attempt budget (or `RUN_DEAD`); every
+    /// recurring timer whose occurrence passed while no runtime was up follows its catch-up policy.
+    /// One-shots that fell due run now.
+    pub fn recover(&mut self, now: EpochMs) {
+        self.recovered_at = Some(now);
+        let mut interrupted: Vec<RunId> = self
+            .runs
+            .values()
+            .filter(|r| r.phase == RunPhase::Running)
+            .map(|r| r.run_id.clone())
+            .collect();
+        interrupted.sort();
+        for run_id in interrupted {
+            if let Some(run) = self.runs.get(&run_id) {
+                let detail = EventDetail {
+                    scheduled_at: Some(run.scheduled_at),
+                    error: Some(INTERRUPTED.to_string()),
+                    ..Default::default()
+                };
+                let (timer_id, attempt) = (run.timer_id.clone(), run.attempt);
+                self.emit(
+                    now,
+                    &timer_id,
+                    EventKind::RunInterrupted,
+                    Some((&run_id, attempt)),
+                    detail,
+                );
+                self.settle_failure(&run_id, INTERRUPTED.to_string(), now, false);
+            }
+        }
+        let mut late: Vec<String> = self
+            .timers
+            .iter()
+            .filter(|(_, t)| {
+                t.rec.lifecycle == Lifecycle::Active
+                    && !t.schedule.is_one_shot()
+                    && t.rec.next_fire_at.is_some_and(|at| at < now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        late.sort();
+        for id in late {
+            self.catch_up(&id, now);
+        }
+    }
+
+    /// Records the outcome of a started attempt. Unknown or not-running runs are ignored (a
+    /// duplicate report cannot double-count).
+    pub fn finish(&mut self, run_id: &RunId, outcome: Outcome, now: EpochMs) {
+        let Some(run) = self.runs.get(run_id) else {
+            return;
+        };
+        if run.phase != RunPhase::Running {
+            return;
+        }
+        let (timer_id, attempt, scheduled_at) =
+            (run.timer_id.clone(), run.attempt, run.scheduled_at);
+        match outcome {
+            Outcome::Succeeded { duration_ms } => {
+                let detail = EventDetail {
+                    scheduled_at: Some(scheduled_at),
+                    duration_ms: Some(duration_ms),
+                    ..Default::default()
+                };
+                self.emit(
+                    now,
+                    &timer_id,
+                    EventKind::RunSucceeded,
+                    Some((run_id, attempt)),
+                    detail,
+                );
+                let Some(run) = self.drop_run(run_id) else {
+                    return;
+                };
+                if let Some(timer) = self.timers.get_mut(&timer_id) {
+                    timer.running = timer.running.saturating_sub(1);
+                    timer.rec.last_status = Some(LastStatus::Ok);
+                    timer.rec.last_duration_ms = Some(duration_ms);
+                    if timer.schedule.is_one_shot() && !run.manual {
+                        timer.rec.lifecycle = Lifecycle::Completed;
+                    }
+                }
+                self.after_final(&run, now);
+            }
+            Outcome::Failed { error, duration_ms } => {
+                let detail = EventDetail {
+                    scheduled_at: Some(scheduled_at),
+                    duration_ms: Some(duration_ms),
+                    error: Some(error.clone()),
+                    ..Default::default()
+                };
+                self.emit(
+                    now,
+                    &timer_id,
+                    EventKind::RunFailed,
+                    Some((run_id, attempt)),
+                    detail,
+                );
+                if let Some(timer) = self.timers.get_mut(&timer_id) {
+                    timer.rec.last_duration_ms = Some(duration_ms);
+                }
+                self.settle_failure(run_id, error, now, true);
+            }
+        }
+        self.touch_timer(&timer_id, now);
+    }
+
+    /// After a failed or interrupted attempt: retry (backoff, or at once after an interruption)
+    /// while attempts remain, else `RUN_DEAD`.
+    fn settle_failure(&mut self, run_id: &RunId, error: String, now: EpochMs, backoff: bool) {
+        let Some(run) = self.runs.get(run_id) else {
+            return;
+        };
+        let timer_id = run.timer_id.clone();
+        let attempt = run.attempt;
+        let max_attempts = self
+            .timers
+            .get(&timer_id)
+            .map_or(1, |t| t.rec.def.max_attempts);
+        if let Some(timer) = self.timers.get_mut(&timer_id) {
+            timer.running = timer.running.saturating_sub(1);
+            timer.rec.failure_count += 1;
+        }
+        if attempt < max_attempts {
+            let delay = if backoff { self.backoff_ms(attempt) } else { 0 };
+            let fire_at = now.saturating_add(delay);
+            if let Some(run) = self.runs.get_mut(run_id) {
+                run.phase = RunPhase::RetryWait;
+                run.attempt = attempt + 1;
+                run.fire_at = fire_at;
+            }
+            if let Some(timer) = self.timers.get_mut(&timer_id) {
+                timer.retrying += 1;
+                timer.rec.last_status = Some(LastStatus::Failed(error));
+            }
+            self.waiting.push(Reverse((fire_at, run_id.clone())));
+            self.touch_run(run_id);
+            let detail = EventDetail {
+                next_attempt_at: Some(fire_at),
+                ..Default::default()
+            };
+            self.emit(
+                now,
+                &timer_id,
+                EventKind::RunRetrying,
+                Some((run_id, attempt + 1)),
+                detail,
+            );
+        } else {
+            let detail = EventDetail {
+                error: Some(error.clone()),
+                ..Default::default()
+            };
+            self.emit(
+                now,
+                &timer_id,
+                EventKind::RunDead,
+                Some((run_id, attempt)),
+                detail,
+            );
+            let Some(run) = self.drop_run(run_id) else {
+                return;
+            };
+            if let Some(timer) = self.timers.get_mut(&timer_id) {
+                timer.rec.last_status = Some(LastStatus::Dead(error));
+                if timer.schedule.is_one_shot() && !run.manual {
+                    timer.rec.lifecycle = Lifecycle::Dead;
+                }
+            }
+            self.after_final(&run, now);
+        }
+        self.touch_timer(&timer_id, now);
+    }
+
+    /// A scheduled run is over: a `delay` timer's next occurrence is computed from now (its
+    /// finish), except while catching up with "all", which replays the grid up to start-up.
+    fn after_final(&mut self, run: &RunRecord, now: EpochMs) {
+        if run.manual {
+            return;
+        }
+        let recovered_at = self.recovered_at;
+        let Some(timer) = self.timers.get(&run.timer_id) else {
+            return;
+        };
+        if timer.rec.def.overlap != Overlap::Delay
+            || timer.schedule.is_one_shot()
+            || timer.rec.next_fire_at.is_some()
+        {
+            return;
+        }
+        let on_grid = timer.schedule.next_after(run.scheduled_at);
+        let next = match (timer.rec.def.catchup, on_grid, recovered_at) {
+            (Catchup::All, Some(n), Some(r)) if n <= r => Some(n),
+            _ => match timer.schedule.spec() {
+                ScheduleSpec::Every { ms } => {
+                    Some(now.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)))
+                }
+                _ => timer.schedule.next_after(now),
+            },
+        };
+        let id = run.timer_id.clone();
+        self.set_next(&id, next);
+    }
+
+    /// About 1 s, 2 s, 4 s ... (x0.8 to x1.2 jitter), capped.
+    fn backoff_ms(&mut self, failed_attempt: u32) -> i64 {
+        let exp = failed_attempt.saturating_sub(1).min(30);
+        let base = self.config.backoff_base_ms.saturating_mul(1u64 << exp);
+        let jittered = (base as f64 * (0.8 + 0.4 * self.rng.unit())) as u64;
+        jittered.min(self.config.backoff_cap_ms) as i64
+    }
+}

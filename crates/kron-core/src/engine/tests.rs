@@ -1,0 +1,572 @@
+//! Engine tests: a fake clock (plain integers) drives retries, overlap, catch-up, recovery and
+//! commands in microseconds of real time.
+
+use super::*;
+use crate::event::EventKind as K;
+use crate::schedule::ScheduleSpec;
+use crate::timer::{Catchup, Lifecycle, Overlap, TimerDef, TimerState};
+
+const T0: EpochMs = 1_800_000_000_000;
+
+fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
+    TimerDef {
+        id: id.to_string(),
+        schedule,
+        timezone: "UTC".to_string(),
+        max_attempts: 3,
+        overlap: Overlap::Delay,
+        catchup: Catchup::Once,
+        jitter_ms: 0,
+        fn_name: "app.job".to_string(),
+    }
+}
+
+fn every(id: &str, ms: u64) -> TimerDef {
+    def(id, ScheduleSpec::Every { ms })
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineConfig::default(), 42)
+}
+
+fn kinds(changes: &Changes) -> Vec<K> {
+    changes.events.iter().map(|e| e.kind).collect()
+}
+
+/// Polls at each instant from `from` to `to` in `step` ms, succeeding every dispatched run at
+/// once; returns (dispatch time, dispatch) pairs.
+fn run_until(e: &mut Engine, from: EpochMs, to: EpochMs, step: i64) -> Vec<(EpochMs, Dispatch)> {
+    let mut out = Vec::new();
+    let mut now = from;
+    while now <= to {
+        for d in e.poll(now, usize::MAX) {
+            e.finish(&d.run_id, Outcome::Succeeded { duration_ms: 0 }, now);
+            out.push((now, d));
+        }
+        now += step;
+    }
+    out
+}
+
+#[test]
+fn register_creates_once_and_same_definition_is_unchanged() {
+    let mut e = engine();
+    assert_eq!(
+        e.register(every("a", 60_000), T0).ok(),
+        Some(Registered::Created)
+    );
+    let c = e.take_changes();
+    assert_eq!(kinds(&c), vec![K::TimerCreated]);
+    assert_eq!(c.timers.len(), 1);
+    assert_eq!(c.timers[0].next_fire_at, Some(T0 + 60_000));
+    assert_eq!(
+        e.register(every("a", 60_000), T0 + 5_000).ok(),
+        Some(Registered::Unchanged)
+    );
+    assert!(e.take_changes().events.is_empty());
+    assert_eq!(e.view("a").and_then(|v| v.next_run_at), Some(T0 + 60_000));
+}
+
+#[test]
+fn changed_definition_is_updated_and_recomputed() {
+    let mut e = engine();
+    e.register(every("a", 60_000), T0).ok();
+    e.take_changes();
+    assert_eq!(
+        e.register(every("a", 10_000), T0 + 1_000).ok(),
+        Some(Registered::Updated)
+    );
+    let c = e.take_changes();
+    assert_eq!(kinds(&c), vec![K::TimerUpdated]);
+    assert_eq!(e.view("a").and_then(|v| v.next_run_at), Some(T0 + 11_000));
+    // Only max_attempts changed: updated, but the next run stands.
+    let mut d = every("a", 10_000);
+    d.max_attempts = 5;
+    assert_eq!(e.register(d, T0 + 2_000).ok(), Some(Registered::Updated));
+    assert_eq!(e.view("a").and_then(|v| v.next_run_at), Some(T0 + 11_000));
+}
+
+#[test]
+fn bad_definitions_are_rejected_before_anything_changes() {
+    let mut e = engine();
+    let mut d = every("a", 1_000);
+    d.max_attempts = 0;
+    assert!(e.register(d, T0).is_err());
+    assert!(e.register(every("bad/name", 1_000), T0).is_err());
+    assert!(e.register(every("a", 0), T0).is_err());
+    assert!(!e.has_changes());
+    assert!(!e.contains("a"));
+}
+
+#[test]
+fn due_record_is_written_ahead_and_run_starts_at_its_instant() {
+    let mut e = engine();
+    e.register(def("x", ScheduleSpec::At { at_ms: T0 + 1_000 }), T0)
+        .ok();
+    e.take_changes();
+    let lookahead = e.config().lookahead_ms;
+    assert_eq!(e.next_wakeup(true), Some(T0 + 1_000 - lookahead));
+    assert!(e.poll(T0 + 1_000 - lookahead, 10).is_empty());
+    let c = e.take_changes();
+    assert_eq!(kinds(&c), vec![K::RunDue]);
+    assert_eq!(c.runs.len(), 1);
+    assert_eq!(e.next_wakeup(true), Some(T0 + 1_000));
+    let ds = e.poll(T0 + 1_000, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].scheduled_at, T0 + 1_000);
+    assert_eq!(kinds(&e.take_changes()), vec![K::RunStarted]);
+    assert_eq!(e.view("x").map(|v| v.state), Some(TimerState::Running));
+    e.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 3 },
+        T0 + 1_003,
+    );
+    let c = e.take_changes();
+    assert_eq!(kinds(&c), vec![K::RunSucceeded]);
+    assert_eq!(c.finished_runs.len(), 1);
+    let v = e.view("x").expect("timer");
+    assert_eq!(v.state, TimerState::Completed);
+    assert_eq!(
+        v.record.last_status.as_ref().map(|s| s.display()),
+        Some("OK".to_string())
+    );
+    assert_eq!(v.next_run_at, None);
+    assert_eq!(e.next_wakeup(true), None);
+}
+
+#[test]
+fn three_attempts_then_dead_with_backoff() {
+    let mut e = engine();
+    e.register(def("x", ScheduleSpec::After { ms: 10 }), T0)
+        .ok();
+    let mut now = T0 + 10;
+    let mut attempts = Vec::new();
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        let ds = e.poll(now, 10);
+        assert_eq!(ds.len(), 1, "one attempt due at {now}");
+        attempts.push(ds[0].attempt);
+        e.finish(
+            &ds[0].run_id,
+            Outcome::Failed {
+                error: "ValueError: boom".into(),
+                duration_ms: 1,
+            },
+            now,
+        );
+        if let Some(next) = e.next_wakeup(true) {
+            delays.push(next - now);
+            now = next;
+        }
+    }
+    assert_eq!(attempts, vec![1, 2, 3]);
+    assert_eq!(delays.len(), 2);
+    assert!(
+        (800..=1_200).contains(&delays[0]),
+        "first backoff about 1 s: {}",
+        delays[0]
+    );
+    assert!(
+        (1_600..=2_400).contains(&delays[1]),
+        "second backoff about 2 s: {}",
+        delays[1]
+    );
+    let c = e.take_changes();
+    let k = kinds(&c);
+    assert_eq!(k.iter().filter(|k| **k == K::RunFailed).count(), 3);
+    assert_eq!(k.iter().filter(|k| **k == K::RunRetrying).count(), 2);
+    assert_eq!(k.last(), Some(&K::RunDead));
+    let v = e.view("x").expect("timer");
+    assert_eq!(v.state, TimerState::Dead);
+    assert_eq!(v.record.failure_count, 3);
+    assert_eq!(v.record.run_count, 3);
+    assert_eq!(
+        v.record.last_status.map(|s| s.display()),
+        Some("DEAD: ValueError: boom".to_string())
+    );
+}
+
+#[test]
+fn retrying_state_and_backoff_is_capped() {
+    let mut e = Engine::new(
+        EngineConfig {
+            backoff_cap_ms: 5_000,
+            ..EngineConfig::default()
+        },
+        1,
+    );
+    let mut d = def("x", ScheduleSpec::After { ms: 1 });
+    d.max_attempts = 20;
+    e.register(d, T0).ok();
+    let mut now = T0 + 1;
+    for _ in 0..10 {
+        let ds = e.poll(now, 1);
+        e.finish(
+            &ds[0].run_id,
+            Outcome::Failed {
+                error: "E".into(),
+                duration_ms: 0,
+            },
+            now,
+        );
+        assert_eq!(e.view("x").map(|v| v.state), Some(TimerState::Retrying));
+        let next = e.next_wakeup(true).expect("retry");
+        assert!(next - now <= 5_000);
+        now = next;
+    }
+}
+
+#[test]
+fn delay_schedules_from_finish() {
+    let mut e = engine();
+    e.register(every("d", 1_000), T0).ok();
+    let ds = e.poll(T0 + 1_000, 10);
+    assert_eq!(ds.len(), 1);
+    // While the run is in flight there is no next occurrence.
+    assert_eq!(e.view("d").and_then(|v| v.record.next_fire_at), None);
+    assert!(e.poll(T0 + 2_500, 10).is_empty());
+    e.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 2_500 },
+        T0 + 3_500,
+    );
+    assert_eq!(e.view("d").and_then(|v| v.next_run_at), Some(T0 + 4_500));
+}
+
+#[test]
+fn skip_keeps_the_grid_and_skips_while_running() {
+    let mut e = engine();
+    let mut d = every("s", 1_000);
+    d.overlap = Overlap::Skip;
+    e.register(d, T0).ok();
+    let first = e.poll(T0 + 1_000, 10);
+    assert_eq!(first.len(), 1);
+    e.take_changes();
+    // Next occurrence at T0+2000 finds the first still running.
+    assert!(e.poll(T0 + 2_000, 10).is_empty());
+    let c = e.take_changes();
+    assert!(kinds(&c).contains(&K::RunSkippedOverlap), "{:?}", kinds(&c));
+    assert_eq!(
+        e.view("s")
+            .and_then(|v| v.record.last_status)
+            .map(|s| s.display()),
+        Some("SKIPPED_OVERLAP".to_string())
+    );
+    e.finish(
+        &first[0].run_id,
+        Outcome::Succeeded { duration_ms: 1_500 },
+        T0 + 2_500,
+    );
+    // The grid continues: T0+3000.
+    let third = e.poll(T0 + 3_000, 10);
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].scheduled_at, T0 + 3_000);
+}
+
+#[test]
+fn allow_runs_concurrently() {
+    let mut e = engine();
+    let mut d = every("a", 1_000);
+    d.overlap = Overlap::Allow;
+    e.register(d, T0).ok();
+    let a = e.poll(T0 + 1_000, 10);
+    let b = e.poll(T0 + 2_000, 10);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_eq!(e.view("a").map(|v| v.active_runs), Some(2));
+}
+
+#[test]
+fn capacity_limits_starts_and_holds_the_rest() {
+    let mut e = engine();
+    for i in 0..10 {
+        e.register(
+            def(&format!("t{i}"), ScheduleSpec::At { at_ms: T0 + 100 }),
+            T0,
+        )
+        .ok();
+    }
+    assert_eq!(e.poll(T0 + 100, 4).len(), 4);
+    assert_eq!(e.next_wakeup(false), None);
+    assert_eq!(e.next_wakeup(true), Some(T0 + 100));
+    assert_eq!(e.poll(T0 + 101, 100).len(), 6);
+}
+
+fn restart(e: &mut Engine) -> Engine {
+    // Persist everything, then rebuild a fresh engine from the stored rows, as a new process would.
+    let mut timers = std::collections::BTreeMap::new();
+    let mut runs = std::collections::BTreeMap::new();
+    let c = e.take_changes();
+    for t in c.timers {
+        timers.insert(t.def.id.clone(), t);
+    }
+    for r in c.runs {
+        runs.insert(r.run_id.clone(), r);
+    }
+    for r in c.finished_runs {
+        runs.remove(&r);
+    }
+    let mut fresh = engine();
+    let restore = fresh.restore(timers.into_values().collect(), runs.into_values().collect());
+    assert!(restore.is_ok());
+    fresh
+}
+
+#[test]
+fn interrupted_run_is_retried_as_attempt_two() {
+    let mut e = engine();
+    e.register(def("x", ScheduleSpec::After { ms: 10 }), T0)
+        .ok();
+    let ds = e.poll(T0 + 10, 10);
+    assert_eq!(ds.len(), 1);
+    let mut e2 = restart(&mut e);
+    e2.register(def("x", ScheduleSpec::After { ms: 10 }), T0 + 5_000)
+        .ok();
+    e2.recover(T0 + 5_000);
+    let c = e2.take_changes();
+    assert_eq!(kinds(&c), vec![K::RunInterrupted, K::RunRetrying]);
+    let ds2 = e2.poll(T0 + 5_000, 10);
+    assert_eq!(ds2.len(), 1);
+    assert_eq!(ds2[0].attempt, 2);
+    assert_eq!(ds2[0].run_id, ds[0].run_id);
+    e2.finish(
+        &ds2[0].run_id,
+        Outcome::Succeeded { duration_ms: 1 },
+        T0 + 5_001,
+    );
+    assert_eq!(e2.view("x").map(|v| v.state), Some(TimerState::Completed));
+}
+
+#[test]
+fn pending_one_shot_fires_at_its_original_time_after_restart() {
+    let mut e = engine();
+    e.register(def("x", ScheduleSpec::After { ms: 10_000 }), T0)
+        .ok();
+    let mut e2 = restart(&mut e);
+    assert_eq!(
+        e2.register(def("x", ScheduleSpec::After { ms: 10_000 }), T0 + 3_000)
+            .ok(),
+        Some(Registered::Unchanged)
+    );
+    e2.recover(T0 + 3_000);
+    let fired = run_until(&mut e2, T0 + 3_000, T0 + 20_000, 100);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].0, T0 + 10_000);
+    // A completed one-shot does not run again after another restart.
+    let mut e3 = restart(&mut e2);
+    e3.register(def("x", ScheduleSpec::After { ms: 10_000 }), T0 + 30_000)
+        .ok();
+    e3.recover(T0 + 30_000);
+    assert!(run_until(&mut e3, T0 + 30_000, T0 + 60_000, 1_000).is_empty());
+}
+
+#[test]
+fn past_one_shot_fires_right_after_start() {
+    let mut e = engine();
+    e.register(def("x", ScheduleSpec::At { at_ms: T0 - 60_000 }), T0)
+        .ok();
+    e.recover(T0);
+    assert_eq!(e.poll(T0, 10).len(), 1);
+}
+
+#[test]
+fn unregistered_timers_become_orphans_and_are_revived() {
+    let mut e = engine();
+    e.register(every("keep", 1_000), T0).ok();
+    e.register(every("gone", 1_000), T0).ok();
+    let mut e2 = restart(&mut e);
+    e2.register(every("keep", 1_000), T0 + 100).ok();
+    let orphans = e2.mark_orphans(|id| id == "keep", T0 + 100);
+    assert_eq!(orphans, vec!["gone".to_string()]);
+    assert_eq!(e2.view("gone").map(|v| v.state), Some(TimerState::Orphaned));
+    let fired = run_until(&mut e2, T0 + 100, T0 + 5_000, 100);
+    assert!(fired.iter().all(|(_, d)| d.timer_id == "keep"));
+    assert!(e2.trigger("gone", T0 + 5_000).is_err());
+    e2.take_changes();
+    e2.register(every("gone", 1_000), T0 + 6_000).ok();
+    assert_eq!(kinds(&e2.take_changes()), vec![K::TimerResumed]);
+    assert_eq!(
+        e2.view("gone").map(|v| v.state),
+        Some(TimerState::Scheduled)
+    );
+    assert!(!run_until(&mut e2, T0 + 6_000, T0 + 8_000, 100).is_empty());
+}
+
+fn missed_setup(catchup: Catchup, overlap: Overlap) -> (Engine, Changes) {
+    let mut e = engine();
+    let mut d = every("m", 1_000);
+    d.overlap = overlap;
+    d.catchup = catchup;
+    e.register(d.clone(), T0).ok();
+    // Down from T0+500 to T0+10_500: occurrences at T0+1000..T0+10_000 missed (10 of them).
+    let mut e2 = restart(&mut e);
+    e2.register(d, T0 + 10_500).ok();
+    e2.recover(T0 + 10_500);
+    let c = e2.take_changes();
+    (e2, c)
+}
+
+#[test]
+fn catchup_once_runs_one_for_all() {
+    let (mut e, _) = missed_setup(Catchup::Once, Overlap::Skip);
+    let ds = e.poll(T0 + 10_500, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].scheduled_at, T0 + 1_000);
+    let c = e.take_changes();
+    let due = c
+        .events
+        .iter()
+        .find(|ev| ev.kind == K::RunDue)
+        .expect("RUN_DUE");
+    assert_eq!(due.detail.count, Some(10));
+    assert_eq!(due.detail.until, Some(T0 + 10_000));
+    // Then the grid continues after the last missed occurrence.
+    e.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 1 },
+        T0 + 10_501,
+    );
+    assert_eq!(e.view("m").and_then(|v| v.next_run_at), Some(T0 + 11_000));
+}
+
+#[test]
+fn catchup_skip_records_missed() {
+    let (mut e, c) = missed_setup(Catchup::Skip, Overlap::Skip);
+    let missed = c
+        .events
+        .iter()
+        .find(|ev| ev.kind == K::RunMissed)
+        .expect("RUN_MISSED");
+    assert_eq!(missed.detail.count, Some(10));
+    assert_eq!(missed.detail.scheduled_at, Some(T0 + 1_000));
+    assert!(e.poll(T0 + 10_500, 10).is_empty());
+    assert_eq!(e.view("m").and_then(|v| v.next_run_at), Some(T0 + 11_000));
+}
+
+#[test]
+fn catchup_all_runs_each_in_order() {
+    // Delay: each missed occurrence runs after the previous one finished, on the old grid.
+    let (mut e, _) = missed_setup(Catchup::All, Overlap::Delay);
+    let fired = run_until(&mut e, T0 + 10_500, T0 + 10_520, 1);
+    let scheduled: Vec<_> = fired.iter().map(|(_, d)| d.scheduled_at).collect();
+    let expected: Vec<_> = (1..=10).map(|i| T0 + i * 1_000).collect();
+    assert_eq!(scheduled, expected);
+    // Then it goes on from the last finish.
+    assert!(e
+        .view("m")
+        .and_then(|v| v.next_run_at)
+        .is_some_and(|at| at > T0 + 10_500));
+}
+
+#[test]
+fn pause_holds_and_resume_restarts() {
+    let mut e = engine();
+    e.register(every("p", 200), T0).ok();
+    assert!(!run_until(&mut e, T0, T0 + 1_000, 10).is_empty());
+    e.pause("p", T0 + 1_000).ok();
+    assert_eq!(e.view("p").map(|v| v.state), Some(TimerState::Paused));
+    assert!(run_until(&mut e, T0 + 1_001, T0 + 5_000, 10).is_empty());
+    e.resume("p", T0 + 5_000).ok();
+    let fired = run_until(&mut e, T0 + 5_000, T0 + 6_000, 10);
+    assert!(!fired.is_empty());
+    assert!(fired[0].0 >= T0 + 5_000);
+    assert!(e.pause("nope", T0).is_err());
+}
+
+#[test]
+fn trigger_runs_now_without_touching_the_schedule() {
+    let mut e = engine();
+    e.register(every("t", 3_600_000), T0).ok();
+    let run_id = e.trigger("t", T0 + 10).ok();
+    assert!(run_id.is_some());
+    let ds = e.poll(T0 + 10, 10);
+    assert_eq!(ds.len(), 1);
+    e.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 1 },
+        T0 + 11,
+    );
+    assert_eq!(
+        e.view("t").and_then(|v| v.next_run_at),
+        Some(T0 + 3_600_000)
+    );
+    let c = e.take_changes();
+    let due = c
+        .events
+        .iter()
+        .find(|ev| ev.kind == K::RunDue)
+        .expect("RUN_DUE");
+    assert!(due.detail.manual);
+}
+
+#[test]
+fn remove_drops_waiting_runs_and_keeps_running_ones_reporting() {
+    let mut e = engine();
+    let mut d = every("r", 1_000);
+    d.overlap = Overlap::Allow;
+    e.register(d, T0).ok();
+    let running = e.poll(T0 + 1_000, 10);
+    e.poll(T0 + 1_960, 10); // materializes the T0+2000 occurrence ahead of time
+    e.remove("r", T0 + 1_970).ok();
+    assert!(!e.contains("r"));
+    assert_eq!(e.run_count(), 1);
+    e.finish(
+        &running[0].run_id,
+        Outcome::Succeeded { duration_ms: 1 },
+        T0 + 2_100,
+    );
+    assert_eq!(e.run_count(), 0);
+    let c = e.take_changes();
+    assert!(c.removed_timers.contains(&"r".to_string()));
+    assert!(c.timers.is_empty());
+    assert!(e.remove("r", T0).is_err());
+}
+
+#[test]
+fn jitter_delays_within_bound_and_keeps_nominal_time() {
+    let mut e = engine();
+    let mut d = every("j", 10_000);
+    d.jitter_ms = 2_000;
+    d.overlap = Overlap::Skip;
+    e.register(d, T0).ok();
+    let fired = run_until(&mut e, T0, T0 + 100_000, 1);
+    assert!(fired.len() >= 9);
+    for (at, d) in &fired {
+        assert_eq!((d.scheduled_at - T0) % 10_000, 0);
+        assert!(*at >= d.scheduled_at && *at <= d.scheduled_at + 2_000);
+    }
+}
+
+#[test]
+fn cron_in_new_york_across_2026_dst() {
+    let mut e = engine();
+    let mut d = def(
+        "c",
+        ScheduleSpec::Cron {
+            expr: "30 2 * * *".into(),
+            timezone: "America/New_York".into(),
+        },
+    );
+    d.timezone = "America/New_York".into();
+    // 2026-03-07T12:00Z: the next 02:30 is 2026-03-08, in the spring-forward gap -> 03:00 EDT.
+    let start = 1_772_884_800_000;
+    e.register(d, start).ok();
+    assert_eq!(
+        e.view("c").and_then(|v| v.next_run_at),
+        Some(1_772_953_200_000)
+    );
+}
+
+#[test]
+fn same_seed_same_decisions() {
+    let script = |seed| {
+        let mut e = Engine::new(EngineConfig::default(), seed);
+        let mut d = every("j", 1_000);
+        d.jitter_ms = 500;
+        e.register(d, T0).ok();
+        run_until(&mut e, T0, T0 + 20_000, 7)
+            .into_iter()
+            .map(|(at, d)| (at, d.run_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(script(9), script(9));
+}

@@ -1,0 +1,450 @@
+//! When a timer fires. A [`ScheduleSpec`] is the definition as persisted; a [`Schedule`] is the
+//! compiled form that answers one question: the next occurrence.
+//!
+//! All arithmetic is checked: an occurrence that would fall outside `i64` milliseconds simply does
+//! not exist (`None`), so extreme inputs never panic or wrap.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cron::{describe_cron, CronSchedule};
+use crate::duration::{format_duration, MAX_DURATION_MS};
+use crate::time::{format_utc, EpochMs, MAX_EPOCH_MS, MIN_EPOCH_MS};
+use crate::CoreError;
+
+/// The persisted definition of when a timer fires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ScheduleSpec {
+    /// A cron expression evaluated in an IANA time zone.
+    Cron { expr: String, timezone: String },
+    /// Every `ms` milliseconds.
+    Every { ms: u64 },
+    /// Once, `ms` after the timer was first created.
+    After { ms: u64 },
+    /// Once, at an absolute instant.
+    At { at_ms: EpochMs },
+}
+
+/// A compiled schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    spec: ScheduleSpec,
+    cron: Option<crate::cron::CronSchedule>,
+}
+
+/// Croner's English description of a cron expression, for `kron cron`. Error: arg `cron`.
+pub fn explain_cron(expr: &str) -> Result<String, CoreError> {
+    describe_cron(expr)
+}
+
+/// Validates an `every` / `after` interval: positive and small enough to add to an instant.
+fn check_interval(arg: &'static str, ms: u64) -> Result<(), CoreError> {
+    if ms == 0 {
+        return Err(CoreError::invalid(arg, "0ms", "must be greater than zero"));
+    }
+    if ms > MAX_DURATION_MS {
+        return Err(CoreError::invalid(
+            arg,
+            format!("{ms}ms"),
+            format!("must be at most {MAX_DURATION_MS}ms"),
+        ));
+    }
+    Ok(())
+}
+
+/// `ms` as a signed offset; `from_spec` guarantees it fits, `None` otherwise.
+fn signed(ms: u64) -> Option<i64> {
+    i64::try_from(ms).ok()
+}
+
+impl Schedule {
+    pub fn from_spec(spec: ScheduleSpec) -> Result<Schedule, CoreError> {
+        let cron = match &spec {
+            ScheduleSpec::Cron { expr, timezone } => Some(CronSchedule::parse(expr, timezone)?),
+            ScheduleSpec::Every { ms } => {
+                check_interval("every", *ms)?;
+                None
+            }
+            ScheduleSpec::After { ms } => {
+                check_interval("after", *ms)?;
+                None
+            }
+            ScheduleSpec::At { at_ms } => {
+                // Only instants jiff can represent, so `describe` shows the real value.
+                if !(MIN_EPOCH_MS..=MAX_EPOCH_MS).contains(at_ms) {
+                    return Err(CoreError::invalid(
+                        "at",
+                        at_ms.to_string(),
+                        format!(
+                            "instant out of range (must be between {} and {})",
+                            format_utc(MIN_EPOCH_MS),
+                            format_utc(MAX_EPOCH_MS)
+                        ),
+                    ));
+                }
+                None
+            }
+        };
+        Ok(Schedule { spec, cron })
+    }
+    pub fn spec(&self) -> &ScheduleSpec {
+        &self.spec
+    }
+    pub fn is_one_shot(&self) -> bool {
+        matches!(
+            self.spec,
+            ScheduleSpec::After { .. } | ScheduleSpec::At { .. }
+        )
+    }
+    /// The first occurrence of a timer created at `created_at`.
+    pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {
+        match &self.spec {
+            ScheduleSpec::Cron { .. } => self.next_after(created_at),
+            ScheduleSpec::Every { ms } | ScheduleSpec::After { ms } => {
+                created_at.checked_add(signed(*ms)?)
+            }
+            ScheduleSpec::At { at_ms } => Some(*at_ms),
+        }
+    }
+    /// The next occurrence strictly after `t`; `None` for one-shots.
+    ///
+    /// For `Every` this is `t + ms`: the caller passes the previous occurrence (not "now") to keep
+    /// the grid.
+    pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
+        match &self.spec {
+            ScheduleSpec::Cron { .. } => self.cron.as_ref()?.next_after(t),
+            ScheduleSpec::Every { ms } => t.checked_add(signed(*ms)?),
+            ScheduleSpec::After { .. } | ScheduleSpec::At { .. } => None,
+        }
+    }
+    /// Occurrences in `(after, until]`, counting at most `cap`: `(count, last)`.
+    ///
+    /// These are the occurrences of the grid that continues from `after` (what repeated
+    /// `next_after` calls starting at `after` yield). `last` is the last occurrence *counted*: when
+    /// the cap is hit it is the `cap`-th one, so `(count, last)` always describe the same prefix.
+    /// `Every` is O(1) whatever the ratio of span to interval; cron iterates and stops at `cap`.
+    /// One-shots have no grid: `(0, None)`.
+    pub fn count_between(
+        &self,
+        after: EpochMs,
+        until: EpochMs,
+        cap: u64,
+    ) -> (u64, Option<EpochMs>) {
+        if until <= after || cap == 0 {
+            return (0, None);
+        }
+        match &self.spec {
+            ScheduleSpec::Every { ms } => {
+                if *ms == 0 {
+                    return (0, None);
+                }
+                let span = i128::from(until) - i128::from(after);
+                let fits = span / i128::from(*ms);
+                let count = u64::try_from(fits).unwrap_or(u64::MAX).min(cap);
+                if count == 0 {
+                    return (0, None);
+                }
+                // after < last <= until, so the result fits in i64.
+                let last = i128::from(after) + i128::from(count) * i128::from(*ms);
+                (count, i64::try_from(last).ok())
+            }
+            ScheduleSpec::Cron { .. } => {
+                let mut count = 0;
+                let mut last = None;
+                let mut t = after;
+                while count < cap {
+                    match self.next_after(t) {
+                        Some(next) if next <= until => {
+                            count += 1;
+                            last = Some(next);
+                            t = next;
+                        }
+                        _ => break,
+                    }
+                }
+                (count, last)
+            }
+            ScheduleSpec::After { .. } | ScheduleSpec::At { .. } => (0, None),
+        }
+    }
+    /// "every 30m", "cron 0 8 * * * (Europe/Berlin)", "after 10s", "at 2026-11-26T08:00:00.000Z".
+    pub fn describe(&self) -> String {
+        match &self.spec {
+            ScheduleSpec::Cron { expr, timezone } => format!("cron {} ({timezone})", expr.trim()),
+            ScheduleSpec::Every { ms } => format!("every {}", format_duration(*ms)),
+            ScheduleSpec::After { ms } => format!("after {}", format_duration(*ms)),
+            ScheduleSpec::At { at_ms } => format!("at {}", format_utc(*at_ms)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_datetime;
+
+    fn at(text: &str) -> EpochMs {
+        parse_datetime("at", text, "UTC").expect("test instant")
+    }
+
+    fn cron(expr: &str, timezone: &str) -> ScheduleSpec {
+        ScheduleSpec::Cron {
+            expr: expr.to_string(),
+            timezone: timezone.to_string(),
+        }
+    }
+
+    fn compile(spec: ScheduleSpec) -> Schedule {
+        Schedule::from_spec(spec).expect("valid spec")
+    }
+
+    #[test]
+    fn from_spec_accepts() {
+        let specs = [
+            cron("0 8 * * *", "Europe/Berlin"),
+            cron("*/10 * * * * *", "UTC"),
+            cron("@hourly", "America/New_York"),
+            ScheduleSpec::Every { ms: 1 },
+            ScheduleSpec::Every {
+                ms: MAX_DURATION_MS,
+            },
+            ScheduleSpec::After { ms: 10_000 },
+            ScheduleSpec::At { at_ms: 0 },
+            ScheduleSpec::At { at_ms: -1 },
+            ScheduleSpec::At {
+                at_ms: MIN_EPOCH_MS,
+            },
+            ScheduleSpec::At {
+                at_ms: MAX_EPOCH_MS,
+            },
+        ];
+        for spec in specs {
+            let schedule = Schedule::from_spec(spec.clone()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(schedule.spec(), &spec);
+        }
+    }
+
+    #[test]
+    fn from_spec_rejects() {
+        let cases: &[(ScheduleSpec, &str)] = &[
+            (ScheduleSpec::Every { ms: 0 }, "invalid every \"0ms\""),
+            (ScheduleSpec::After { ms: 0 }, "invalid after \"0ms\""),
+            (
+                ScheduleSpec::Every { ms: u64::MAX },
+                "invalid every \"18446744073709551615ms\"",
+            ),
+            (
+                ScheduleSpec::After {
+                    ms: MAX_DURATION_MS + 1,
+                },
+                "invalid after",
+            ),
+            (
+                ScheduleSpec::At { at_ms: i64::MAX },
+                "invalid at \"9223372036854775807\"",
+            ),
+            (
+                ScheduleSpec::At {
+                    at_ms: MIN_EPOCH_MS - 1,
+                },
+                "out of range",
+            ),
+            (cron("0 8 * *", "UTC"), "invalid cron \"0 8 * *\""),
+            (cron("0 0 30 2 *", "UTC"), "never matches"),
+            (
+                cron("0 8 * * *", "Mars/Olympus"),
+                "invalid timezone \"Mars/Olympus\"",
+            ),
+            (cron("0 8 * * *", ""), "invalid timezone \"\""),
+        ];
+        for (spec, fragment) in cases {
+            let e = Schedule::from_spec(spec.clone())
+                .expect_err("invalid")
+                .to_string();
+            assert!(e.contains(fragment), "{spec:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn first_and_next() {
+        let created = at("2026-11-26T22:38:25.123Z");
+        // (spec, first, next_after(first))
+        let cases: &[(ScheduleSpec, Option<&str>, Option<&str>)] = &[
+            (
+                cron("0 8 * * *", "Europe/Berlin"),
+                Some("2026-11-27T07:00:00.000Z"),
+                Some("2026-11-28T07:00:00.000Z"),
+            ),
+            (
+                ScheduleSpec::Every { ms: 1_800_000 },
+                Some("2026-11-26T23:08:25.123Z"),
+                Some("2026-11-26T23:38:25.123Z"),
+            ),
+            (
+                ScheduleSpec::After { ms: 10_000 },
+                Some("2026-11-26T22:38:35.123Z"),
+                None,
+            ),
+            (
+                ScheduleSpec::At {
+                    at_ms: at("2026-11-26T08:00:00Z"),
+                },
+                Some("2026-11-26T08:00:00.000Z"),
+                None,
+            ),
+        ];
+        for (spec, first, next) in cases {
+            let s = compile(spec.clone());
+            let got_first = s.first(created);
+            assert_eq!(got_first.map(format_utc).as_deref(), *first, "{spec:?}");
+            let got_next = got_first.and_then(|f| s.next_after(f));
+            assert_eq!(got_next.map(format_utc).as_deref(), *next, "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn one_shot_flags() {
+        assert!(!compile(cron("@daily", "UTC")).is_one_shot());
+        assert!(!compile(ScheduleSpec::Every { ms: 5 }).is_one_shot());
+        assert!(compile(ScheduleSpec::After { ms: 5 }).is_one_shot());
+        assert!(compile(ScheduleSpec::At { at_ms: 5 }).is_one_shot());
+    }
+
+    #[test]
+    fn describes() {
+        let cases: &[(ScheduleSpec, &str)] = &[
+            (ScheduleSpec::Every { ms: 1_800_000 }, "every 30m"),
+            (ScheduleSpec::Every { ms: 5_400_000 }, "every 1h30m"),
+            (ScheduleSpec::Every { ms: 500 }, "every 500ms"),
+            (
+                cron("0 8 * * *", "Europe/Berlin"),
+                "cron 0 8 * * * (Europe/Berlin)",
+            ),
+            (cron(" @daily ", "UTC"), "cron @daily (UTC)"),
+            (ScheduleSpec::After { ms: 10_000 }, "after 10s"),
+            (
+                ScheduleSpec::At {
+                    at_ms: at("2026-11-26T08:00:00Z"),
+                },
+                "at 2026-11-26T08:00:00.000Z",
+            ),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(compile(spec.clone()).describe(), *want);
+        }
+    }
+
+    #[test]
+    fn extremes_never_panic() {
+        let schedules = [
+            compile(ScheduleSpec::Every { ms: 1 }),
+            compile(ScheduleSpec::Every {
+                ms: MAX_DURATION_MS,
+            }),
+            compile(ScheduleSpec::After {
+                ms: MAX_DURATION_MS,
+            }),
+            compile(ScheduleSpec::At {
+                at_ms: MAX_EPOCH_MS,
+            }),
+            compile(cron("* * * * * *", "Pacific/Chatham")),
+        ];
+        let instants = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for s in &schedules {
+            for &t in &instants {
+                let _ = s.first(t);
+                if let Some(next) = s.next_after(t) {
+                    assert!(next > t, "{}: {next} <= {t}", s.describe());
+                }
+                for &u in &instants {
+                    let (count, last) = s.count_between(t, u, 3);
+                    assert!(count <= 3);
+                    assert_eq!(count == 0, last.is_none());
+                }
+            }
+            let _ = s.describe();
+        }
+        let every = compile(ScheduleSpec::Every { ms: 1 });
+        assert_eq!(every.next_after(i64::MAX), None);
+        assert_eq!(every.first(i64::MAX), None);
+    }
+
+    #[test]
+    fn count_between_every() {
+        let s = compile(ScheduleSpec::Every { ms: 1_800_000 });
+        let a = at("2026-01-01T00:00:00Z");
+        // (until, cap, count, last)
+        let cases: &[(&str, u64, u64, Option<&str>)] = &[
+            ("2026-01-01T00:00:00Z", 100, 0, None),
+            ("2026-01-01T00:29:59.999Z", 100, 0, None),
+            (
+                "2026-01-01T00:30:00Z",
+                100,
+                1,
+                Some("2026-01-01T00:30:00.000Z"),
+            ),
+            (
+                "2026-01-01T02:15:00Z",
+                100,
+                4,
+                Some("2026-01-01T02:00:00.000Z"),
+            ),
+            (
+                "2026-01-01T02:15:00Z",
+                2,
+                2,
+                Some("2026-01-01T01:00:00.000Z"),
+            ),
+            ("2026-01-01T02:15:00Z", 0, 0, None),
+            ("2025-12-31T00:00:00Z", 100, 0, None),
+        ];
+        for (until, cap, count, last) in cases {
+            let (c, l) = s.count_between(a, at(until), *cap);
+            assert_eq!(
+                (c, l.map(format_utc).as_deref()),
+                (*count, *last),
+                "{until} cap {cap}"
+            );
+        }
+        // O(1): a 1 ms grid over the whole representable range.
+        let fine = compile(ScheduleSpec::Every { ms: 1 });
+        assert_eq!(
+            fine.count_between(i64::MIN, i64::MAX, u64::MAX),
+            (u64::MAX, Some(i64::MAX))
+        );
+        assert_eq!(
+            fine.count_between(0, 10 * 365 * 86_400_000, u64::MAX),
+            (315_360_000_000, Some(315_360_000_000))
+        );
+        assert_eq!(fine.count_between(0, i64::MAX, 5), (5, Some(5)));
+    }
+
+    #[test]
+    fn count_between_cron_and_one_shots() {
+        let s = compile(cron("0 * * * *", "UTC"));
+        let a = at("2026-01-01T00:00:00Z");
+        assert_eq!(
+            s.count_between(a, at("2026-01-02T00:00:00Z"), 1_000),
+            (24, Some(at("2026-01-02T00:00:00Z")))
+        );
+        assert_eq!(
+            s.count_between(a, at("2027-01-01T00:00:00Z"), 5),
+            (5, Some(at("2026-01-01T05:00:00Z")))
+        );
+        assert_eq!(s.count_between(a, a + 1, 5), (0, None));
+        for spec in [
+            ScheduleSpec::After { ms: 1 },
+            ScheduleSpec::At { at_ms: a + 1 },
+        ] {
+            assert_eq!(compile(spec).count_between(a, a + 10, 5), (0, None));
+        }
+    }
+
+    #[test]
+    fn explains_cron() {
+        let text = explain_cron("0 12 * * MON-FRI").expect("valid");
+        assert!(text.contains("12:00"), "{text}");
+        let e = explain_cron("0 8 * *").expect_err("invalid").to_string();
+        assert!(e.starts_with("invalid cron \"0 8 * *\""), "{e}");
+    }
+}

@@ -1,0 +1,180 @@
+//! Python values to core types and core views to Python dicts. Instants cross the boundary as
+//! epoch milliseconds; `kron/__init__.py` turns them into aware datetimes.
+
+use kron_core::duration::parse_duration;
+use kron_core::engine::TimerView;
+use kron_core::event::StoredEvent;
+use kron_core::schedule::ScheduleSpec;
+use kron_core::time::parse_datetime;
+use kron_core::timer::{Catchup, Overlap, TimerDef};
+use kron_core::CoreError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A duration given as text (parsed) or as whole milliseconds (from a `timedelta`).
+fn duration_ms(arg: &'static str, value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
+    if let Ok(text) = value.extract::<String>() {
+        return parse_duration(arg, &text);
+    }
+    match value.extract::<i64>() {
+        Ok(ms) if ms > 0 => Ok(ms as u64),
+        Ok(ms) => Err(CoreError::invalid(
+            arg,
+            format!("{ms}ms"),
+            "must be greater than zero",
+        )),
+        Err(_) => Err(CoreError::invalid(
+            arg,
+            repr(value),
+            "must be a duration string such as \"30m\" or a timedelta",
+        )),
+    }
+}
+
+fn repr(value: &Bound<'_, PyAny>) -> String {
+    value
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unprintable>".to_string())
+}
+
+pub fn schedule_spec(
+    kind: &str,
+    value: &Bound<'_, PyAny>,
+    timezone: &str,
+) -> Result<ScheduleSpec, CoreError> {
+    match kind {
+        "cron" => match value.extract::<String>() {
+            Ok(expr) => Ok(ScheduleSpec::Cron {
+                expr: expr.trim().to_string(),
+                timezone: timezone.to_string(),
+            }),
+            Err(_) => Err(CoreError::invalid("cron", repr(value), "must be a string")),
+        },
+        "every" => Ok(ScheduleSpec::Every {
+            ms: duration_ms("every", value)?,
+        }),
+        "after" => Ok(ScheduleSpec::After {
+            ms: duration_ms("after", value)?,
+        }),
+        "at" => {
+            if let Ok(text) = value.extract::<String>() {
+                kron_core::time::validate_timezone(timezone)?;
+                return Ok(ScheduleSpec::At {
+                    at_ms: parse_datetime("at", &text, timezone)?,
+                });
+            }
+            match value.extract::<i64>() {
+                Ok(at_ms) => Ok(ScheduleSpec::At { at_ms }),
+                Err(_) => Err(CoreError::invalid(
+                    "at",
+                    repr(value),
+                    "must be a datetime or an ISO 8601 string",
+                )),
+            }
+        }
+        other => Err(CoreError::invalid(
+            "kind",
+            other,
+            "must be one of cron, every, after, at",
+        )),
+    }
+}
+
+pub fn jitter_ms(value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
+    if value.is_none() {
+        return Ok(0);
+    }
+    if let Ok(0) = value.extract::<i64>() {
+        return Ok(0);
+    }
+    duration_ms("jitter", value)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn timer_def(
+    id: String,
+    schedule: ScheduleSpec,
+    timezone: String,
+    max_attempts: i64,
+    overlap: &str,
+    catchup: &str,
+    jitter_ms: u64,
+    fn_name: String,
+) -> Result<TimerDef, CoreError> {
+    let max_attempts = u32::try_from(max_attempts)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            CoreError::invalid(
+                "max_attempts",
+                max_attempts.to_string(),
+                "must be an integer from 1 to 4294967295",
+            )
+        })?;
+    Ok(TimerDef {
+        id,
+        schedule,
+        timezone,
+        max_attempts,
+        overlap: Overlap::parse(overlap)?,
+        catchup: Catchup::parse(catchup)?,
+        jitter_ms,
+        fn_name,
+    })
+}
+
+pub fn view_dict<'py>(
+    py: Python<'py>,
+    view: &TimerView,
+    storage_error: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let rec = &view.record;
+    let d = PyDict::new(py);
+    d.set_item("id", &rec.def.id)?;
+    d.set_item("state", view.state.as_str())?;
+    d.set_item("schedule", &view.schedule)?;
+    d.set_item("timezone", &rec.def.timezone)?;
+    d.set_item("fn_name", &rec.def.fn_name)?;
+    d.set_item("next_run_at", view.next_run_at)?;
+    d.set_item("last_run_at", rec.last_run_at)?;
+    d.set_item("last_status", rec.last_status.as_ref().map(|s| s.display()))?;
+    d.set_item(
+        "last_error",
+        rec.last_status.as_ref().and_then(|s| s.error()),
+    )?;
+    d.set_item("last_duration_ms", rec.last_duration_ms)?;
+    d.set_item("run_count", rec.run_count)?;
+    d.set_item("failure_count", rec.failure_count)?;
+    d.set_item("max_attempts", rec.def.max_attempts)?;
+    d.set_item("overlap", rec.def.overlap.as_str())?;
+    d.set_item("catchup", rec.def.catchup.as_str())?;
+    d.set_item("jitter_ms", rec.def.jitter_ms)?;
+    d.set_item("active_runs", view.active_runs)?;
+    d.set_item("created_at", rec.created_at)?;
+    d.set_item("updated_at", rec.updated_at)?;
+    d.set_item("storage_error", storage_error)?;
+    Ok(d)
+}
+
+pub fn event_dict<'py>(py: Python<'py>, stored: &StoredEvent) -> PyResult<Bound<'py, PyDict>> {
+    let e = &stored.event;
+    let d = PyDict::new(py);
+    d.set_item("seq", stored.seq)?;
+    d.set_item("ts", e.ts)?;
+    d.set_item("timer_id", &e.timer_id)?;
+    d.set_item("kind", e.kind.as_str())?;
+    d.set_item("run_id", e.run_id.as_ref().map(|r| r.as_str()))?;
+    d.set_item("attempt", e.attempt)?;
+    let detail = &e.detail;
+    d.set_item("scheduled_at", detail.scheduled_at)?;
+    d.set_item("error", detail.error.as_deref())?;
+    d.set_item("duration_ms", detail.duration_ms)?;
+    d.set_item("next_attempt_at", detail.next_attempt_at)?;
+    d.set_item("count", detail.count)?;
+    d.set_item("until", detail.until)?;
+    d.set_item("manual", detail.manual)?;
+    d.set_item("schedule", detail.schedule.as_deref())?;
+    d.set_item("next_run_at", detail.next_run_at)?;
+    Ok(d)
+}

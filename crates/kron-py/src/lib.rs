@@ -1,0 +1,214 @@
+//! The `kron._kron` extension module: converts Python values to the runtime's types and back, and
+//! runtime errors to `kron`'s exception classes. No scheduling logic lives here.
+
+mod callback;
+mod convert;
+mod errors;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use kron_runtime::{Clock, Durability, Kron, RuntimeConfig, SystemClock};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::callback::{Callback, PythonHost};
+use crate::errors::{invalid, to_py_err};
+
+type Shared = Arc<Callback>;
+
+/// The process's one embedded scheduler.
+fn kron() -> &'static Kron<Shared> {
+    static KRON: OnceLock<Kron<Shared>> = OnceLock::new();
+    KRON.get_or_init(Kron::new)
+}
+
+fn now_ms() -> i64 {
+    SystemClock.now_ms()
+}
+
+/// Registers or re-registers a timer. `value` is the cron expression, the duration (str, or int
+/// milliseconds) or the instant (ISO str, or int epoch milliseconds); `jitter` likewise.
+#[pyfunction]
+#[pyo3(signature = (name, fn_, fn_name, takes_context, is_async, kind, value, timezone, max_attempts, overlap, catchup, jitter))]
+#[allow(clippy::too_many_arguments)]
+fn register(
+    py: Python<'_>,
+    name: String,
+    fn_: Py<PyAny>,
+    fn_name: String,
+    takes_context: bool,
+    is_async: bool,
+    kind: &str,
+    value: &Bound<'_, PyAny>,
+    timezone: String,
+    max_attempts: i64,
+    overlap: &str,
+    catchup: &str,
+    jitter: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let spec = convert::schedule_spec(kind, value, &timezone).map_err(|e| invalid(py, e))?;
+    let jitter_ms = convert::jitter_ms(jitter).map_err(|e| invalid(py, e))?;
+    let def = convert::timer_def(
+        name,
+        spec,
+        timezone,
+        max_attempts,
+        overlap,
+        catchup,
+        jitter_ms,
+        fn_name,
+    )
+    .map_err(|e| invalid(py, e))?;
+    let callback = Arc::new(Callback {
+        function: fn_,
+        takes_context,
+        is_async,
+    });
+    let now = now_ms();
+    py.detach(|| kron().register(def, callback, now))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// Starts the runtime. `runner(jobs)` runs a batch of callbacks; `log(level, message)` logs.
+#[pyfunction]
+#[pyo3(signature = (data_dir, max_workers, durability, runner, log))]
+fn start(
+    py: Python<'_>,
+    data_dir: String,
+    max_workers: i64,
+    durability: &str,
+    runner: Py<PyAny>,
+    log: Py<PyAny>,
+) -> PyResult<()> {
+    let max_workers = usize::try_from(max_workers)
+        .ok()
+        .filter(|n| (1..=1024).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                py,
+                kron_core::CoreError::invalid(
+                    "max_workers",
+                    max_workers.to_string(),
+                    "must be between 1 and 1024",
+                ),
+            )
+        })?;
+    let durability = match durability {
+        "normal" => Durability::Normal,
+        "full" => Durability::Full,
+        other => {
+            return Err(invalid(
+                py,
+                kron_core::CoreError::invalid(
+                    "durability",
+                    other,
+                    "durability must be one of normal, full",
+                ),
+            ));
+        }
+    };
+    let mut config = RuntimeConfig::new(data_dir);
+    config.max_workers = max_workers;
+    config.durability = durability;
+    config.clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+    let host = Arc::new(PythonHost { runner, log });
+    py.detach(|| kron().start(config, host))
+        .map_err(|e| to_py_err(py, e))
+}
+
+/// Stops the runtime; returns how many attempts were still running at the timeout.
+#[pyfunction]
+fn shutdown(py: Python<'_>, timeout: f64) -> PyResult<usize> {
+    let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+    Ok(py.detach(|| kron().shutdown(timeout)).abandoned)
+}
+
+#[pyfunction]
+fn is_running(py: Python<'_>) -> bool {
+    py.detach(|| kron().is_running())
+}
+
+#[pyfunction]
+fn status<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let now = now_ms();
+    let (view, storage_error) = py.detach(|| (kron().status(name, now), kron().storage_error()));
+    view.map(|v| convert::view_dict(py, &v, storage_error.as_deref()))
+        .transpose()
+}
+
+#[pyfunction]
+fn list<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    let now = now_ms();
+    let (views, storage_error) = py.detach(|| (kron().list(now), kron().storage_error()));
+    let items = views
+        .iter()
+        .map(|v| convert::view_dict(py, v, storage_error.as_deref()))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+#[pyfunction]
+fn history<'py>(py: Python<'py>, name: &str, limit: i64) -> PyResult<Bound<'py, PyList>> {
+    let limit = usize::try_from(limit).map_err(|_| {
+        invalid(
+            py,
+            kron_core::CoreError::invalid("limit", limit.to_string(), "must be >= 0"),
+        )
+    })?;
+    let events = py
+        .detach(|| kron().history(name, limit))
+        .map_err(|e| to_py_err(py, e))?;
+    let items = events
+        .iter()
+        .map(|e| convert::event_dict(py, e))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+#[pyfunction]
+fn pause(py: Python<'_>, name: &str) -> PyResult<()> {
+    let now = now_ms();
+    py.detach(|| kron().pause(name, now))
+        .map_err(|e| to_py_err(py, e))
+}
+
+#[pyfunction]
+fn resume(py: Python<'_>, name: &str) -> PyResult<()> {
+    let now = now_ms();
+    py.detach(|| kron().resume(name, now))
+        .map_err(|e| to_py_err(py, e))
+}
+
+#[pyfunction]
+fn trigger(py: Python<'_>, name: &str) -> PyResult<String> {
+    let now = now_ms();
+    let run_id = py
+        .detach(|| kron().trigger(name, now))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(run_id.0)
+}
+
+#[pyfunction]
+fn remove(py: Python<'_>, name: &str) -> PyResult<()> {
+    let now = now_ms();
+    py.detach(|| kron().remove(name, now))
+        .map_err(|e| to_py_err(py, e))
+}
+
+#[pymodule]
+fn _kron(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(register, m)?)?;
+    m.add_function(wrap_pyfunction!(start, m)?)?;
+    m.add_function(wrap_pyfunction!(shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(is_running, m)?)?;
+    m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(list, m)?)?;
+    m.add_function(wrap_pyfunction!(history, m)?)?;
+    m.add_function(wrap_pyfunction!(pause, m)?)?;
+    m.add_function(wrap_pyfunction!(resume, m)?)?;
+    m.add_function(wrap_pyfunction!(trigger, m)?)?;
+    m.add_function(wrap_pyfunction!(remove, m)?)?;
+    Ok(())
+}

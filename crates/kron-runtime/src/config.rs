@@ -1,0 +1,44 @@
+//! How a runtime is started.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kron_core::engine::EngineConfig;
+use kron_store::Durability;
+
+use crate::clock::{Clock, SystemClock};
+
+#[derive(Clone)]
+pub struct RuntimeConfig {
+    pub data_dir: PathBuf,
+    /// Worker threads that run callbacks.
+    pub max_workers: usize,
+    /// `Normal` (default) survives any process crash; `Full` also survives power loss, at the cost
+    /// of an fsync per commit.
+    pub durability: Durability,
+    pub engine: EngineConfig,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl RuntimeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        RuntimeConfig {
+            data_dir: data_dir.into(),
+            max_workers: 8,
+            durability: Durability::Normal,
+            engine: EngineConfig::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for RuntimeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("max_workers", &self.max_workers)
+            .field("durability", &self.durability)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,28 @@
+//! Errors of the runtime's public operations.
+
+use std::path::PathBuf;
+
+use kron_core::{CommandError, CoreError};
+use kron_store::StoreError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// Bad input: nothing was registered or written.
+    #[error(transparent)]
+    Invalid(#[from] CoreError),
+    /// An unknown timer, or a command the timer cannot take.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("kron is already started (data_dir={0})")]
+    AlreadyStarted(PathBuf),
+    #[error("kron is not started: {0}")]
+    NotStarted(&'static str),
+    #[error("max_workers must be at least 1, got {0}")]
+    InvalidWorkers(usize),
+    /// Opening, reading or writing storage failed (locked directory, corrupt file, disk full...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not start the scheduler thread: {0}")]
+    Thread(#[source] std::io::Error),
+}

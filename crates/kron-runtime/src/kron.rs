@@ -1,0 +1,348 @@
+//! The runtime's public face: register timers, start, shut down, observe, command.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
+use kron_core::event::StoredEvent;
+use kron_core::run::RunId;
+use kron_core::timer::TimerDef;
+use kron_core::CommandError;
+use kron_store::{Reader, Store};
+
+use crate::config::RuntimeConfig;
+use crate::error::RuntimeError;
+use crate::host::Host;
+use crate::pool::Pool;
+use crate::scheduler::Scheduler;
+use crate::shared::{Core, Shared};
+
+/// Attempts in flight per worker: enough queued work to keep workers busy through a burst,
+/// few enough that `RUN_STARTED` stays close to the callback's real start.
+const IN_FLIGHT_PER_WORKER: usize = 64;
+/// Longest `history()` waits for recent changes to become durable before reading.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// What `shutdown` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    pub was_running: bool,
+    /// Attempts still running when the timeout passed (recorded as interrupted at the next start).
+    pub abandoned: usize,
+}
+
+struct Running<C> {
+    shared: Arc<Shared<C>>,
+    thread: Option<JoinHandle<()>>,
+    reader: Mutex<Reader>,
+}
+
+struct State<C> {
+    registry: BTreeMap<String, (TimerDef, C)>,
+    running: Option<Running<C>>,
+    /// The core of the last runtime, kept after shutdown so status still answers.
+    last: Option<Arc<Shared<C>>>,
+    data_dir: Option<PathBuf>,
+}
+
+/// One embedded scheduler: a registry of timers and, between `start` and `shutdown`, a runtime.
+pub struct Kron<C> {
+    state: Mutex<State<C>>,
+}
+
+impl<C: Clone + Send + Sync + 'static> Default for Kron<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Kron<C> {
+    pub fn new() -> Self {
+        Kron {
+            state: Mutex::new(State {
+                registry: BTreeMap::new(),
+                running: None,
+                last: None,
+                data_dir: None,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State<C>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state().running.is_some()
+    }
+
+    /// Registers or re-registers a timer. Validates completely first: bad input changes nothing.
+    /// While running, the change is applied at once and committed with the next group commit.
+    pub fn register(&self, def: TimerDef, callback: C, now: i64) -> Result<(), RuntimeError> {
+        validate_def(&def)?;
+        let mut state = self.state();
+        if let Some(running) = &state.running {
+            let mut core = running.shared.lock();
+            core.engine.register(def.clone(), now)?;
+            core.callbacks.insert(def.id.clone(), callback.clone());
+            drop(core);
+            running.shared.wake.notify_one();
+        }
+        state.registry.insert(def.id.clone(), (def, callback));
+        Ok(())
+    }
+
+    /// Opens storage (taking the directory's writer lock), recovers, and starts the scheduler and
+    /// workers in background threads.
+    pub fn start<H: Host<C>>(
+        &self,
+        config: RuntimeConfig,
+        host: Arc<H>,
+    ) -> Result<(), RuntimeError> {
+        let mut state = self.state();
+        if state.running.is_some() {
+            return Err(RuntimeError::AlreadyStarted(
+                state.data_dir.clone().unwrap_or_default(),
+            ));
+        }
+        if config.max_workers == 0 {
+            return Err(RuntimeError::InvalidWorkers(0));
+        }
+        let mut store = Store::open(&config.data_dir, config.durability)?;
+        let snapshot = store.load()?;
+        let clock = config.clock.clone();
+        let now = clock.now_ms();
+        let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
+        let mut engine = Engine::new(config.engine.clone(), seed);
+        engine.restore(snapshot.timers, snapshot.runs)?;
+        for (def, _) in state.registry.values() {
+            engine.register(def.clone(), now)?;
+        }
+        let registry = &state.registry;
+        engine.mark_orphans(|id| registry.contains_key(id), now);
+        engine.recover(now);
+        // Recovery is durable before anything runs.
+        store.commit(&engine.take_changes())?;
+        let reader = Reader::open(&config.data_dir)?;
+
+        let callbacks = state
+            .registry
+            .iter()
+            .map(|(id, (_, cb))| (id.clone(), cb.clone()))
+            .collect();
+        let core = Core {
+            engine,
+            callbacks,
+            accepting: true,
+            stop: false,
+            closed: false,
+            in_flight: 0,
+            taken_gen: 0,
+            committed_gen: 0,
+            storage_error: None,
+        };
+        let shared = Arc::new(Shared::new(core));
+        let pool = Pool::start(
+            config.max_workers,
+            shared.clone(),
+            host.clone(),
+            clock.clone(),
+        )
+        .map_err(RuntimeError::Thread)?;
+        let scheduler = Scheduler {
+            shared: shared.clone(),
+            store,
+            pool,
+            host,
+            clock,
+            capacity: config.max_workers.saturating_mul(IN_FLIGHT_PER_WORKER),
+        };
+        let thread = std::thread::Builder::new()
+            .name("kron-scheduler".to_string())
+            .spawn(move || scheduler.run())
+            .map_err(RuntimeError::Thread)?;
+        state.running = Some(Running {
+            shared,
+            thread: Some(thread),
+            reader: Mutex::new(reader),
+        });
+        state.data_dir = Some(config.data_dir);
+        state.last = None;
+        Ok(())
+    }
+
+    /// Stops starting runs, waits up to `timeout` for active ones, commits, releases the
+    /// directory. Safe when not running.
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        let mut state = self.state();
+        let Some(mut running) = state.running.take() else {
+            return ShutdownReport {
+                was_running: false,
+                abandoned: 0,
+            };
+        };
+        let deadline = Instant::now() + timeout;
+        let shared = running.shared.clone();
+        let mut core = shared.lock();
+        core.accepting = false;
+        shared.wake.notify_one();
+        while core.in_flight > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            core = shared.wait_progress(core, left);
+        }
+        let abandoned = core.in_flight;
+        core.stop = true;
+        drop(core);
+        shared.wake.notify_one();
+        if let Some(thread) = running.thread.take() {
+            // The scheduler only panics on a bug; shutdown must still complete.
+            let _ = thread.join();
+        }
+        state.last = Some(shared);
+        ShutdownReport {
+            was_running: true,
+            abandoned,
+        }
+    }
+
+    fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> Option<T> {
+        let state = self.state();
+        let shared = state
+            .running
+            .as_ref()
+            .map(|r| &r.shared)
+            .or(state.last.as_ref())?;
+        let core = shared.lock();
+        Some(f(&core.engine))
+    }
+
+    /// The timer's status: from the runtime while running (or the last one after shutdown);
+    /// before the first start, what was registered.
+    pub fn status(&self, id: &str, now: i64) -> Option<TimerView> {
+        if let Some(Some(view)) = self.with_engine(|engine| engine.view(id)) {
+            return Some(view);
+        }
+        let state = self.state();
+        let (def, _) = state.registry.get(id)?;
+        provisional_view(def, now).ok()
+    }
+
+    /// All timers, sorted by id.
+    pub fn list(&self, now: i64) -> Vec<TimerView> {
+        let mut views: BTreeMap<String, TimerView> = self
+            .with_engine(|engine| engine.views())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.record.def.id.clone(), v))
+            .collect();
+        let state = self.state();
+        for (id, (def, _)) in &state.registry {
+            if !views.contains_key(id) {
+                if let Ok(view) = provisional_view(def, now) {
+                    views.insert(id.clone(), view);
+                }
+            }
+        }
+        views.into_values().collect()
+    }
+
+    /// The timer's latest `limit` events, oldest first. While running, waits (briefly) until
+    /// everything already decided is durable, so history agrees with status.
+    pub fn history(&self, id: &str, limit: usize) -> Result<Vec<StoredEvent>, RuntimeError> {
+        let state = self.state();
+        if let Some(running) = &state.running {
+            let shared = &running.shared;
+            let mut core = shared.lock();
+            let target = core.taken_gen + u64::from(core.engine.has_changes());
+            shared.wake.notify_one();
+            let deadline = Instant::now() + FLUSH_WAIT;
+            while core.committed_gen < target && !core.closed {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                core = shared.wait_progress(core, left);
+            }
+            drop(core);
+            let reader = running.reader.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(reader.history(id, limit)?);
+        }
+        match &state.data_dir {
+            Some(dir) => Ok(Reader::open(dir)?.history(id, limit)?),
+            None => Err(RuntimeError::NotStarted(
+                "history is read from the data directory; call start() first",
+            )),
+        }
+    }
+
+    fn command<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Engine) -> Result<T, CommandError>,
+    ) -> Result<T, RuntimeError> {
+        let state = self.state();
+        let Some(running) = &state.running else {
+            if state.registry.contains_key(id) {
+                return Err(RuntimeError::NotStarted(
+                    "commands act on the running scheduler; call start() first",
+                ));
+            }
+            return Err(CommandError::UnknownTimer(id.to_string()).into());
+        };
+        let mut core = running.shared.lock();
+        let out = f(&mut core.engine)?;
+        drop(core);
+        running.shared.wake.notify_one();
+        Ok(out)
+    }
+
+    pub fn pause(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
+        self.command(id, |engine| engine.pause(id, now))
+    }
+
+    pub fn resume(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
+        self.command(id, |engine| engine.resume(id, now))
+    }
+
+    pub fn trigger(&self, id: &str, now: i64) -> Result<RunId, RuntimeError> {
+        self.command(id, |engine| engine.trigger(id, now))
+    }
+
+    /// Removes the timer from storage and from this process's registrations.
+    pub fn remove(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
+        self.command(id, |engine| engine.remove(id, now))?;
+        let mut state = self.state();
+        state.registry.remove(id);
+        if let Some(running) = &state.running {
+            running.shared.lock().callbacks.remove(id);
+        }
+        Ok(())
+    }
+
+    /// The last storage error while it persists (writes are being retried), for status.
+    pub fn storage_error(&self) -> Option<String> {
+        let state = self.state();
+        let running = state.running.as_ref()?;
+        let error = running.shared.lock().storage_error.clone();
+        error
+    }
+
+    /// Wakes the scheduler (after moving a manual clock).
+    pub fn poke(&self) {
+        if let Some(running) = &self.state().running {
+            running.shared.wake.notify_one();
+        }
+    }
+
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.state().data_dir.clone()
+    }
+}

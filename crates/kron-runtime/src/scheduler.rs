@@ -1,0 +1,143 @@
+//! The scheduler thread: decide (engine), make it durable (store), then act (pool); sleep until
+//! the next due instant or until something changes. It is the only writer to storage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kron_core::changes::Changes;
+use kron_core::engine::Outcome;
+use kron_store::Store;
+
+use crate::clock::Clock;
+use crate::host::{Host, Job, LogLevel};
+use crate::pool::Pool;
+use crate::shared::Shared;
+
+/// Longest single sleep. The runtime sleeps until the next due instant; this bound only limits how
+/// long a wall-clock jump (NTP step, suspend) can go unnoticed.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Delay before retrying a failed commit (disk full, I/O error).
+const COMMIT_RETRY_MS: i64 = 1_000;
+
+pub(crate) struct Scheduler<C, H> {
+    pub shared: Arc<Shared<C>>,
+    pub store: Store,
+    pub pool: Pool<C>,
+    pub host: Arc<H>,
+    pub clock: Arc<dyn Clock>,
+    /// Most attempts in flight at once (handed to workers, not yet reported).
+    pub capacity: usize,
+}
+
+impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
+    pub fn run(mut self) {
+        // A failed commit is kept and retried together with later changes; its decisions are not
+        // acted on until it is durable.
+        let mut unflushed: Option<Changes> = None;
+        let mut held: Vec<Job<C>> = Vec::new();
+        let mut retry_at: Option<i64> = None;
+        loop {
+            let now = self.clock.now_ms();
+            let retry_due = retry_at.is_none_or(|at| now >= at);
+            let mut core = self.shared.lock();
+            let stopping = core.stop;
+            let mut jobs = Vec::new();
+            if core.accepting && !stopping && unflushed.is_none() {
+                let free = self.capacity.saturating_sub(core.in_flight);
+                for dispatch in core.engine.poll(now, free) {
+                    match core.callbacks.get(&dispatch.timer_id) {
+                        Some(callback) => jobs.push(Job {
+                            callback: callback.clone(),
+                            dispatch,
+                        }),
+                        None => {
+                            let error = "no function is registered for this timer".to_string();
+                            core.engine.finish(
+                                &dispatch.run_id,
+                                Outcome::Failed {
+                                    error,
+                                    duration_ms: 0,
+                                },
+                                now,
+                            );
+                        }
+                    }
+                }
+                core.in_flight += jobs.len();
+            }
+            let fresh = core.engine.take_changes();
+            if !fresh.is_empty() {
+                core.taken_gen += 1;
+            }
+            if stopping {
+                core.closed = true;
+            }
+            let taken = core.taken_gen;
+            drop(core);
+
+            let mut batch = unflushed.take().unwrap_or_default();
+            batch.merge(fresh);
+            held.append(&mut jobs);
+            if !batch.is_empty() && (retry_due || stopping) {
+                match self.store.commit(&batch) {
+                    Ok(()) => {
+                        retry_at = None;
+                        let mut core = self.shared.lock();
+                        core.committed_gen = taken;
+                        if core.storage_error.take().is_some() {
+                            self.host.log(
+                                LogLevel::Warning,
+                                "storage is writable again; pending changes were committed",
+                            );
+                        }
+                        drop(core);
+                        self.shared.notify();
+                    }
+                    Err(err) => {
+                        let message = format!("could not write to storage, will retry: {err}");
+                        self.host.log(LogLevel::Error, &message);
+                        self.shared.lock().storage_error = Some(err.to_string());
+                        retry_at = Some(now + COMMIT_RETRY_MS);
+                        unflushed = Some(batch);
+                    }
+                }
+            } else if !batch.is_empty() {
+                unflushed = Some(batch);
+            }
+            if unflushed.is_none() && !held.is_empty() {
+                self.pool.submit(std::mem::take(&mut held));
+            }
+            if stopping {
+                break;
+            }
+            self.sleep(retry_at);
+        }
+        self.pool.close();
+    }
+
+    /// Sleeps until the next due instant, a commit retry, or a notification.
+    fn sleep(&self, retry_at: Option<i64>) {
+        let core = self.shared.lock();
+        if core.stop || core.engine.has_changes() {
+            return;
+        }
+        let free = core.in_flight < self.capacity;
+        let next = match (core.engine.next_wakeup(free && core.accepting), retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = match next {
+            Some(at) => {
+                let micros = at
+                    .saturating_mul(1_000)
+                    .saturating_sub(self.clock.now_micros());
+                if micros <= 0 {
+                    return;
+                }
+                Duration::from_micros(micros as u64).min(MAX_SLEEP)
+            }
+            None => MAX_SLEEP,
+        };
+        drop(self.shared.wait_wake(core, wait));
+    }
+}

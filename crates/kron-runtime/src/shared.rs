@@ -1,0 +1,80 @@
+//! State shared by the API caller, the scheduler thread and the workers, behind one mutex.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use kron_core::engine::Engine;
+
+/// Everything the scheduler decides on. Held only for short, non-blocking sections: never while
+/// committing to storage or running a callback.
+pub(crate) struct Core<C> {
+    pub engine: Engine,
+    pub callbacks: HashMap<String, C>,
+    /// False once shutdown began: no new attempts start.
+    pub accepting: bool,
+    /// Set by shutdown after waiting for active runs: flush once more and exit.
+    pub stop: bool,
+    /// The scheduler exited; outcomes arriving later are not recorded (the next start reports
+    /// those runs as interrupted).
+    pub closed: bool,
+    /// Attempts handed to workers and not yet reported.
+    pub in_flight: usize,
+    /// Batches taken from the engine / durably committed; `history()` waits for them to meet.
+    pub taken_gen: u64,
+    pub committed_gen: u64,
+    /// The last storage error, until a commit succeeds again.
+    pub storage_error: Option<String>,
+}
+
+pub(crate) struct Shared<C> {
+    core: Mutex<Core<C>>,
+    /// Wakes the scheduler: something changed.
+    pub wake: Condvar,
+    /// Wakes waiters: a commit finished or an attempt ended.
+    pub progress: Condvar,
+}
+
+impl<C> Shared<C> {
+    pub fn new(core: Core<C>) -> Self {
+        Shared {
+            core: Mutex::new(core),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+        }
+    }
+
+    /// Locks the core. A panic while holding the lock (a bug) must not take the whole runtime
+    /// down with poisoning: the engine's invariants hold between its calls.
+    pub fn lock(&self) -> MutexGuard<'_, Core<C>> {
+        self.core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn wait_wake<'a>(
+        &self,
+        guard: MutexGuard<'a, Core<C>>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, Core<C>> {
+        match self.wake.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
+    pub fn wait_progress<'a>(
+        &self,
+        guard: MutexGuard<'a, Core<C>>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, Core<C>> {
+        match self.progress.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
+    pub fn notify(&self) {
+        self.wake.notify_one();
+        self.progress.notify_all();
+    }
+}

@@ -1,0 +1,218 @@
+//! Reads shared by the writer (`Store`) and the read-only `Reader`.
+
+use std::path::Path;
+
+use kron_core::event::StoredEvent;
+use kron_core::run::RunRecord;
+use kron_core::timer::TimerRecord;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row};
+
+use crate::codec::{self, DecodeError, EVENT_COLUMNS, RUN_COLUMNS, TIMER_COLUMNS};
+use crate::error::{sql, sql_error, StoreError};
+use crate::reader::EventFilter;
+
+/// Runs a prepared (cached) query and decodes every row with `decode`.
+fn collect<T>(
+    conn: &Connection,
+    path: &Path,
+    context: &'static str,
+    query: &str,
+    params: &[Value],
+    decode: fn(&Row<'_>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(query).map_err(sql(path, context))?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .map_err(sql(path, context))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql(path, context))? {
+        out.push(decode(row).map_err(|e| decode_error(path, context, e))?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn decode_error(path: &Path, context: &'static str, e: DecodeError) -> StoreError {
+    match e {
+        DecodeError::Sql(e) => sql_error(path, context, e),
+        DecodeError::Invalid(detail) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("{context}: {detail}"),
+        },
+    }
+}
+
+fn limit_value(limit: usize) -> Value {
+    Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+/// All timers sorted by id.
+pub(crate) fn timers(conn: &Connection, path: &Path) -> Result<Vec<TimerRecord>, StoreError> {
+    let query = format!("SELECT {TIMER_COLUMNS} FROM timers ORDER BY id");
+    collect(
+        conn,
+        path,
+        "reading timers",
+        &query,
+        &[],
+        codec::timer_from_row,
+    )
+}
+
+pub(crate) fn timer(
+    conn: &Connection,
+    path: &Path,
+    id: &str,
+) -> Result<Option<TimerRecord>, StoreError> {
+    let query = format!("SELECT {TIMER_COLUMNS} FROM timers WHERE id = ?1");
+    let params = [Value::Text(id.to_string())];
+    Ok(collect(
+        conn,
+        path,
+        "reading a timer",
+        &query,
+        &params,
+        codec::timer_from_row,
+    )?
+    .into_iter()
+    .next())
+}
+
+/// All runs in flight, sorted by run id (creation order).
+pub(crate) fn runs(conn: &Connection, path: &Path) -> Result<Vec<RunRecord>, StoreError> {
+    let query = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY run_id");
+    collect(conn, path, "reading runs", &query, &[], codec::run_from_row)
+}
+
+/// The latest `limit` events of a timer, oldest first.
+pub(crate) fn history(
+    conn: &Connection,
+    path: &Path,
+    timer_id: &str,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // Walks the (timer_id, seq) index backwards from the newest entry: O(limit).
+    let query = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE timer_id = ?1 ORDER BY seq DESC LIMIT ?2"
+    );
+    let params = [Value::Text(timer_id.to_string()), limit_value(limit)];
+    let mut events = collect(
+        conn,
+        path,
+        "reading history",
+        &query,
+        &params,
+        codec::event_from_row,
+    )?;
+    events.reverse();
+    Ok(events)
+}
+
+/// Events matching `filter`, oldest first; with a limit, the newest `limit` of them.
+pub(crate) fn events(
+    conn: &Connection,
+    path: &Path,
+    filter: &EventFilter,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if filter.limit == Some(0) {
+        return Ok(Vec::new());
+    }
+    let mut query = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1");
+    let mut params = Vec::new();
+    if let Some(timer_id) = &filter.timer_id {
+        params.push(Value::Text(timer_id.clone()));
+        query.push_str(&format!(" AND timer_id = ?{}", params.len()));
+    }
+    if !filter.kinds.is_empty() {
+        let mut placeholders = Vec::new();
+        for kind in &filter.kinds {
+            params.push(Value::Text(kind.as_str().to_string()));
+            placeholders.push(format!("?{}", params.len()));
+        }
+        query.push_str(&format!(" AND kind IN ({})", placeholders.join(", ")));
+    }
+    if let Some(since) = filter.since {
+        params.push(Value::Integer(since));
+        query.push_str(&format!(" AND ts >= ?{}", params.len()));
+    }
+    if let Some(until) = filter.until {
+        params.push(Value::Integer(until));
+        query.push_str(&format!(" AND ts < ?{}", params.len()));
+    }
+    match filter.limit {
+        Some(limit) => {
+            params.push(limit_value(limit));
+            query.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", params.len()));
+            let mut events = collect(
+                conn,
+                path,
+                "reading events",
+                &query,
+                &params,
+                codec::event_from_row,
+            )?;
+            events.reverse();
+            Ok(events)
+        }
+        None => {
+            query.push_str(" ORDER BY seq");
+            collect(
+                conn,
+                path,
+                "reading events",
+                &query,
+                &params,
+                codec::event_from_row,
+            )
+        }
+    }
+}
+
+/// The highest event sequence number ever assigned: the larger of the newest stored event and
+/// the high-water mark compaction records before deleting (so seqs are never reused).
+pub(crate) fn max_seq(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    conn.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM events), 0), \
+                    coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'max_seq'), 0))",
+        [],
+        |row| row.get(0),
+    )
+    .map_err(sql(path, "reading the last event number"))
+}
+
+pub(crate) fn event_count(conn: &Connection, path: &Path) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .map_err(sql(path, "counting events"))?;
+    Ok(count.max(0) as u64)
+}
+
+/// `PRAGMA integrity_check` (the full check, indexes against tables included): `["ok"]` or the
+/// problems found.
+pub(crate) fn integrity_check(conn: &Connection, path: &Path) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let result = conn.pragma_query(None, "integrity_check", |row| {
+        out.push(row.get::<_, String>(0)?);
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(out),
+        // A badly damaged file can make the check itself fail: that is its answer.
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ffi::ErrorCode::DatabaseCorrupt
+                        | rusqlite::ffi::ErrorCode::NotADatabase
+                )
+            ) =>
+        {
+            out.push(e.to_string());
+            Ok(out)
+        }
+        Err(e) => Err(sql_error(path, "checking integrity", e)),
+    }
+}

@@ -1,0 +1,441 @@
+//! The [`Store`]: the single writer of a data directory, owned by the runtime.
+//!
+//! Opening takes the directory's writer lock before anything else, then checks, opens and
+//! migrates the database. Start-up reads the current state ([`Store::load`]: timers and runs in
+//! flight), never replays history. Every engine step is written by [`Store::commit`] as one
+//! transaction, so a timer's state and the events that produced it are durable together.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kron_core::changes::Changes;
+use kron_core::event::StoredEvent;
+use kron_core::run::RunRecord;
+use kron_core::time::EpochMs;
+use kron_core::timer::TimerRecord;
+use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
+
+use crate::codec;
+use crate::db::{self, BUSY_TIMEOUT};
+use crate::error::{io_error, sql, sql_error, StoreError};
+use crate::lock::DirLock;
+use crate::query;
+use crate::schema::{self, DbState};
+
+/// How hard a commit tries to survive a power loss. Chosen at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `PRAGMA synchronous=NORMAL`: a commit survives the process crashing; after a power loss or
+    /// OS crash the last commits may be lost (never corrupted). No fsync per commit.
+    #[default]
+    Normal,
+    /// `PRAGMA synchronous=FULL`: the write-ahead log is fsynced at every commit, so a commit
+    /// that returned survives a power loss.
+    Full,
+}
+
+/// What start-up needs: the current state, not the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Sorted by id.
+    pub timers: Vec<TimerRecord>,
+    /// Sorted by run id (creation order).
+    pub runs: Vec<RunRecord>,
+    /// The highest event `seq` ever assigned (0 for none); the next event gets `max_seq + 1`.
+    pub max_seq: i64,
+}
+
+/// What [`Store::compact`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    pub events_deleted: u64,
+    /// `kron.db` plus `kron.db-wal` before (after a checkpoint) and after compaction.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// `PRAGMA cache_size`: 16 MiB of page cache (default 2 MiB) keeps the index pages of large
+/// commits in memory.
+const CACHE_KIB: i64 = 16 * 1024;
+/// `PRAGMA journal_size_limit`: after a checkpoint the WAL is truncated to at most this.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// How long closing waits for readers before leaving the database in WAL mode.
+const CLOSE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+
+const INSERT_EVENT: &str = "INSERT INTO events (seq, ts, timer_id, kind, run_id, attempt, detail) \
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const UPSERT_RUN: &str = "INSERT OR REPLACE INTO runs (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const UPSERT_TIMER: &str = "INSERT OR REPLACE INTO timers (id, def, lifecycle, next_scheduled_at, next_fire_at, \
+                            created_at, updated_at, last_run_at, last_status, last_duration_ms, run_count, failure_count) \
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// The single writer of a data directory. `Send`: open it, then move it to the runtime thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    data_dir: PathBuf,
+    db_path: PathBuf,
+    /// The last `seq` assigned; the writer assigns seqs itself (see `schema.rs`).
+    max_seq: i64,
+    /// Set once we switched the database to WAL: closing switches it back (see `reader.rs`).
+    restore_rollback_journal: bool,
+    closed: bool,
+    // Declared last so it is dropped last: the lock outlives the connection.
+    _lock: DirLock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory and its database, as its only writer.
+    ///
+    /// Takes the writer lock first: if another process holds it, returns `StoreError::Locked`
+    /// having created or changed nothing. Refuses files that are not Kron databases, are damaged
+    /// or truncated (`Corrupt`), or come from a newer Kron (`SchemaTooNew`), without writing to
+    /// them. A zero-length or missing `kron.db` is initialized.
+    pub fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| io_error(data_dir, e))?;
+        let lock = DirLock::acquire(data_dir)?;
+        let db_path = db::db_path(data_dir);
+        db::check_file(&db_path)?;
+        let conn = db::open_read_write(&db_path)?;
+        let state = schema::inspect(&conn, &db_path)?;
+        if conn
+            .is_readonly("main")
+            .map_err(sql(&db_path, "opening the database"))?
+        {
+            return Err(StoreError::ReadOnly {
+                path: db_path,
+                detail: "the database file is not writable".to_string(),
+            });
+        }
+        let mut store = Store {
+            conn,
+            data_dir: data_dir.to_path_buf(),
+            db_path,
+            max_seq: 0,
+            restore_rollback_journal: false,
+            closed: false,
+            _lock: lock,
+        };
+        store.prepare(state, durability)?;
+        Ok(store)
+    }
+
+    /// Settings, migration, and the seq high-water mark. From here on, dropping the store on
+    /// error also restores the journal mode.
+    fn prepare(&mut self, state: DbState, durability: Durability) -> Result<(), StoreError> {
+        let path = self.db_path.as_path();
+        let conn = &mut self.conn;
+        if state == DbState::Empty {
+            // Must be chosen before the first table exists. INCREMENTAL keeps a map of pages so
+            // `compact` can return freed pages to the file system without rewriting the file.
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .map_err(sql(path, "setting auto_vacuum"))?;
+        }
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql(path, "switching to WAL mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::ReadOnly {
+                path: path.to_path_buf(),
+                detail: format!("could not switch to WAL mode (journal_mode stayed {mode:?})"),
+            });
+        }
+        self.restore_rollback_journal = true;
+        let synchronous = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(sql(path, "setting synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .map_err(sql(path, "setting foreign_keys"))?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)
+            .map_err(sql(path, "setting cache_size"))?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(sql(path, "setting journal_size_limit"))?;
+        conn.set_prepared_statement_cache_capacity(32);
+        let from = match state {
+            DbState::Empty => 0,
+            DbState::Version(version) => version,
+        };
+        schema::migrate(conn, path, from, now_ms())?;
+        schema::verify(conn, path)?;
+        self.max_seq = query::max_seq(conn, path)?;
+        Ok(())
+    }
+
+    /// The state start-up needs: every timer, every run in flight, the last event seq.
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            timers: query::timers(&self.conn, &self.db_path)?,
+            runs: query::runs(&self.conn, &self.db_path)?,
+            max_seq: self.max_seq,
+        })
+    }
+
+    /// Writes one engine step in one transaction: appends the events in order (numbered from
+    /// `max_seq + 1`), upserts timers, deletes removed timers, upserts runs, deletes finished
+    /// runs. All or nothing: on error nothing is written.
+    pub fn commit(&mut self, changes: &Changes) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let path = self.db_path.as_path();
+        let invalid = |detail: String| StoreError::InvalidValue {
+            path: path.to_path_buf(),
+            what: "a change".to_string(),
+            detail,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(path, "starting a commit"))?;
+        let mut seq = self.max_seq;
+        if !changes.events.is_empty() {
+            let mut insert = tx
+                .prepare_cached(INSERT_EVENT)
+                .map_err(sql(path, "appending events"))?;
+            let mut detail_buf = Vec::with_capacity(256);
+            for event in &changes.events {
+                seq += 1;
+                let detail = codec::detail_json(&event.detail, &mut detail_buf).map_err(invalid)?;
+                insert
+                    .execute(params![
+                        seq,
+                        event.ts,
+                        event.timer_id,
+                        event.kind.as_str(),
+                        event.run_id.as_ref().map(|id| id.as_str()),
+                        event.attempt,
+                        detail,
+                    ])
+                    .map_err(sql(path, "appending events"))?;
+            }
+        }
+        if !changes.timers.is_empty() {
+            let mut upsert = tx
+                .prepare_cached(UPSERT_TIMER)
+                .map_err(sql(path, "writing timers"))?;
+            for timer in &changes.timers {
+                let values = codec::timer_values(timer).map_err(invalid)?;
+                upsert
+                    .execute(params_from_iter(values.iter()))
+                    .map_err(sql(path, "writing timers"))?;
+            }
+        }
+        if !changes.removed_timers.is_empty() {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM timers WHERE id = ?1")
+                .map_err(sql(path, "deleting timers"))?;
+            for id in &changes.removed_timers {
+                delete.execute([id]).map_err(sql(path, "deleting timers"))?;
+            }
+        }
+        if !changes.runs.is_empty() {
+            let mut upsert = tx
+                .prepare_cached(UPSERT_RUN)
+                .map_err(sql(path, "writing runs"))?;
+            for run in &changes.runs {
+                upsert
+                    .execute(params![
+                        run.run_id.as_str(),
+                        run.timer_id,
+                        run.scheduled_at,
+                        run.attempt,
+                        codec::phase_str(run.phase),
+                        run.fire_at,
+                        run.manual,
+                    ])
+                    .map_err(sql(path, "writing runs"))?;
+            }
+        }
+        if !changes.finished_runs.is_empty() {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
+                .map_err(sql(path, "deleting finished runs"))?;
+            for id in &changes.finished_runs {
+                delete
+                    .execute([id.as_str()])
+                    .map_err(sql(path, "deleting finished runs"))?;
+            }
+        }
+        tx.commit().map_err(sql(path, "committing"))?;
+        // Only once durable: after a failed (rolled back) commit the same seqs are used again.
+        self.max_seq = seq;
+        Ok(())
+    }
+
+    /// The latest `limit` events of the timer, oldest first.
+    pub fn history(&self, timer_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        query::history(&self.conn, &self.db_path, timer_id, limit)
+    }
+
+    /// Retention. Deletes events older than `older_than` (`ts < older_than`), and for each timer
+    /// every event before the first event of its `keep_runs_per_timer`-th most recent run
+    /// (`Some(0)`: all its events) — but never an event of a run still in flight. `None` leaves
+    /// that rule out. Then returns the freed pages to the file system with
+    /// `PRAGMA incremental_vacuum` (the file shrinks; cost proportional to what was freed, no
+    /// full rewrite) and truncates the WAL. Event seqs are never reused afterwards.
+    pub fn compact(
+        &mut self,
+        keep_runs_per_timer: Option<usize>,
+        older_than: Option<EpochMs>,
+    ) -> Result<CompactReport, StoreError> {
+        let path = self.db_path.as_path();
+        checkpoint(&self.conn, path)?;
+        let bytes_before = db::file_bytes(path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(path, "starting compaction"))?;
+        // The high-water mark survives the deletion of the newest events.
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('max_seq', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [self.max_seq.to_string()],
+        )
+        .map_err(sql(path, "compacting"))?;
+        const NOT_IN_FLIGHT: &str = "(run_id IS NULL OR run_id NOT IN (SELECT run_id FROM runs))";
+        let mut deleted = 0usize;
+        if let Some(before) = older_than {
+            deleted += tx
+                .execute(
+                    &format!("DELETE FROM events WHERE ts < ?1 AND {NOT_IN_FLIGHT}"),
+                    [before],
+                )
+                .map_err(sql(path, "deleting old events"))?;
+        }
+        match keep_runs_per_timer {
+            None => {}
+            Some(0) => {
+                deleted += tx
+                    .execute(&format!("DELETE FROM events WHERE {NOT_IN_FLIGHT}"), [])
+                    .map_err(sql(path, "deleting run events"))?;
+            }
+            Some(keep) => {
+                // Per timer, the first seq of its keep-th most recent run (runs ordered by their
+                // first event); everything of the timer before it goes.
+                let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+                let cutoffs: Vec<(String, i64)> = {
+                    let mut stmt = tx
+                        .prepare(
+                            "SELECT timer_id, first_seq FROM ( \
+                                SELECT timer_id, first_seq, \
+                                       row_number() OVER (PARTITION BY timer_id ORDER BY first_seq DESC) AS rank \
+                                FROM (SELECT timer_id, min(seq) AS first_seq FROM events \
+                                      WHERE run_id IS NOT NULL GROUP BY timer_id, run_id)) \
+                             WHERE rank = ?1",
+                        )
+                        .map_err(sql(path, "finding runs to keep"))?;
+                    let rows = stmt
+                        .query_map([keep], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .map_err(sql(path, "finding runs to keep"))?;
+                    rows.collect::<Result<_, _>>()
+                        .map_err(sql(path, "finding runs to keep"))?
+                };
+                let mut delete = tx
+                    .prepare(&format!(
+                        "DELETE FROM events WHERE timer_id = ?1 AND seq < ?2 AND {NOT_IN_FLIGHT}"
+                    ))
+                    .map_err(sql(path, "deleting run events"))?;
+                for (timer_id, cutoff) in &cutoffs {
+                    deleted += delete
+                        .execute(params![timer_id, cutoff])
+                        .map_err(sql(path, "deleting run events"))?;
+                }
+            }
+        }
+        tx.commit().map_err(sql(path, "committing compaction"))?;
+        self.conn
+            .execute_batch("PRAGMA incremental_vacuum")
+            .map_err(sql(path, "returning free pages"))?;
+        checkpoint(&self.conn, path)?;
+        Ok(CompactReport {
+            events_deleted: deleted as u64,
+            bytes_before,
+            bytes_after: db::file_bytes(path),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// Closes the store, reporting errors that dropping it would ignore. Switches the database
+    /// back to the rollback journal so the stopped directory is one self-contained file (see
+    /// `reader.rs`), then releases the lock. If readers still have the database open the switch
+    /// is skipped (the WAL files stay; that is not an error).
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        if self.closed || !self.restore_rollback_journal {
+            self.closed = true;
+            return Ok(());
+        }
+        self.closed = true;
+        let path = self.db_path.as_path();
+        self.conn.flush_prepared_statement_cache();
+        self.conn
+            .busy_timeout(CLOSE_BUSY_TIMEOUT)
+            .map_err(sql(path, "closing"))?;
+        let result = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "DELETE", |row| {
+                row.get::<_, String>(0)
+            });
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(
+                        rusqlite::ffi::ErrorCode::DatabaseBusy
+                            | rusqlite::ffi::ErrorCode::DatabaseLocked
+                    )
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sql_error(path, "leaving WAL mode", e)),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the database and empties it. Readers in
+/// the middle of a read can keep it from completing; that is fine (the next one finishes it).
+fn checkpoint(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(sql(path, "checkpointing"))
+}
+
+fn now_ms() -> EpochMs {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as EpochMs)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Store>();
+    }
+}

@@ -1,0 +1,367 @@
+"""Kron: a durable, observable scheduler for Python applications.
+
+Register timers with Python callbacks, start the embedded runtime, and Kron keeps timers, run
+history, retries and state in a data directory, so that nothing is lost when the process dies::
+
+    import kron
+
+    @kron.schedule("cleanup", every="30m")
+    def cleanup() -> None:
+        ...
+
+    kron.start(data_dir=".kron")
+
+Delivery is at-least-once: make callbacks idempotent (see ``context["idempotency_key"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Literal, TypedDict, TypeVar, Union, overload
+
+from . import _kron, _runner
+from ._args import check_name, check_timer_args, describe_function
+from ._errors import (
+    AlreadyStartedError,
+    CorruptStorageError,
+    DataDirLockedError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    KronError,
+    NotStartedError,
+    SchemaVersionError,
+    StorageError,
+    TimerNotFoundError,
+    TimerNotRunnableError,
+)
+
+__version__: str = _kron.__version__
+
+__all__ = [
+    "AlreadyStartedError",
+    "CorruptStorageError",
+    "DataDirLockedError",
+    "HistoryEvent",
+    "InvalidArgumentError",
+    "InvalidArgumentTypeError",
+    "KronError",
+    "NotStartedError",
+    "SchemaVersionError",
+    "StorageError",
+    "TimerNotFoundError",
+    "TimerNotRunnableError",
+    "TimerStatus",
+    "__version__",
+    "ashutdown",
+    "astart",
+    "alist",
+    "astatus",
+    "history",
+    "list",
+    "pause",
+    "remove",
+    "resume",
+    "schedule",
+    "shutdown",
+    "start",
+    "status",
+    "trigger",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Duration = Union[str, timedelta]
+Overlap = Literal["delay", "skip", "allow"]
+Catchup = Literal["once", "skip", "all"]
+
+
+class TimerStatus(TypedDict):
+    """What ``status()`` and ``list()`` return for a timer. Instants are aware UTC datetimes."""
+
+    id: str
+    state: Literal["scheduled", "running", "retrying", "paused", "orphaned", "completed", "dead"]
+    schedule: str
+    timezone: str
+    fn_name: str
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    last_duration_ms: int | None
+    run_count: int
+    failure_count: int
+    max_attempts: int
+    overlap: str
+    catchup: str
+    jitter_ms: int
+    active_runs: int
+    created_at: datetime
+    updated_at: datetime
+    storage_error: str | None
+
+
+class HistoryEvent(TypedDict):
+    """One entry of ``history()``, oldest first."""
+
+    seq: int
+    ts: datetime
+    timer_id: str
+    kind: str
+    run_id: str | None
+    attempt: int | None
+    scheduled_at: datetime | None
+    error: str | None
+    duration_ms: int | None
+    next_attempt_at: datetime | None
+    count: int | None
+    until: datetime | None
+    manual: bool
+    schedule: str | None
+    next_run_at: datetime | None
+
+
+_STATUS_INSTANTS = ("next_run_at", "last_run_at", "created_at", "updated_at")
+_EVENT_INSTANTS = ("ts", "scheduled_at", "next_attempt_at", "until", "next_run_at")
+
+
+def _instant(ms: int | None) -> datetime | None:
+    if ms is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+
+
+def _with_datetimes(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        raw[key] = _instant(raw[key])
+    return raw
+
+
+def _register(
+    name: str,
+    fn: Callable[..., Any],
+    *,
+    cron: str | None,
+    every: Duration | None,
+    after: Duration | None,
+    at: datetime | str | None,
+    timezone: str,
+    max_attempts: int,
+    overlap: str,
+    catchup: str,
+    jitter: Duration | None,
+) -> None:
+    args = check_timer_args(
+        cron=cron,
+        every=every,
+        after=after,
+        at=at,
+        timezone=timezone,
+        max_attempts=max_attempts,
+        overlap=overlap,
+        catchup=catchup,
+        jitter=jitter,
+    )
+    fn, fn_name, takes_context, is_async = describe_function(fn)
+    _kron.register(
+        name,
+        fn,
+        fn_name,
+        takes_context,
+        is_async,
+        args.kind,
+        args.value,
+        args.timezone,
+        args.max_attempts,
+        args.overlap,
+        args.catchup,
+        args.jitter,
+    )
+
+
+@overload
+def schedule(
+    name: str,
+    fn: None = None,
+    *,
+    cron: str | None = None,
+    every: Duration | None = None,
+    after: Duration | None = None,
+    at: datetime | str | None = None,
+    timezone: str = "UTC",
+    max_attempts: int = 3,
+    overlap: Overlap = "delay",
+    catchup: Catchup = "once",
+    jitter: Duration | None = None,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def schedule(
+    name: str,
+    fn: F,
+    *,
+    cron: str | None = None,
+    every: Duration | None = None,
+    after: Duration | None = None,
+    at: datetime | str | None = None,
+    timezone: str = "UTC",
+    max_attempts: int = 3,
+    overlap: Overlap = "delay",
+    catchup: Catchup = "once",
+    jitter: Duration | None = None,
+) -> F: ...
+
+
+def schedule(
+    name: str,
+    fn: Callable[..., Any] | None = None,
+    *,
+    cron: str | None = None,
+    every: Duration | None = None,
+    after: Duration | None = None,
+    at: datetime | str | None = None,
+    timezone: str = "UTC",
+    max_attempts: int = 3,
+    overlap: Overlap = "delay",
+    catchup: Catchup = "once",
+    jitter: Duration | None = None,
+) -> Any:
+    """Registers (or re-registers) the timer ``name`` to call ``fn``.
+
+    Give exactly one of ``cron`` (5 fields, or 6 with seconds first, read in ``timezone``),
+    ``every`` / ``after`` (``"500ms"``, ``"30m"``, ``"1h30m"``, ``"2d"`` or a ``timedelta``) or
+    ``at`` (an aware datetime, an ISO 8601 string, or a naive value read in ``timezone``).
+    Without ``fn`` it returns a decorator. Works before and after :func:`start`; registering the
+    same definition again keeps the persisted state, a changed one is recorded as
+    ``TIMER_UPDATED`` and its next run recomputed. Bad arguments raise ``ValueError`` or
+    ``TypeError`` naming the argument; nothing is written.
+    """
+    check_name(name)
+    options: dict[str, Any] = dict(
+        cron=cron,
+        every=every,
+        after=after,
+        at=at,
+        timezone=timezone,
+        max_attempts=max_attempts,
+        overlap=overlap,
+        catchup=catchup,
+        jitter=jitter,
+    )
+    if fn is None:
+        # Check now, so a bad decorator fails at the line that wrote it.
+        check_timer_args(**options)
+
+        def decorator(func: F) -> F:
+            _register(name, func, **options)
+            return func
+
+        return decorator
+    _register(name, fn, **options)
+    return fn
+
+
+def start(
+    data_dir: str | os.PathLike[str] = ".kron",
+    *,
+    max_workers: int = 8,
+    durability: Literal["normal", "full"] = "normal",
+) -> None:
+    """Opens ``data_dir``, recovers, and starts the runtime in background threads; returns at once.
+
+    Raises ``AlreadyStartedError`` if this process already started it, and ``DataDirLockedError``
+    (naming the directory and the owner's pid) if another process owns the directory.
+    ``durability="normal"`` survives any crash of the process; ``"full"`` also survives power
+    loss, with an fsync per commit (see docs/guarantees.md).
+    """
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+        raise InvalidArgumentTypeError(f"max_workers must be an int, got {type(max_workers).__name__}", "max_workers")
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise InvalidArgumentTypeError(
+            f"data_dir must be a path, got {type(data_dir).__name__} {data_dir!r}", "data_dir"
+        )
+    path = os.fspath(data_dir)
+    if not path or "\x00" in path:
+        raise InvalidArgumentError(f"invalid data_dir {path!r}: must be a non-empty path", "data_dir", path)
+    if not isinstance(durability, str):
+        raise InvalidArgumentTypeError("durability must be 'normal' or 'full'", "durability")
+    _kron.start(path, max_workers, durability, _runner.run_batch, _runner.log)
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Starts no new runs, waits up to ``timeout`` seconds for active ones, flushes and releases
+    the data directory. Safe when not started and when called twice. A run still going at the
+    timeout is recorded as interrupted at the next start (and retried)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
+        raise InvalidArgumentTypeError(f"timeout must be a number of seconds, got {timeout!r}", "timeout")
+    _kron.shutdown(float(max(0.0, timeout)))
+
+
+def status(name: str) -> TimerStatus | None:
+    """The timer's status, or ``None`` if there is no such timer."""
+    raw = _kron.status(check_name(name))
+    if raw is None:
+        return None
+    result: TimerStatus = _with_datetimes(raw, _STATUS_INSTANTS)
+    return result
+
+
+def list() -> builtins.list[TimerStatus]:  # noqa: A001 - the public API's name
+    """Every timer's status, sorted by id."""
+    return [_with_datetimes(raw, _STATUS_INSTANTS) for raw in _kron.list()]
+
+
+def history(name: str, limit: int = 100) -> builtins.list[HistoryEvent]:
+    """The timer's latest ``limit`` events, oldest first."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InvalidArgumentTypeError(f"limit must be an int, got {type(limit).__name__}", "limit")
+    if limit < 0:
+        raise InvalidArgumentError(f"invalid limit {limit}: must be >= 0", "limit", limit)
+    return [_with_datetimes(raw, _EVENT_INSTANTS) for raw in _kron.history(check_name(name), limit)]
+
+
+def pause(name: str) -> None:
+    """Stops the timer from starting runs (``TIMER_PAUSED``) until :func:`resume`."""
+    _kron.pause(check_name(name))
+
+
+def resume(name: str) -> None:
+    """Resumes a paused timer (``TIMER_RESUMED``)."""
+    _kron.resume(check_name(name))
+
+
+def trigger(name: str) -> str:
+    """Runs the timer now, off-schedule; returns the new run's id."""
+    return _kron.trigger(check_name(name))
+
+
+def remove(name: str) -> None:
+    """Deletes the timer (``TIMER_REMOVED``); its history stays."""
+    _kron.remove(check_name(name))
+
+
+async def astart(
+    data_dir: str | os.PathLike[str] = ".kron",
+    *,
+    max_workers: int = 8,
+    durability: Literal["normal", "full"] = "normal",
+) -> None:
+    """:func:`start`, run in a thread so the event loop never blocks."""
+    await asyncio.to_thread(start, data_dir, max_workers=max_workers, durability=durability)
+
+
+async def ashutdown(timeout: float = 5.0) -> None:
+    """:func:`shutdown`, run in a thread so the event loop never blocks."""
+    await asyncio.to_thread(shutdown, timeout)
+
+
+async def astatus(name: str) -> TimerStatus | None:
+    """:func:`status`, run in a thread."""
+    return await asyncio.to_thread(status, name)
+
+
+async def alist() -> builtins.list[TimerStatus]:
+    """:func:`list`, run in a thread."""
+    return await asyncio.to_thread(list)

@@ -1,0 +1,178 @@
+"""Checks and normalises ``schedule()`` arguments before they reach the native runtime.
+
+Types are checked here (Python knows them best); values that need parsing (cron expressions,
+duration strings, ISO datetimes, time zones) are checked by the Rust core, which the CLI shares.
+Either way the error names the argument and the value, and nothing is registered or written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, NamedTuple
+
+from ._errors import InvalidArgumentError, InvalidArgumentTypeError
+
+#: Largest accepted ``max_attempts``.
+MAX_ATTEMPTS_LIMIT = 1_000_000
+
+
+class TimerArgs(NamedTuple):
+    kind: str
+    value: str | int
+    timezone: str
+    max_attempts: int
+    overlap: str
+    catchup: str
+    jitter: str | int | None
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_error(arg: str, expected: str, value: object) -> InvalidArgumentTypeError:
+    return InvalidArgumentTypeError(
+        f"{arg} must be {expected}, got {type(value).__name__} {_show(value)}", arg
+    )
+
+
+def _value_error(arg: str, value: object, reason: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"invalid {arg} {_show(value)}: {reason}", arg, value)
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise _type_error("name", "a str", name)
+    return name
+
+
+def _ceil_ms(delta: timedelta) -> int:
+    # Integer arithmetic: exact for any timedelta, rounding partial milliseconds up.
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return -((-micros) // 1000)
+
+
+def _duration(arg: str, value: object) -> str | int:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise _value_error(arg, value, "must be greater than zero")
+        return _ceil_ms(value)
+    raise _type_error(arg, 'a duration string such as "30m" or a datetime.timedelta', value)
+
+
+def _instant(value: object) -> str | int:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            # Naive: a wall-clock time in the timer's time zone, resolved by the core.
+            return value.isoformat()
+        delta = value.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return _ceil_ms(delta)
+    raise _type_error("at", "a datetime or an ISO 8601 string", value)
+
+
+def _timezone(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    key = getattr(value, "key", None)  # zoneinfo.ZoneInfo
+    if isinstance(key, str):
+        return key
+    if value is timezone.utc:
+        return "UTC"
+    raise _type_error("timezone", "an IANA time zone name such as 'Europe/Berlin'", value)
+
+
+def _choice(arg: str, value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidArgumentError(
+            f"{arg} must be one of {', '.join(allowed)}; got {_show(value)}", arg, value
+        )
+    return value
+
+
+def check_timer_args(
+    *,
+    cron: object,
+    every: object,
+    after: object,
+    at: object,
+    timezone: object,
+    max_attempts: object,
+    overlap: object,
+    catchup: object,
+    jitter: object,
+) -> TimerArgs:
+    given = {k: v for k, v in (("cron", cron), ("every", every), ("after", after), ("at", at)) if v is not None}
+    if len(given) != 1:
+        which = ", ".join(given) if given else "none"
+        raise InvalidArgumentError(
+            f"exactly one of cron, every, after, at is required (given: {which})", "cron/every/after/at", which
+        )
+    kind, raw = next(iter(given.items()))
+    value: str | int
+    if kind == "cron":
+        if not isinstance(raw, str):
+            raise _type_error("cron", "a cron expression string", raw)
+        value = raw
+    elif kind == "at":
+        value = _instant(raw)
+    else:
+        value = _duration(kind, raw)
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
+        raise _type_error("max_attempts", "an int", max_attempts)
+    if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise _value_error("max_attempts", max_attempts, f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+    jitter_value: str | int | None = None
+    if jitter is not None:
+        if isinstance(jitter, timedelta) and jitter == timedelta(0):
+            jitter_value = 0
+        else:
+            jitter_value = _duration("jitter", jitter)
+    return TimerArgs(
+        kind=kind,
+        value=value,
+        timezone=_timezone(timezone),
+        max_attempts=max_attempts,
+        overlap=_choice("overlap", overlap, ("delay", "skip", "allow")),
+        catchup=_choice("catchup", catchup, ("once", "skip", "all")),
+        jitter=jitter_value,
+    )
+
+
+def describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
+    """Returns (fn, qualified name, takes_context, is_async) or raises TypeError."""
+    if not callable(fn):
+        raise _type_error("fn", "a callable", fn)
+    module = getattr(fn, "__module__", None) or ""
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__qualname__
+    fn_name = f"{module}.{qualname}" if module else str(qualname)
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn, fn_name, False, is_async
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p for p in positional if p.default is inspect.Parameter.empty]
+    has_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values())
+    required_kwonly = [
+        p
+        for p in signature.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+    ]
+    if len(required) > 1 or required_kwonly:
+        raise InvalidArgumentTypeError(
+            f"fn must accept no arguments or one context argument; {fn_name}{signature} requires more",
+            "fn",
+        )
+    # One positional parameter (required or not), or *args, receives the context dict.
+    takes_context = bool(positional) or has_varargs
+    return fn, fn_name, takes_context, is_async

@@ -1,0 +1,36 @@
+"""The native runtime (Rust). Use the functions of the ``kron`` package instead."""
+
+from typing import Any, Callable
+
+__version__: str
+
+def register(
+    name: str,
+    fn_: Callable[..., Any],
+    fn_name: str,
+    takes_context: bool,
+    is_async: bool,
+    kind: str,
+    value: str | int,
+    timezone: str,
+    max_attempts: int,
+    overlap: str,
+    catchup: str,
+    jitter: str | int | None,
+) -> None: ...
+def start(
+    data_dir: str,
+    max_workers: int,
+    durability: str,
+    runner: Callable[[list[Any]], list[tuple[bool, float, str | None]]],
+    log: Callable[[int, str], None],
+) -> None: ...
+def shutdown(timeout: float) -> int: ...
+def is_running() -> bool: ...
+def status(name: str) -> dict[str, Any] | None: ...
+def list() -> list[dict[str, Any]]: ...
+def history(name: str, limit: int) -> list[dict[str, Any]]: ...
+def pause(name: str) -> None: ...
+def resume(name: str) -> None: ...
+def trigger(name: str) -> str: ...
+def remove(name: str) -> None: ...

@@ -1,0 +1,109 @@
+"""Runs callbacks for the native runtime: called on a worker thread with a batch of jobs.
+
+Every exception a callback raises (``SystemExit`` and ``KeyboardInterrupt`` included) becomes a
+failed attempt with its type, message and traceback, logged to the ``kron`` logger; nothing a
+callback does can kill a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timezone
+from typing import Any
+
+logger = logging.getLogger("kron")
+
+#: Longest error text kept per failed attempt (type, message and traceback).
+MAX_ERROR_CHARS = 4096
+
+Job = tuple[Callable[..., Any], bool, bool, str, str, int, int]
+Result = tuple[bool, float, "str | None"]
+
+
+def context_for(timer_id: str, run_id: str, attempt: int, scheduled_ms: int) -> dict[str, Any]:
+    scheduled_at = datetime.fromtimestamp(scheduled_ms / 1000, tz=timezone.utc)
+    return {
+        "timer_id": timer_id,
+        "run_id": run_id,
+        "attempt": attempt,
+        "scheduled_at": scheduled_at,
+        "idempotency_key": f"{timer_id}:{scheduled_at.isoformat()}",
+    }
+
+
+def run_batch(jobs: list[Job]) -> list[Result]:
+    return [_run_one(job) for job in jobs]
+
+
+def _run_one(job: Job) -> Result:
+    fn, takes_context, is_async, timer_id, run_id, attempt, scheduled_ms = job
+    started = time.perf_counter()
+    try:
+        if takes_context:
+            result = fn(context_for(timer_id, run_id, attempt, scheduled_ms))
+        else:
+            result = fn()
+        if is_async or inspect.isawaitable(result):
+            _event_loop().run(result)
+    except BaseException as exc:  # noqa: BLE001 - a callback must never take a worker down
+        elapsed = (time.perf_counter() - started) * 1000
+        error = _describe(exc)
+        logger.error(
+            "timer %r run %s attempt %d failed: %s",
+            timer_id,
+            run_id,
+            attempt,
+            error.splitlines()[0] if error else type(exc).__name__,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return (False, elapsed, error)
+    return (True, (time.perf_counter() - started) * 1000, None)
+
+
+def _describe(exc: BaseException) -> str:
+    head = f"{type(exc).__qualname__}: {exc}".rstrip(": ").strip()
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = f"{head}\n{tb}"
+    if len(text) > MAX_ERROR_CHARS:
+        keep = MAX_ERROR_CHARS - 40
+        text = text[: keep // 2] + "\n... (truncated) ...\n" + text[-keep // 2 :]
+    return text
+
+
+def log(level: int, message: str) -> None:
+    logger.log(level, message)
+
+
+class _EventLoop:
+    """The runtime's own asyncio loop, in a daemon thread, for ``async def`` callbacks."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kron-asyncio", daemon=True)
+        self._thread.start()
+
+    def run(self, awaitable: Awaitable[Any]) -> Any:
+        coro: Coroutine[Any, Any, Any] = awaitable if inspect.iscoroutine(awaitable) else _await(awaitable)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+_loop_lock = threading.Lock()
+_loop: _EventLoop | None = None
+
+
+def _event_loop() -> _EventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = _EventLoop()
+        return _loop
