@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal, TypedDict, TypeVar, Union, overload
 
@@ -55,9 +56,9 @@ __all__ = [
     "TimerNotRunnableError",
     "TimerStatus",
     "__version__",
+    "alist",
     "ashutdown",
     "astart",
-    "alist",
     "astatus",
     "history",
     "list",
@@ -277,7 +278,9 @@ def start(
     loss, with an fsync per commit (see docs/guarantees.md).
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-        raise InvalidArgumentTypeError(f"max_workers must be an int, got {type(max_workers).__name__}", "max_workers")
+        raise InvalidArgumentTypeError(
+            f"max_workers must be an int, got {type(max_workers).__name__}", "max_workers"
+        )
     if not isinstance(data_dir, (str, os.PathLike)):
         raise InvalidArgumentTypeError(
             f"data_dir must be a path, got {type(data_dir).__name__} {data_dir!r}", "data_dir"
@@ -296,6 +299,13 @@ def shutdown(timeout: float = 5.0) -> None:
     timeout is recorded as interrupted at the next start (and retried)."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
         raise InvalidArgumentTypeError(f"timeout must be a number of seconds, got {timeout!r}", "timeout")
+    if _runner.in_callback():
+        # A callback cannot wait for itself to finish: shut down from another thread, which
+        # waits for this callback to return and records its outcome.
+        threading.Thread(
+            target=_kron.shutdown, args=(float(max(0.0, timeout)),), name="kron-shutdown", daemon=True
+        ).start()
+        return
     _kron.shutdown(float(max(0.0, timeout)))
 
 
@@ -308,7 +318,7 @@ def status(name: str) -> TimerStatus | None:
     return result
 
 
-def list() -> builtins.list[TimerStatus]:  # noqa: A001 - the public API's name
+def list() -> builtins.list[TimerStatus]:
     """Every timer's status, sorted by id."""
     return [_with_datetimes(raw, _STATUS_INSTANTS) for raw in _kron.list()]
 

@@ -107,11 +107,15 @@ def check_timer_args(
     catchup: object,
     jitter: object,
 ) -> TimerArgs:
-    given = {k: v for k, v in (("cron", cron), ("every", every), ("after", after), ("at", at)) if v is not None}
+    given = {
+        k: v for k, v in (("cron", cron), ("every", every), ("after", after), ("at", at)) if v is not None
+    }
     if len(given) != 1:
         which = ", ".join(given) if given else "none"
         raise InvalidArgumentError(
-            f"exactly one of cron, every, after, at is required (given: {which})", "cron/every/after/at", which
+            f"exactly one of cron, every, after, at is required (given: {which})",
+            "cron/every/after/at",
+            which,
         )
     kind, raw = next(iter(given.items()))
     value: str | int
@@ -151,7 +155,9 @@ def describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__qualname__
     fn_name = f"{module}.{qualname}" if module else str(qualname)
-    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(type(fn), "__call__", None)  # noqa: B004 - an async __call__ on a callable object
+    )
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):

@@ -37,8 +37,20 @@ def context_for(timer_id: str, run_id: str, attempt: int, scheduled_ms: int) -> 
     }
 
 
+_local = threading.local()
+
+
+def in_callback() -> bool:
+    """Whether the calling thread is running a Kron callback right now."""
+    return bool(getattr(_local, "active", False))
+
+
 def run_batch(jobs: list[Job]) -> list[Result]:
-    return [_run_one(job) for job in jobs]
+    _local.active = True
+    try:
+        return [_run_one(job) for job in jobs]
+    finally:
+        _local.active = False
 
 
 def _run_one(job: Job) -> Result:
@@ -51,7 +63,7 @@ def _run_one(job: Job) -> Result:
             result = fn()
         if is_async or inspect.isawaitable(result):
             _event_loop().run(result)
-    except BaseException as exc:  # noqa: BLE001 - a callback must never take a worker down
+    except BaseException as exc:
         elapsed = (time.perf_counter() - started) * 1000
         error = _describe(exc)
         logger.error(

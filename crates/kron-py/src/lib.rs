@@ -113,7 +113,8 @@ fn start(
     config.durability = durability;
     config.clock = Arc::new(SystemClock) as Arc<dyn Clock>;
     let host = Arc::new(PythonHost { runner, log });
-    py.detach(|| kron().start(config, host))
+    let admin: Arc<dyn kron_runtime::Admin> = Arc::new(kron());
+    py.detach(|| kron().start(config, host, Some(admin)))
         .map_err(|e| to_py_err(py, e))
 }
 

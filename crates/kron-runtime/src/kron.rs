@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
+
 use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
 use kron_core::event::StoredEvent;
 use kron_core::run::RunId;
@@ -14,8 +16,9 @@ use kron_core::CommandError;
 use kron_store::{Reader, Store};
 
 use crate::config::RuntimeConfig;
+use crate::control::{Admin, ControlServer, RuntimeStatus};
 use crate::error::RuntimeError;
-use crate::host::Host;
+use crate::host::{Host, LogLevel};
 use crate::pool::Pool;
 use crate::scheduler::Scheduler;
 use crate::shared::{Core, Shared};
@@ -38,6 +41,8 @@ struct Running<C> {
     shared: Arc<Shared<C>>,
     thread: Option<JoinHandle<()>>,
     reader: Mutex<Reader>,
+    control: Option<ControlServer>,
+    started_at: i64,
 }
 
 struct State<C> {
@@ -99,10 +104,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
 
     /// Opens storage (taking the directory's writer lock), recovers, and starts the scheduler and
     /// workers in background threads.
+    ///
+    /// With `admin`, a control socket in the data directory lets the `kron` command line reach
+    /// this runtime; if it cannot be bound, the runtime runs without it and says so in the log.
     pub fn start<H: Host<C>>(
         &self,
         config: RuntimeConfig,
         host: Arc<H>,
+        admin: Option<Arc<dyn Admin>>,
     ) -> Result<(), RuntimeError> {
         let mut state = self.state();
         if state.running.is_some() {
@@ -147,6 +156,17 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             storage_error: None,
         };
         let shared = Arc::new(Shared::new(core));
+        let control = admin.and_then(|admin| match ControlServer::start(&config.data_dir, admin) {
+            Ok(server) => Some(server),
+            Err(err) => {
+                let message = format!(
+                    "the control socket in {} is unavailable ({err}); the kron command line can read this directory but not reach the runtime",
+                    config.data_dir.display()
+                );
+                host.log(LogLevel::Warning, &message);
+                None
+            }
+        });
         let pool = Pool::start(
             config.max_workers,
             shared.clone(),
@@ -170,6 +190,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             shared,
             thread: Some(thread),
             reader: Mutex::new(reader),
+            control,
+            started_at: now,
         });
         state.data_dir = Some(config.data_dir);
         state.last = None;
@@ -187,7 +209,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             };
         };
         let deadline = Instant::now() + timeout;
+        if let Some(control) = running.control.take() {
+            control.stop();
+        }
         let shared = running.shared.clone();
+        state.last = Some(shared.clone());
+        // Callbacks still running may call into kron (schedule, status): do not hold the state
+        // while waiting for them.
+        drop(state);
         let mut core = shared.lock();
         core.accepting = false;
         shared.wake.notify_one();
@@ -206,7 +235,6 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             // The scheduler only panics on a bug; shutdown must still complete.
             let _ = thread.join();
         }
-        state.last = Some(shared);
         ShutdownReport {
             was_running: true,
             abandoned,
@@ -342,7 +370,54 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         }
     }
 
+    /// What the control socket reports: pid, start time, version, activity.
+    pub fn runtime_status(&self) -> Option<RuntimeStatus> {
+        let state = self.state();
+        let running = state.running.as_ref()?;
+        let core = running.shared.lock();
+        Some(RuntimeStatus {
+            pid: std::process::id(),
+            started_at: running.started_at,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            active_runs: core.in_flight,
+            timers: core.engine.timer_ids().count(),
+            data_dir: state
+                .data_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        })
+    }
+
     pub fn data_dir(&self) -> Option<PathBuf> {
         self.state().data_dir.clone()
+    }
+}
+
+/// The control socket's view of a process-wide runtime.
+impl<C: Clone + Send + Sync + 'static> Admin for &'static Kron<C> {
+    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        Kron::pause(self, id, crate::clock::SystemClock.now_ms())
+    }
+    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        Kron::resume(self, id, crate::clock::SystemClock.now_ms())
+    }
+    fn trigger(&self, id: &str) -> Result<String, RuntimeError> {
+        Kron::trigger(self, id, crate::clock::SystemClock.now_ms()).map(|run_id| run_id.0)
+    }
+    fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        Kron::remove(self, id, crate::clock::SystemClock.now_ms())
+    }
+    fn begin_shutdown(&self, timeout: Duration) {
+        let kron: &'static Kron<C> = self;
+        // Shutdown stops the control server, so it runs on a thread of its own.
+        let _ = std::thread::Builder::new()
+            .name("kron-shutdown".to_string())
+            .spawn(move || {
+                kron.shutdown(timeout);
+            });
+    }
+    fn runtime_status(&self) -> Option<RuntimeStatus> {
+        Kron::runtime_status(self)
     }
 }

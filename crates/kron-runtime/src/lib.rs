@@ -7,6 +7,7 @@
 
 mod clock;
 mod config;
+mod control;
 mod error;
 mod host;
 mod kron;
@@ -16,6 +17,7 @@ mod shared;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::RuntimeConfig;
+pub use control::{Admin, RuntimeStatus, SOCKET_FILE, TOKEN_FILE};
 pub use error::RuntimeError;
 pub use host::{Host, Job, LogLevel};
 pub use kron::{Kron, ShutdownReport};

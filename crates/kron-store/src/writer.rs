@@ -347,9 +347,7 @@ impl Store {
             }
         }
         tx.commit().map_err(sql(path, "committing compaction"))?;
-        self.conn
-            .execute_batch("PRAGMA incremental_vacuum")
-            .map_err(sql(path, "returning free pages"))?;
+        incremental_vacuum(&self.conn, path)?;
         checkpoint(&self.conn, path)?;
         Ok(CompactReport {
             events_deleted: deleted as u64,
@@ -420,6 +418,22 @@ impl Drop for Store {
 fn checkpoint(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(sql(path, "checkpointing"))
+}
+
+/// `PRAGMA incremental_vacuum`: moves pages from the end of the file into free slots and
+/// truncates it. It yields one row per page freed and only does the work as it is stepped, so it
+/// must be stepped to the end.
+fn incremental_vacuum(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA incremental_vacuum")
+        .map_err(sql(path, "returning free pages"))?;
+    let mut rows = stmt.query([]).map_err(sql(path, "returning free pages"))?;
+    while rows
+        .next()
+        .map_err(sql(path, "returning free pages"))?
+        .is_some()
+    {}
+    Ok(())
 }
 
 fn now_ms() -> EpochMs {

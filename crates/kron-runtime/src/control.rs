@@ -1,0 +1,215 @@
+//! The local control socket: how the `kron` command line reaches a live runtime.
+//!
+//! While a runtime runs, its data directory holds `control.sock` (a Unix socket) and
+//! `control.token`, both readable only by the directory's owner (mode 0600). A client sends one
+//! JSON line `{"token", "op", "timer"?, "timeout_s"?}` and reads one JSON line back. The token
+//! keeps other local users out even where the socket's permissions are not enforced. Idle, the
+//! server is a thread blocked in `accept`: no CPU.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kron_core::CommandError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::RuntimeError;
+
+pub const SOCKET_FILE: &str = "control.sock";
+pub const TOKEN_FILE: &str = "control.token";
+/// Longest request line accepted.
+const MAX_REQUEST: u64 = 64 * 1024;
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a live runtime reports about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    pub pid: u32,
+    pub started_at: i64,
+    pub version: String,
+    pub active_runs: usize,
+    pub timers: usize,
+    pub data_dir: String,
+}
+
+/// The operations the control socket offers, implemented by the embedding's runtime handle.
+pub trait Admin: Send + Sync + 'static {
+    fn pause(&self, id: &str) -> Result<(), RuntimeError>;
+    fn resume(&self, id: &str) -> Result<(), RuntimeError>;
+    fn trigger(&self, id: &str) -> Result<String, RuntimeError>;
+    fn remove(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Begins a graceful shutdown; must not wait for it (it stops this server).
+    fn begin_shutdown(&self, timeout: Duration);
+    fn runtime_status(&self) -> Option<RuntimeStatus>;
+}
+
+#[derive(Debug, Deserialize)]
+struct Request {
+    token: String,
+    op: String,
+    #[serde(default)]
+    timer: Option<String>,
+    #[serde(default)]
+    timeout_s: Option<f64>,
+}
+
+/// A running control server. Dropping it does not stop it; call [`ControlServer::stop`].
+pub(crate) struct ControlServer {
+    socket: PathBuf,
+    token_file: PathBuf,
+    stopping: Arc<AtomicBool>,
+}
+
+impl ControlServer {
+    /// Binds the socket and starts serving. Fails (and the runtime runs without live admin) when
+    /// the path is too long for a Unix socket or the directory refuses it.
+    pub fn start(data_dir: &Path, admin: Arc<dyn Admin>) -> std::io::Result<ControlServer> {
+        let socket = data_dir.join(SOCKET_FILE);
+        let token_file = data_dir.join(TOKEN_FILE);
+        let token = new_token();
+        // We hold the writer lock, so a socket file left here is from a process that died.
+        let _ = std::fs::remove_file(&socket);
+        let _ = std::fs::remove_file(&token_file);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&token_file)?;
+        file.write_all(token.as_bytes())?;
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let flag = stopping.clone();
+        std::thread::Builder::new()
+            .name("kron-control".to_string())
+            .spawn(move || serve(listener, token, admin, flag))?;
+        Ok(ControlServer {
+            socket,
+            token_file,
+            stopping,
+        })
+    }
+
+    /// Stops accepting and removes the socket and token files.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocked accept so the thread sees the flag and exits.
+        let _ = UnixStream::connect(&self.socket);
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(&self.token_file);
+    }
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_os.is_err() {
+        // No /dev/urandom: derive from time and pid; the socket's 0600 mode is the main guard.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id());
+        bytes.copy_from_slice(&seed.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn serve(listener: UnixListener, token: String, admin: Arc<dyn Admin>, stopping: Arc<AtomicBool>) {
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let shutdown = handle(stream, &token, admin.as_ref());
+        if let Some(timeout) = shutdown {
+            admin.begin_shutdown(timeout);
+        }
+    }
+}
+
+/// Serves one connection; returns a shutdown request to act on after replying.
+fn handle(stream: UnixStream, token: &str, admin: &dyn Admin) -> Option<Duration> {
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let mut line = String::new();
+    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+    let (reply, shutdown) = match read {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => respond(&line, token, admin),
+    };
+    let mut out = reply.to_string();
+    out.push('\n');
+    let _ = (&stream).write_all(out.as_bytes());
+    shutdown
+}
+
+fn error(kind: &str, message: impl Into<String>) -> Value {
+    json!({"ok": false, "kind": kind, "error": message.into()})
+}
+
+fn respond(line: &str, token: &str, admin: &dyn Admin) -> (Value, Option<Duration>) {
+    let request: Request = match serde_json::from_str(line) {
+        Ok(r) => r,
+        Err(e) => return (error("bad_request", format!("invalid request: {e}")), None),
+    };
+    if !constant_time_eq(request.token.as_bytes(), token.as_bytes()) {
+        return (error("unauthorized", "bad token"), None);
+    }
+    let timer = request.timer.as_deref();
+    let result = match (request.op.as_str(), timer) {
+        ("status", _) => {
+            return match admin.runtime_status() {
+                Some(s) => (
+                    json!({"ok": true, "pid": s.pid, "started_at": s.started_at, "version": s.version,
+                    "active_runs": s.active_runs, "timers": s.timers, "data_dir": s.data_dir}),
+                    None,
+                ),
+                None => (error("internal", "the runtime is stopping"), None),
+            };
+        }
+        ("shutdown", _) => {
+            let secs = request
+                .timeout_s
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .unwrap_or(30.0);
+            return (
+                json!({"ok": true}),
+                Some(Duration::from_secs_f64(secs.min(86_400.0))),
+            );
+        }
+        ("pause", Some(id)) => admin.pause(id).map(|()| json!({"ok": true})),
+        ("resume", Some(id)) => admin.resume(id).map(|()| json!({"ok": true})),
+        ("remove", Some(id)) => admin.remove(id).map(|()| json!({"ok": true})),
+        ("trigger", Some(id)) => admin
+            .trigger(id)
+            .map(|run_id| json!({"ok": true, "run_id": run_id})),
+        ("pause" | "resume" | "remove" | "trigger", None) => {
+            return (
+                error("bad_request", format!("{} needs a timer", request.op)),
+                None,
+            )
+        }
+        (op, _) => return (error("bad_request", format!("unknown op {op:?}")), None),
+    };
+    match result {
+        Ok(v) => (v, None),
+        Err(RuntimeError::Command(CommandError::UnknownTimer(id))) => (
+            error("unknown_timer", format!("no timer named {id:?}")),
+            None,
+        ),
+        Err(RuntimeError::Command(e @ CommandError::NotRunnable { .. })) => {
+            (error("not_runnable", e.to_string()), None)
+        }
+        Err(e) => (error("internal", e.to_string()), None),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
