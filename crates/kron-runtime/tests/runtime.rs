@@ -1,0 +1,273 @@
+//! The runtime end to end with a Rust host: durable dispatch, outcomes, restart, the lock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kron_core::engine::{Dispatch, Outcome};
+use kron_core::event::EventKind;
+use kron_core::schedule::ScheduleSpec;
+use kron_core::timer::{Catchup, Overlap, TimerDef, TimerState};
+use kron_runtime::{Clock, Host, Job, Kron, LogLevel, RuntimeConfig, RuntimeError, SystemClock};
+
+/// What a callback does.
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    Succeed,
+    Fail,
+}
+
+struct TestHost {
+    calls: Mutex<Vec<Dispatch>>,
+    logs: Mutex<Vec<String>>,
+}
+
+impl TestHost {
+    fn new() -> Arc<TestHost> {
+        Arc::new(TestHost {
+            calls: Mutex::new(Vec::new()),
+            logs: Mutex::new(Vec::new()),
+        })
+    }
+    fn calls(&self) -> Vec<Dispatch> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl Host<Behaviour> for TestHost {
+    fn invoke(&self, jobs: Vec<Job<Behaviour>>) -> Vec<Outcome> {
+        jobs.into_iter()
+            .map(|job| {
+                if let Ok(mut calls) = self.calls.lock() {
+                    calls.push(job.dispatch.clone());
+                }
+                match job.callback {
+                    Behaviour::Succeed => Outcome::Succeeded { duration_ms: 0 },
+                    Behaviour::Fail => Outcome::Failed {
+                        error: "Boom: failed".into(),
+                        duration_ms: 0,
+                    },
+                }
+            })
+            .collect()
+    }
+    fn log(&self, _level: LogLevel, message: &str) {
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.push(message.to_string());
+        }
+    }
+}
+
+fn now() -> i64 {
+    SystemClock.now_ms()
+}
+
+fn def(id: &str, schedule: ScheduleSpec, max_attempts: u32) -> TimerDef {
+    TimerDef {
+        id: id.into(),
+        schedule,
+        timezone: "UTC".into(),
+        max_attempts,
+        overlap: Overlap::Delay,
+        catchup: Catchup::Once,
+        jitter_ms: 0,
+        fn_name: "tests.job".into(),
+    }
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+fn config(dir: &std::path::Path) -> RuntimeConfig {
+    let mut c = RuntimeConfig::new(dir);
+    c.max_workers = 2;
+    c
+}
+
+#[test]
+fn one_shot_runs_once_and_history_is_durable() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    kron.register(
+        def("once", ScheduleSpec::After { ms: 100 }, 3),
+        Behaviour::Succeed,
+        now(),
+    )?;
+    kron.start(config(dir.path()), host.clone(), None)?;
+    assert!(wait_until(Duration::from_secs(10), || kron
+        .status("once", now())
+        .is_some_and(|v| v.state == TimerState::Completed)));
+    let kinds: Vec<_> = kron
+        .history("once", 100)?
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::TimerCreated,
+            EventKind::RunDue,
+            EventKind::RunStarted,
+            EventKind::RunSucceeded
+        ]
+    );
+    kron.shutdown(Duration::from_secs(5));
+    // A new runtime on the same directory finds it completed and does not run it again.
+    let kron2: Kron<Behaviour> = Kron::new();
+    kron2.register(
+        def("once", ScheduleSpec::After { ms: 100 }, 3),
+        Behaviour::Succeed,
+        now(),
+    )?;
+    kron2.start(config(dir.path()), host.clone(), None)?;
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        kron2.status("once", now()).map(|v| v.state),
+        Some(TimerState::Completed)
+    );
+    kron2.shutdown(Duration::from_secs(5));
+    assert_eq!(host.calls().len(), 1);
+    Ok(())
+}
+
+#[test]
+fn failures_retry_then_dead() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    kron.register(
+        def("flaky", ScheduleSpec::After { ms: 10 }, 2),
+        Behaviour::Fail,
+        now(),
+    )?;
+    kron.start(config(dir.path()), host.clone(), None)?;
+    assert!(wait_until(Duration::from_secs(15), || kron
+        .status("flaky", now())
+        .is_some_and(|v| v.state == TimerState::Dead)));
+    let attempts: Vec<_> = host.calls().iter().map(|d| d.attempt).collect();
+    assert_eq!(attempts, vec![1, 2]);
+    let history = kron.history("flaky", 100)?;
+    assert_eq!(
+        history.last().map(|e| e.event.kind),
+        Some(EventKind::RunDead)
+    );
+    kron.shutdown(Duration::from_secs(5));
+    Ok(())
+}
+
+#[test]
+fn a_second_runtime_on_the_directory_is_refused() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let a: Kron<Behaviour> = Kron::new();
+    let b: Kron<Behaviour> = Kron::new();
+    a.start(config(dir.path()), TestHost::new(), None)?;
+    match b.start(config(dir.path()), TestHost::new(), None) {
+        Err(RuntimeError::Store(kron_store::StoreError::Locked { pid, .. })) => {
+            assert_eq!(pid, Some(std::process::id()));
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    assert!(matches!(
+        a.start(config(dir.path()), TestHost::new(), None),
+        Err(RuntimeError::AlreadyStarted(_))
+    ));
+    a.shutdown(Duration::from_secs(5));
+    // Released: now b can start.
+    b.start(config(dir.path()), TestHost::new(), None)?;
+    b.shutdown(Duration::from_secs(5));
+    Ok(())
+}
+
+#[test]
+fn registrations_while_running_are_scheduled_and_persisted() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    kron.start(config(dir.path()), host.clone(), None)?;
+    for i in 0..200 {
+        kron.register(
+            def(&format!("t{i:03}"), ScheduleSpec::After { ms: 50 }, 1),
+            Behaviour::Succeed,
+            now(),
+        )?;
+    }
+    assert!(wait_until(Duration::from_secs(10), || host.calls().len() == 200));
+    kron.shutdown(Duration::from_secs(5));
+    let reader = kron_store::Reader::open(dir.path())?;
+    let timers = reader.timers()?;
+    assert_eq!(timers.len(), 200);
+    assert!(timers.iter().all(|t| t.run_count == 1));
+    Ok(())
+}
+
+#[test]
+fn shutdown_is_quick_when_idle_and_safe_twice() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    kron.register(
+        def("far", ScheduleSpec::Every { ms: 3_600_000 }, 1),
+        Behaviour::Succeed,
+        now(),
+    )?;
+    kron.start(config(dir.path()), TestHost::new(), None)?;
+    let started = Instant::now();
+    let report = kron.shutdown(Duration::from_secs(5));
+    assert!(report.was_running);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!kron.shutdown(Duration::from_secs(5)).was_running);
+    // Status still answers from the last runtime.
+    assert_eq!(
+        kron.status("far", now()).map(|v| v.state),
+        Some(TimerState::Scheduled)
+    );
+    Ok(())
+}
+
+#[test]
+fn commands_reach_the_engine() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    kron.register(
+        def("cmd", ScheduleSpec::Every { ms: 3_600_000 }, 1),
+        Behaviour::Succeed,
+        now(),
+    )?;
+    assert!(matches!(
+        kron.pause("cmd", now()),
+        Err(RuntimeError::NotStarted(_))
+    ));
+    kron.start(config(dir.path()), host.clone(), None)?;
+    kron.trigger("cmd", now())?;
+    assert!(wait_until(Duration::from_secs(10), || host.calls().len() == 1));
+    kron.pause("cmd", now())?;
+    assert_eq!(
+        kron.status("cmd", now()).map(|v| v.state),
+        Some(TimerState::Paused)
+    );
+    kron.resume("cmd", now())?;
+    kron.remove("cmd", now())?;
+    assert!(kron.status("cmd", now()).is_none());
+    assert!(matches!(
+        kron.pause("cmd", now()),
+        Err(RuntimeError::Command(_))
+    ));
+    let count = AtomicUsize::new(0);
+    for e in kron.history("cmd", 100)? {
+        if e.event.kind == EventKind::TimerRemoved {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    kron.shutdown(Duration::from_secs(5));
+    Ok(())
+}
