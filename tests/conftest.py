@@ -88,8 +88,9 @@ POLL = 0.03
 # ---------------------------------------------------------------------------
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = DEFAULT_WAIT, interval: float = POLL,
-               message: str = "") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = DEFAULT_WAIT, interval: float = POLL, message: str = ""
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; return that value.
 
     Raises AssertionError (with the last value seen) after ``timeout`` seconds.
@@ -212,8 +213,9 @@ class Recorder:
             self.active[key] -= 1
             self.total_active -= 1
 
-    def _body(self, key: str, ctx: Any, sleep: float, fail: Callable[[Any, int], bool] | None,
-              error: str) -> None:
+    def _body(
+        self, key: str, ctx: Any, sleep: float, fail: Callable[[Any, int], bool] | None, error: str
+    ) -> None:
         rec = self._enter(key, ctx)
         try:
             if sleep:
@@ -225,8 +227,14 @@ class Recorder:
             self._exit(key, rec)
 
     # -- factories ------------------------------------------------------------------
-    def callback(self, key: str, *, sleep: float = 0.0, fail: Callable[[Any, int], bool] | None = None,
-                 error: str = "boom") -> Callable[[dict[str, Any]], None]:
+    def callback(
+        self,
+        key: str,
+        *,
+        sleep: float = 0.0,
+        fail: Callable[[Any, int], bool] | None = None,
+        error: str = "boom",
+    ) -> Callable[[dict[str, Any]], None]:
         """A callback taking the context dict."""
 
         def job(ctx: dict[str, Any]) -> None:
@@ -246,9 +254,14 @@ class Recorder:
 
         return job
 
-    def async_callback(self, key: str, *, sleep: float = 0.0,
-                       fail: Callable[[Any, int], bool] | None = None,
-                       error: str = "async boom") -> Callable[[dict[str, Any]], Any]:
+    def async_callback(
+        self,
+        key: str,
+        *,
+        sleep: float = 0.0,
+        fail: Callable[[Any, int], bool] | None = None,
+        error: str = "async boom",
+    ) -> Callable[[dict[str, Any]], Any]:
         import asyncio
 
         async def ajob(ctx: dict[str, Any]) -> None:
@@ -272,7 +285,7 @@ class Recorder:
 # child processes
 # ---------------------------------------------------------------------------
 
-CHILD_PREAMBLE = '''\
+CHILD_PREAMBLE = """\
 import json, os, sys, time, threading, traceback
 from datetime import datetime, timedelta, timezone
 import kron
@@ -315,7 +328,7 @@ def finish(code=0):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-'''
+"""
 
 
 class Children:
@@ -362,7 +375,9 @@ class Children:
         except subprocess.TimeoutExpired:
             self.kill(proc)
             out, err = self.output(proc)
-            raise AssertionError(f"child did not finish in {timeout}s\nstdout:\n{out}\nstderr:\n{err}") from None
+            raise AssertionError(
+                f"child did not finish in {timeout}s\nstdout:\n{out}\nstderr:\n{err}"
+            ) from None
         out, err = self.output(proc)
         if check and rc != 0:
             raise AssertionError(f"child exited with {rc}\nstdout:\n{out}\nstderr:\n{err}")

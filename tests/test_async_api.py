@@ -130,7 +130,7 @@ def test_ashutdown_does_not_block_the_loop(name: str, data_dir: str) -> None:
 def test_astart_errors_propagate(data_dir: str, tmp_path: Path) -> None:
     async def main() -> None:
         await kron.astart(data_dir)
-        with pytest.raises(kron.AlreadyStartedError, match="(?i)already started"):
+        with pytest.raises(kron.AlreadyStartedError, match=r"(?i)already started"):
             await kron.astart(str(tmp_path / "other"))
         await kron.ashutdown(5)
         await kron.ashutdown(5)  # twice is safe
@@ -138,8 +138,9 @@ def test_astart_errors_propagate(data_dir: str, tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_astart_refused_by_other_process(name: str, data_dir: str, tmp_path: Path,
-                                         children: Children) -> None:
+def test_astart_refused_by_other_process(
+    name: str, data_dir: str, tmp_path: Path, children: Children
+) -> None:
     ready = tmp_path / "ready"
     owner = children.spawn(
         """

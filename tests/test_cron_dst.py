@@ -167,7 +167,8 @@ CASES = [
     ("0 0 29 2 *", "UTC"),
     ("30 0 12 * * *", "UTC"),
     ("0 30 9 * * SUN", "Europe/Berlin"),
-    ("0 0 1 * 7", "UTC"),
+    ("0 0 * * 7", "UTC"),
+    ("0 0 * * SUN", "America/New_York"),
 ]
 
 
@@ -236,7 +237,11 @@ DST_GAP_CASES = [
 @pytest.mark.parametrize(("tzname", "minute_hour", "expected_local"), DST_GAP_CASES)
 @pytest.mark.parametrize("six_fields", [False, True], ids=["5-fields", "6-fields"])
 def test_nonexistent_local_time_fires_at_first_valid_instant_after(
-    name: str, data_dir: str, tzname: str, minute_hour: tuple[int, int], expected_local: tuple[int, int],
+    name: str,
+    data_dir: str,
+    tzname: str,
+    minute_hour: tuple[int, int],
+    expected_local: tuple[int, int],
     six_fields: bool,
 ) -> None:
     tz = ZoneInfo(tzname)

