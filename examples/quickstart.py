@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import kron
@@ -43,11 +42,12 @@ def flaky_report(context: dict[str, Any]) -> None:
     say(f"report sent on attempt {context['attempt']} (key {context['idempotency_key']})")
 
 
+# `after` counts from the timer's first registration, so the definition is the same on every start
+# and the persisted state stands: this runs once, ever, for this data directory. (An `at` computed
+# from now() would be a new definition on every start.)
+@kron.schedule("welcome", after="3s")
 def welcome() -> None:
     say("one-shot: welcome (runs once, ever, for this data directory)")
-
-
-kron.schedule("welcome", fn=welcome, at=datetime.now(timezone.utc) + timedelta(seconds=3))
 
 
 def main() -> int:

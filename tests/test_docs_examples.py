@@ -91,11 +91,13 @@ SNIPPETS = [b for b in PYTHON_BLOCKS if b.language == "python" and b.tags == SNI
 
 
 def _env() -> dict[str, str]:
-    """The environment of an example: this one, with the kron package under test first on the path."""
+    """This environment, where the examples import the same ``kron`` as the tests do."""
     env = dict(os.environ)
-    package_parent = str(Path(kron.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    package_parent = Path(kron.__file__).resolve().parent.parent
+    if package_parent.name not in ("site-packages", "dist-packages"):
+        # A source tree on sys.path (e.g. python/): the child needs it too.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_parent), env.get("PYTHONPATH")) if p)
     return env
 
 

@@ -371,6 +371,24 @@ def test_completed_one_shot_does_not_run_again(
     assert res2["status"][name]["state"] == "completed"
 
 
+def test_changed_definition_reschedules_a_completed_one_shot(
+    name: str, data_dir: str, recorder: Recorder
+) -> None:
+    cb = recorder.callback(name)
+    kron.schedule(name, cb, at=datetime.now(UTC) - timedelta(hours=1))
+    kron.start(data_dir)
+    wait_until(lambda: kron.status(name)["state"] == "completed")
+    new_at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0) + timedelta(seconds=1)
+    kron.schedule(name, cb, at=new_at)
+    assert "TIMER_UPDATED" in kinds_of(name)
+    st = kron.status(name)
+    assert st["state"] == "scheduled"
+    assert st["next_run_at"] == new_at
+    wait_until(lambda: recorder.finished(name) == 2)
+    assert recorder.calls_of(name)[1]["start"] >= new_at.timestamp() - 0.05
+    wait_until(lambda: kron.status(name)["state"] == "completed")
+
+
 def test_pause_survives_restart(name: str, data_dir: str, recorder: Recorder) -> None:
     kron.schedule(name, recorder.callback(name), every="200ms")
     kron.start(data_dir)

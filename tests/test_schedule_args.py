@@ -531,6 +531,21 @@ def test_jitter_delays_within_bound(name: str, data_dir: str) -> None:
         ),
         pytest.param({"at": datetime(2099, 1, 1, 12, 0)}, FUTURE, id="naive-default-utc"),
         pytest.param(
+            {"at": datetime(2099, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"), fold=0)},
+            datetime(2099, 11, 1, 5, 30, tzinfo=UTC),
+            id="aware-repeated-hour-fold-0",
+        ),
+        pytest.param(
+            {"at": datetime(2099, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"), fold=1)},
+            datetime(2099, 11, 1, 6, 30, tzinfo=UTC),
+            id="aware-repeated-hour-fold-1",
+        ),
+        pytest.param(
+            {"at": "2099-01-01T12:00:00.250Z"},
+            datetime(2099, 1, 1, 12, 0, 0, 250000, tzinfo=UTC),
+            id="iso-milliseconds",
+        ),
+        pytest.param(
             {"at": "2099-01-01T12:00:00+02:00", "timezone": "Asia/Tokyo"},
             datetime(2099, 1, 1, 10, 0, tzinfo=UTC),
             id="aware-ignores-timezone",

@@ -8,6 +8,7 @@ Either way the error names the argument and the value, and nothing is registered
 from __future__ import annotations
 
 import inspect
+import weakref
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, NamedTuple
 
@@ -148,8 +149,29 @@ def check_timer_args(
     )
 
 
+_described: weakref.WeakKeyDictionary[Any, tuple[str, bool, bool]] = weakref.WeakKeyDictionary()
+
+
 def describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
-    """Returns (fn, qualified name, takes_context, is_async) or raises TypeError."""
+    """Returns (fn, qualified name, takes_context, is_async) or raises TypeError.
+
+    Signature inspection costs more than the rest of a registration, and applications register
+    many timers with one function, so the answer is cached per function object.
+    """
+    try:
+        fn_name, takes_context, is_async = _described[fn]
+        return fn, fn_name, takes_context, is_async  # type: ignore[return-value]
+    except (KeyError, TypeError):
+        pass
+    described = _describe_function(fn)
+    try:
+        _described[fn] = described[1:]
+    except TypeError:  # not weak-referenceable (e.g. a builtin or a callable without __weakref__)
+        pass
+    return described
+
+
+def _describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
     if not callable(fn):
         raise _type_error("fn", "a callable", fn)
     module = getattr(fn, "__module__", None) or ""

@@ -25,7 +25,7 @@ use crate::shared::{Core, Shared};
 
 /// Attempts in flight per worker: enough queued work to keep workers busy through a burst,
 /// few enough that `RUN_STARTED` stays close to the callback's real start.
-const IN_FLIGHT_PER_WORKER: usize = 64;
+const IN_FLIGHT_PER_WORKER: usize = 256;
 /// Longest `history()` waits for recent changes to become durable before reading.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 

@@ -122,9 +122,11 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             return;
         }
         let free = core.in_flight < self.capacity;
-        let next = match (core.engine.next_wakeup(free && core.accepting), retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        // While a failed commit waits for its retry nothing new is decided, so only the retry
+        // (or a notification) can give the loop work.
+        let next = match retry_at {
+            Some(at) => Some(at),
+            None => core.engine.next_wakeup(free && core.accepting),
         };
         let wait = match next {
             Some(at) => {

@@ -119,6 +119,33 @@ pub(crate) fn timer_values(record: &TimerRecord) -> Result<[Value; 12], String> 
     ])
 }
 
+/// The state columns of a timer, for `UPDATE_TIMER_STATE` (id first; no definition JSON).
+pub(crate) fn timer_state_values(record: &TimerRecord) -> Result<[Value; 10], String> {
+    let last_status = match &record.last_status {
+        Some(status) => {
+            Value::Text(serde_json::to_string(status).map_err(|e| format!("last status: {e}"))?)
+        }
+        None => Value::Null,
+    };
+    let opt = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    let last_duration = match record.last_duration_ms {
+        Some(ms) => Value::Integer(u64_to_sql("last_duration_ms", ms)?),
+        None => Value::Null,
+    };
+    Ok([
+        Value::Text(record.def.id.clone()),
+        Value::Text(lifecycle_str(record.lifecycle).to_string()),
+        opt(record.next_scheduled_at),
+        opt(record.next_fire_at),
+        Value::Integer(record.updated_at),
+        opt(record.last_run_at),
+        last_status,
+        last_duration,
+        Value::Integer(u64_to_sql("run_count", record.run_count)?),
+        Value::Integer(u64_to_sql("failure_count", record.failure_count)?),
+    ])
+}
+
 /// A timer from a row selected as [`TIMER_COLUMNS`].
 pub(crate) fn timer_from_row(row: &Row<'_>) -> Result<TimerRecord, DecodeError> {
     let id: String = row.get(0)?;

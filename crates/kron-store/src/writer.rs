@@ -68,6 +68,10 @@ const CLOSE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
 const INSERT_EVENT: &str = "INSERT INTO events (seq, ts, timer_id, kind, run_id, attempt, detail) \
                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+/// State columns only, for timers whose definition did not change (the per-run hot path).
+const UPDATE_TIMER_STATE: &str = "UPDATE timers SET lifecycle = ?2, next_scheduled_at = ?3, next_fire_at = ?4, \
+                            updated_at = ?5, last_run_at = ?6, last_status = ?7, last_duration_ms = ?8, \
+                            run_count = ?9, failure_count = ?10 WHERE id = ?1";
 const UPSERT_RUN: &str = "INSERT OR REPLACE INTO runs (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) \
                           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const UPSERT_TIMER: &str = "INSERT OR REPLACE INTO timers (id, def, lifecycle, next_scheduled_at, next_fire_at, \
@@ -228,6 +232,25 @@ impl Store {
                 upsert
                     .execute(params_from_iter(values.iter()))
                     .map_err(sql(path, "writing timers"))?;
+            }
+        }
+        if !changes.timer_states.is_empty() {
+            let mut update = tx
+                .prepare_cached(UPDATE_TIMER_STATE)
+                .map_err(sql(path, "writing timer state"))?;
+            for timer in &changes.timer_states {
+                let values = codec::timer_state_values(timer).map_err(invalid)?;
+                let updated = update
+                    .execute(params_from_iter(values.iter()))
+                    .map_err(sql(path, "writing timer state"))?;
+                if updated == 0 {
+                    // The row is missing (it was never written in full): write it whole.
+                    let values = codec::timer_values(timer).map_err(invalid)?;
+                    tx.prepare_cached(UPSERT_TIMER)
+                        .map_err(sql(path, "writing timers"))?
+                        .execute(params_from_iter(values.iter()))
+                        .map_err(sql(path, "writing timers"))?;
+                }
             }
         }
         if !changes.removed_timers.is_empty() {

@@ -69,7 +69,7 @@ impl Engine {
             self.timers.insert(id.clone(), timer);
             self.changes.removed_timers.remove(&id);
             self.set_next(&id, first);
-            self.touch_timer(&id, now);
+            self.touch_def(&id, now);
             let next = self.timers.get(&id).and_then(|t| t.rec.next_fire_at);
             let detail = EventDetail {
                 schedule: Some(text),
@@ -101,7 +101,7 @@ impl Engine {
             self.requeue_runs_of(&id);
         }
         if revived || !same_definition || fn_changed {
-            self.touch_timer(&id, now);
+            self.touch_def(&id, now);
         }
         if revived {
             self.emit(
@@ -249,6 +249,7 @@ impl Engine {
             return Err(CommandError::UnknownTimer(id.to_string()));
         }
         self.changes.timers.remove(id);
+        self.changes.defs.remove(id);
         self.changes.removed_timers.insert(id.to_string());
         let waiting: Vec<RunId> = self
             .runs

@@ -15,16 +15,18 @@ impl Engine {
     /// runs to invoke; commit [`Engine::take_changes`] before invoking them.
     pub fn poll(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
         self.materialize(now);
-        self.start_due(now, capacity)
+        self.start_due(now, capacity.min(self.config.max_batch))
     }
 
     /// Turns occurrences due within the look-ahead into `Due` runs.
     fn materialize(&mut self, now: EpochMs) {
         let horizon = now.saturating_add(self.config.lookahead_ms);
+        let mut made = 0;
         while let Some(Reverse((at, _, _))) = self.occurrences.peek() {
-            if *at > horizon {
+            if *at > horizon || made >= self.config.max_batch {
                 break;
             }
+            made += 1;
             let Some(Reverse((_, id, gen))) = self.occurrences.pop() else {
                 break;
             };
@@ -134,16 +136,15 @@ impl Engine {
             run.phase = RunPhase::Running;
             run.fire_at = now;
             let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
+            // The timer row is not rewritten here: the attempt is counted, and `last_run_at`
+            // persisted, with its outcome (a run is durable through its own row meanwhile).
             if let Some(timer) = self.timers.get_mut(&timer_id) {
                 timer.running += 1;
                 if was_retrying {
                     timer.retrying = timer.retrying.saturating_sub(1);
                 }
-                timer.rec.run_count += 1;
-                timer.rec.last_run_at = Some(now);
             }
             self.touch_run(&run_id);
-            self.touch_timer(&timer_id, now);
             let detail = EventDetail {
                 scheduled_at: Some(scheduled_at),
                 ..Default::default()

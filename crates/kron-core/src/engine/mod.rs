@@ -47,6 +47,9 @@ pub struct EngineConfig {
     /// At most this many missed occurrences are counted one by one (cron); beyond, counts say
     /// "at least".
     pub count_cap: u64,
+    /// At most this many occurrences become due, and this many runs start, per `poll`: keeps each
+    /// group commit small so a large burst starts dispatching after the first batch is durable.
+    pub max_batch: usize,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             backoff_cap_ms: 300_000,
             late_grace_ms: 1_000,
             count_cap: 100_000,
+            max_batch: 2_048,
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Engine {
 struct Pending {
     events: Vec<Event>,
     timers: HashSet<String>,
+    /// Timers whose definition changed (a subset of `timers`): written in full.
+    defs: HashSet<String>,
     removed_timers: HashSet<String>,
     runs: HashSet<RunId>,
     finished_runs: Vec<RunId>,
@@ -197,11 +203,17 @@ impl Engine {
     /// Everything changed since the last call, for one durable commit.
     pub fn take_changes(&mut self) -> Changes {
         let pending = std::mem::take(&mut self.changes);
-        let timers = pending
-            .timers
-            .iter()
-            .filter_map(|id| self.timers.get(id).map(|t| t.rec.clone()))
-            .collect();
+        let mut timers = Vec::new();
+        let mut timer_states = Vec::new();
+        for id in &pending.timers {
+            if let Some(t) = self.timers.get(id) {
+                if pending.defs.contains(id) {
+                    timers.push(t.rec.clone());
+                } else {
+                    timer_states.push(t.rec.clone());
+                }
+            }
+        }
         let runs = pending
             .runs
             .iter()
@@ -210,6 +222,7 @@ impl Engine {
         Changes {
             events: pending.events,
             timers,
+            timer_states,
             removed_timers: pending.removed_timers.into_iter().collect(),
             runs,
             finished_runs: pending.finished_runs,
@@ -260,6 +273,14 @@ impl Engine {
             if !self.changes.timers.contains(id) {
                 self.changes.timers.insert(id.to_string());
             }
+        }
+    }
+
+    /// Marks the timer's definition as changed (and its row as touched).
+    fn touch_def(&mut self, id: &str, now: EpochMs) {
+        self.touch_timer(id, now);
+        if !self.changes.defs.contains(id) {
+            self.changes.defs.insert(id.to_string());
         }
     }
 

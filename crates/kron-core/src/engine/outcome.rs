@@ -104,6 +104,8 @@ impl Engine {
                 };
                 if let Some(timer) = self.timers.get_mut(&timer_id) {
                     timer.running = timer.running.saturating_sub(1);
+                    timer.rec.run_count += 1;
+                    timer.rec.last_run_at = Some(run.fire_at);
                     timer.rec.last_status = Some(LastStatus::Ok);
                     timer.rec.last_duration_ms = Some(duration_ms);
                     if timer.schedule.is_one_shot() && !run.manual {
@@ -143,12 +145,15 @@ impl Engine {
         };
         let timer_id = run.timer_id.clone();
         let attempt = run.attempt;
+        let started_at = run.fire_at;
         let max_attempts = self
             .timers
             .get(&timer_id)
             .map_or(1, |t| t.rec.def.max_attempts);
         if let Some(timer) = self.timers.get_mut(&timer_id) {
             timer.running = timer.running.saturating_sub(1);
+            timer.rec.run_count += 1;
+            timer.rec.last_run_at = Some(started_at);
             timer.rec.failure_count += 1;
         }
         if attempt < max_attempts {

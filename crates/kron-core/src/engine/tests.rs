@@ -58,6 +58,7 @@ fn register_creates_once_and_same_definition_is_unchanged() {
     let c = e.take_changes();
     assert_eq!(kinds(&c), vec![K::TimerCreated]);
     assert_eq!(c.timers.len(), 1);
+    assert!(c.timer_states.is_empty());
     assert_eq!(c.timers[0].next_fire_at, Some(T0 + 60_000));
     assert_eq!(
         e.register(every("a", 60_000), T0 + 5_000).ok(),
@@ -296,7 +297,7 @@ fn restart(e: &mut Engine) -> Engine {
     let mut timers = std::collections::BTreeMap::new();
     let mut runs = std::collections::BTreeMap::new();
     let c = e.take_changes();
-    for t in c.timers {
+    for t in c.timers.into_iter().chain(c.timer_states) {
         timers.insert(t.def.id.clone(), t);
     }
     for r in c.runs {

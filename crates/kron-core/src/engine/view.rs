@@ -85,8 +85,11 @@ fn make_view(timer: &Timer, first_waiting: Option<EpochMs>, active_runs: u32) ->
         Lifecycle::Paused | Lifecycle::Orphaned => None,
         _ => next_run_at,
     };
+    let mut record = timer.rec.clone();
+    // Attempts are persisted with their outcome; status also counts the ones running now.
+    record.run_count += u64::from(timer.running);
     TimerView {
-        record: timer.rec.clone(),
+        record,
         state: derive_state(timer.rec.lifecycle, timer.running, timer.retrying),
         schedule: timer.schedule.describe(),
         next_run_at,
