@@ -127,10 +127,18 @@ _STATUS_INSTANTS = ("next_run_at", "last_run_at", "created_at", "updated_at")
 _EVENT_INSTANTS = ("ts", "scheduled_at", "next_attempt_at", "until", "next_run_at")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_INSTANT = datetime.max.replace(tzinfo=timezone.utc)
+_MIN_INSTANT = datetime.min.replace(tzinfo=timezone.utc)
+
+
 def _instant(ms: int | None) -> datetime | None:
     if ms is None:
         return None
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    try:
+        return _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:  # beyond what datetime represents (years 1 to 9999): clamp
+        return _MAX_INSTANT if ms > 0 else _MIN_INSTANT
 
 
 def _with_datetimes(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:

@@ -53,9 +53,12 @@ impl Changes {
             .map(|t| t.def.id.clone())
             .filter(|id| newer_ids.contains(id.as_str()))
             .collect();
-        self.timers.retain(|t| !newer_ids.contains(t.def.id.as_str()));
-        self.timer_states.retain(|t| !newer_ids.contains(t.def.id.as_str()));
-        self.removed_timers.retain(|id| !newer_ids.contains(id.as_str()));
+        self.timers
+            .retain(|t| !newer_ids.contains(t.def.id.as_str()));
+        self.timer_states
+            .retain(|t| !newer_ids.contains(t.def.id.as_str()));
+        self.removed_timers
+            .retain(|id| !newer_ids.contains(id.as_str()));
         self.events.extend(newer.events);
         for record in newer.timer_states {
             if older_full.contains(&record.def.id) {
@@ -104,7 +107,11 @@ mod tests {
 
     #[test]
     fn merge_keeps_the_newest_record_and_full_writes() {
-        let mut older = Changes { timers: vec![record("a", 1)], timer_states: vec![record("b", 1)], ..Default::default() };
+        let mut older = Changes {
+            timers: vec![record("a", 1)],
+            timer_states: vec![record("b", 1)],
+            ..Default::default()
+        };
         let newer = Changes {
             timer_states: vec![record("a", 2), record("b", 2)],
             removed_timers: vec![],
@@ -113,7 +120,10 @@ mod tests {
         older.merge(newer);
         assert_eq!(older.timers, vec![record("a", 2)]);
         assert_eq!(older.timer_states, vec![record("b", 2)]);
-        let removal = Changes { removed_timers: vec!["a".into()], ..Default::default() };
+        let removal = Changes {
+            removed_timers: vec!["a".into()],
+            ..Default::default()
+        };
         older.merge(removal);
         assert!(older.timers.is_empty());
         assert_eq!(older.removed_timers, vec!["a".to_string()]);

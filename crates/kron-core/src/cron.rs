@@ -98,8 +98,27 @@ fn compile(expr: &str) -> Result<(Cron, bool), CoreError> {
     } else {
         trimmed
     };
-    let cron = parser().parse(expanded).map_err(|e| err(e.to_string()))?;
     let fields: Vec<&str> = expanded.split_whitespace().collect();
+    // Croner reads names (MON, JAN) in any field; a name outside month and day-of-week is a
+    // mistake ("MON * * * *" would silently mean minute 1).
+    if matches!(fields.len(), 5 | 6) {
+        let offset = fields.len() - 5;
+        let names = ["second", "minute", "hour", "day-of-month"];
+        for (i, field) in fields.iter().enumerate().take(offset + 3) {
+            let is_dom = i == offset + 2;
+            let bad = field.chars().any(|c| {
+                c.is_ascii_alphabetic() && !(is_dom && matches!(c, 'L' | 'W' | 'l' | 'w'))
+            });
+            if bad {
+                let name = names[i + 1 - offset];
+                return Err(err(format!(
+                    "{name} field {field:?}: names are only allowed in the month and \
+                     day-of-week fields"
+                )));
+            }
+        }
+    }
+    let cron = parser().parse(expanded).map_err(|e| err(e.to_string()))?;
     // Croner accepted the expression, so it has 5 fields or 6 with seconds first.
     let hour = if fields.len() == 6 {
         fields[2]
@@ -302,7 +321,9 @@ mod tests {
             ("*/0 * * * *", ""),
             ("/10 * * * *", ""),
             ("5/10 * * * *", ""),
-            ("a * * * *", "illegal character"),
+            ("a * * * *", "names are only allowed"),
+            ("MON * * * *", "minute field"),
+            ("0 0 JAN * *", "day-of-month field"),
             ("0 8 * * FUNDAY", "illegal character"),
             ("0 8 * * * ;rm", ""),
             ("0 0 30 2 *", "never matches"),

@@ -38,15 +38,20 @@ pub fn explain_cron(expr: &str) -> Result<String, CoreError> {
 }
 
 /// Validates an `every` / `after` interval: positive and small enough to add to an instant.
-fn check_interval(arg: &'static str, ms: u64) -> Result<(), CoreError> {
+/// Longest `every`, `after` or `jitter`: 100 years (36,525 days). Longer values are almost
+/// certainly mistakes, and instants computed from them must stay representable everywhere
+/// (Python's `datetime` ends at year 9999).
+pub const MAX_INTERVAL_MS: u64 = 36_525 * 86_400_000;
+
+pub(crate) fn check_interval(arg: &'static str, ms: u64) -> Result<(), CoreError> {
     if ms == 0 {
         return Err(CoreError::invalid(arg, "0ms", "must be greater than zero"));
     }
-    if ms > MAX_DURATION_MS {
+    if ms > MAX_INTERVAL_MS.min(MAX_DURATION_MS) {
         return Err(CoreError::invalid(
             arg,
-            format!("{ms}ms"),
-            format!("must be at most {MAX_DURATION_MS}ms"),
+            crate::duration::format_duration(ms),
+            "must be at most 36525d (100 years)",
         ));
     }
     Ok(())
@@ -206,7 +211,7 @@ mod tests {
             cron("@hourly", "America/New_York"),
             ScheduleSpec::Every { ms: 1 },
             ScheduleSpec::Every {
-                ms: MAX_DURATION_MS,
+                ms: MAX_INTERVAL_MS,
             },
             ScheduleSpec::After { ms: 10_000 },
             ScheduleSpec::At { at_ms: 0 },
@@ -231,7 +236,7 @@ mod tests {
             (ScheduleSpec::After { ms: 0 }, "invalid after \"0ms\""),
             (
                 ScheduleSpec::Every { ms: u64::MAX },
-                "invalid every \"18446744073709551615ms\"",
+                "invalid every \"213503982334d14h25m51s615ms\"",
             ),
             (
                 ScheduleSpec::After {
@@ -339,10 +344,10 @@ mod tests {
         let schedules = [
             compile(ScheduleSpec::Every { ms: 1 }),
             compile(ScheduleSpec::Every {
-                ms: MAX_DURATION_MS,
+                ms: MAX_INTERVAL_MS,
             }),
             compile(ScheduleSpec::After {
-                ms: MAX_DURATION_MS,
+                ms: MAX_INTERVAL_MS,
             }),
             compile(ScheduleSpec::At {
                 at_ms: MAX_EPOCH_MS,

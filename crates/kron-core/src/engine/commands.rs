@@ -154,15 +154,23 @@ impl Engine {
         orphans
     }
 
-    /// Stops the timer from starting runs (runs already started finish). Pausing a timer that is
-    /// not active (already paused, orphaned, finished) changes nothing.
+    /// Stops the timer from starting runs (runs already started finish). Pausing a paused timer
+    /// changes nothing; an orphaned timer can be paused (it stays held after revival); a finished
+    /// one-shot has nothing to pause.
     pub fn pause(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
         let timer = self
             .timers
             .get_mut(id)
             .ok_or_else(|| CommandError::UnknownTimer(id.to_string()))?;
-        if timer.rec.lifecycle != Lifecycle::Active {
-            return Ok(());
+        match timer.rec.lifecycle {
+            Lifecycle::Paused => return Ok(()),
+            Lifecycle::Completed | Lifecycle::Dead => {
+                return Err(CommandError::NotRunnable {
+                    id: id.to_string(),
+                    reason: "it is a one-shot that has finished: there is nothing to pause",
+                })
+            }
+            Lifecycle::Active | Lifecycle::Orphaned => {}
         }
         timer.rec.lifecycle = Lifecycle::Paused;
         self.touch_timer(id, now);

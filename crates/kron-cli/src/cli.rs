@@ -1,0 +1,197 @@
+//! The command-line model (clap derive). Parsing only: the commands live in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Observe and administer a Kron data directory, live or stopped.
+///
+/// Read commands (list, status, history, explain, doctor, runtime status) never take the
+/// directory's lock and never write. Admin commands (pause, resume, trigger, remove, shutdown)
+/// go to the live runtime when one owns the directory, and to storage directly otherwise.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kron",
+    bin_name = "kron",
+    version,
+    propagate_version = true,
+    disable_help_subcommand = true,
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error. Documentation: docs/cli.md"
+)]
+pub struct Cli {
+    /// The data directory [default: $KRON_HOME, else ./.kron]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "KRON_HOME",
+        hide_env = true
+    )]
+    pub data_dir: Option<PathBuf>,
+
+    /// When to colour output: auto (a terminal, and NO_COLOR unset), always, never
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Timers: list, status, history, explain, pause, resume, trigger, remove
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Explain a cron expression and list its next fire times
+    Cron(CronArgs),
+    /// History retention
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Check the data directory; one line per check (OK, WARN, FAIL); exit 1 if any failed
+    Doctor(JsonArg),
+    /// The live runtime: status, shutdown
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
+    /// Print a shell completion script (bash, zsh or fish) to standard output
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonArg {
+    /// Print JSON (stable shape, instants in ISO 8601 UTC) instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// A table of timers: state, schedule, next and last run, runs and failures
+    #[command(visible_alias = "ls")]
+    List(JsonArg),
+    /// Everything known about one timer, with its next 5 fire times
+    Status(NameArgs),
+    /// A timer's events, oldest first
+    History(HistoryArgs),
+    /// Why a timer did (or did not) run around a given time, in plain words
+    Explain(ExplainArgs),
+    /// Stop a timer from starting runs until resumed
+    Pause(NameArgs),
+    /// Resume a paused timer
+    Resume(NameArgs),
+    /// Run a timer now, once, off-schedule
+    Trigger(NameArgs),
+    /// Delete a timer (its history stays)
+    #[command(visible_alias = "rm")]
+    Remove(NameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The timer's name
+    pub name: String,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The timer's name (a removed timer's history is still shown)
+    pub name: String,
+    /// Show at most the latest N events
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Only events since then: a duration back from now (30m, 2h, 1d) or a time (2026-03-08T02:30:00Z, or local 2026-03-08 02:30)
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// Only events of these kinds (repeat, or separate with commas): RUN_FAILED, failed, run_dead, ...
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub kind: Vec<String>,
+    /// Show whole error tracebacks, not just their first line
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The timer's name
+    pub name: String,
+    /// The time to explain: a time, or a duration back from now [default: the timer's last due time]
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CronArgs {
+    /// The expression: 5 fields (minute hour day month weekday), 6 with seconds first, or @daily etc.
+    pub expr: String,
+    /// The IANA time zone the expression is read in
+    #[arg(long, short = 't', value_name = "TZ", default_value = "UTC")]
+    pub timezone: String,
+    /// How many fire times to list
+    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10)]
+    pub count: usize,
+    /// List fire times after this time instead of now
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Delete old events beyond the limits and give the space back (needs the runtime stopped)
+    Compact(CompactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Keep, per timer, the events of its N most recent runs (and everything after them)
+    #[arg(long, value_name = "N")]
+    pub keep_runs: Option<usize>,
+    /// Delete events older than this (30d, 12h, ...)
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// The live runtime: pid, started at, version, active runs
+    Status(JsonArg),
+    /// Ask the live runtime to shut down gracefully, and wait until it has
+    Shutdown(ShutdownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    /// How long the runtime may wait for running callbacks, and how long to wait for it (30s, 2m; a bare number is seconds)
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}

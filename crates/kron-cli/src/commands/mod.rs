@@ -1,0 +1,64 @@
+//! One module per command; `dispatch` maps the parsed command line to them.
+
+mod admin;
+mod completions;
+mod cron;
+mod doctor;
+mod explain;
+mod history;
+mod list;
+mod log;
+mod runtime;
+mod status;
+
+use crate::cli::{Cli, Command, JobCommand, LogCommand, RuntimeCommand};
+use crate::data::DataDir;
+use crate::error::CliResult;
+use crate::output::timefmt::Clock;
+use crate::output::Out;
+
+/// What every command needs: the data directory, standard output, "now" and the local zone.
+pub struct Ctx {
+    pub dir: DataDir,
+    pub out: Out,
+    pub clock: Clock,
+}
+
+impl Ctx {
+    pub fn new(cli: &Cli) -> Ctx {
+        Ctx {
+            dir: DataDir::new(cli.data_dir.clone()),
+            out: Out::new(cli.color),
+            clock: Clock::system(),
+        }
+    }
+}
+
+pub fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult {
+    match command {
+        Command::Job(job) => match job {
+            JobCommand::List(args) => list::run(ctx, args),
+            JobCommand::Status(args) => status::run(ctx, &args.name, args.json.json),
+            JobCommand::History(args) => history::run(ctx, &args),
+            JobCommand::Explain(args) => explain::run(ctx, &args),
+            JobCommand::Pause(args) => {
+                admin::run(ctx, admin::Op::Pause, &args.name, args.json.json)
+            }
+            JobCommand::Resume(args) => {
+                admin::run(ctx, admin::Op::Resume, &args.name, args.json.json)
+            }
+            JobCommand::Trigger(args) => {
+                admin::run(ctx, admin::Op::Trigger, &args.name, args.json.json)
+            }
+            JobCommand::Remove(args) => {
+                admin::run(ctx, admin::Op::Remove, &args.name, args.json.json)
+            }
+        },
+        Command::Cron(args) => cron::run(ctx, &args),
+        Command::Log(LogCommand::Compact(args)) => log::compact(ctx, &args),
+        Command::Doctor(args) => doctor::run(ctx, args.json),
+        Command::Runtime(RuntimeCommand::Status(args)) => runtime::status(ctx, args.json),
+        Command::Runtime(RuntimeCommand::Shutdown(args)) => runtime::shutdown(ctx, &args),
+        Command::Completions(args) => completions::run(ctx, args.shell),
+    }
+}

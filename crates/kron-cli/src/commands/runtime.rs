@@ -1,0 +1,201 @@
+//! `kron runtime status` and `kron runtime shutdown`.
+
+use std::time::{Duration, Instant};
+
+use kron_core::time::format_utc;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::Ctx;
+use crate::cli::ShutdownArgs;
+use crate::control::{self, Request};
+use crate::data;
+use crate::error::{CliError, CliResult};
+use crate::output::timefmt::duration;
+use crate::parse;
+
+/// Beyond `--timeout`, how long to wait for the runtime to commit and release the directory.
+const RELEASE_GRACE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Serialize, Default)]
+struct StatusJson {
+    running: bool,
+    data_dir: String,
+    pid: Option<u64>,
+    started_at: Option<String>,
+    version: Option<String>,
+    active_runs: Option<u64>,
+    timers: Option<u64>,
+    /// "ok" when the control socket answered, "unreachable" when it did not (the other fields
+    /// then come from `kron.lock` and storage), `null` when no runtime runs.
+    control: Option<&'static str>,
+    error: Option<String>,
+}
+
+pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
+    let mut report = StatusJson {
+        data_dir: data::absolute(&ctx.dir.path),
+        ..Default::default()
+    };
+    if !ctx.dir.path.is_dir() {
+        return Err(CliError::failure(format!(
+            "no Kron data directory at {} (give --data-dir DIR or set KRON_HOME)",
+            ctx.dir.display()
+        )));
+    }
+    if ctx.dir.is_live() {
+        report.running = true;
+        match control::send(&ctx.dir.path, &Request::op("status")) {
+            Ok(reply) => {
+                report.control = Some("ok");
+                report.pid = reply.get("pid").and_then(Value::as_u64);
+                report.started_at = reply
+                    .get("started_at")
+                    .and_then(Value::as_i64)
+                    .map(format_utc);
+                report.version = text(&reply, "version");
+                report.active_runs = reply.get("active_runs").and_then(Value::as_u64);
+                report.timers = reply.get("timers").and_then(Value::as_u64);
+            }
+            Err(e) => {
+                report.control = Some("unreachable");
+                report.error = Some(e.into_cli(&ctx.dir, None).to_string());
+                if let Some(owner) = kron_store::read_owner(&ctx.dir.path) {
+                    report.pid = Some(u64::from(owner.pid));
+                    report.started_at = owner.started_at.map(format_utc);
+                    report.version = owner.version;
+                }
+                if let Ok(reader) = ctx.dir.reader() {
+                    if let Ok(snapshot) = data::snapshot(&reader) {
+                        report.timers = Some(snapshot.views.len() as u64);
+                        report.active_runs = Some(
+                            snapshot
+                                .runs
+                                .iter()
+                                .filter(|r| r.phase == kron_core::run::RunPhase::Running)
+                                .count() as u64,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if json {
+        let value = data::to_value(&report)?;
+        return ctx.out.json(&value);
+    }
+    if !report.running {
+        ctx.out
+            .line(format!("No runtime is running for {}.", ctx.dir.display()))?;
+        if let Some(owner) = kron_store::read_owner(&ctx.dir.path) {
+            ctx.out.line(format!(
+                "(kron.lock still names pid {}, which no longer holds it: that runtime did not shut down cleanly)",
+                owner.pid
+            ))?;
+        }
+        return Ok(());
+    }
+    ctx.out
+        .line(format!("Runtime for {}: running", ctx.dir.display()))?;
+    let unknown = || "?".to_string();
+    let started = report
+        .started_at
+        .as_deref()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map_or_else(unknown, |ts| ctx.clock.when(ts.as_millisecond()));
+    let fields = [
+        ("pid", report.pid.map_or_else(unknown, |p| p.to_string())),
+        ("started at", started),
+        ("version", report.version.clone().unwrap_or_else(unknown)),
+        (
+            "active runs",
+            report.active_runs.map_or_else(unknown, |n| n.to_string()),
+        ),
+        (
+            "timers",
+            report.timers.map_or_else(unknown, |n| n.to_string()),
+        ),
+    ];
+    for (key, value) in fields {
+        ctx.out.line(format!("  {key:<12} {value}"))?;
+    }
+    if let Some(error) = &report.error {
+        ctx.out.line(format!("  warning: {error}"))?;
+    }
+    Ok(())
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+#[derive(Serialize)]
+struct ShutdownJson {
+    ok: bool,
+    was_running: bool,
+    pid: Option<u32>,
+    /// How long the runtime took to release the directory, in milliseconds.
+    waited_ms: Option<u64>,
+}
+
+pub fn shutdown(ctx: &mut Ctx, args: &ShutdownArgs) -> CliResult {
+    let timeout_ms = parse::seconds_or_duration("timeout", &args.timeout)?;
+    if !ctx.dir.path.is_dir() {
+        return Err(CliError::failure(format!(
+            "no Kron data directory at {} (give --data-dir DIR or set KRON_HOME)",
+            ctx.dir.display()
+        )));
+    }
+    if !ctx.dir.is_live() {
+        if args.json.json {
+            let value = data::to_value(&ShutdownJson {
+                ok: true,
+                was_running: false,
+                pid: None,
+                waited_ms: None,
+            })?;
+            return ctx.out.json(&value);
+        }
+        return ctx.out.line(format!(
+            "No runtime is running for {}: nothing to shut down.",
+            ctx.dir.display()
+        ));
+    }
+    let pid = kron_store::read_owner(&ctx.dir.path).map(|o| o.pid);
+    let request = Request {
+        op: "shutdown",
+        timer: None,
+        timeout_s: Some(timeout_ms as f64 / 1_000.0),
+    };
+    let started = Instant::now();
+    control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, None))?;
+    let deadline = started + Duration::from_millis(timeout_ms) + RELEASE_GRACE;
+    while ctx.dir.is_live() {
+        if Instant::now() >= deadline {
+            return Err(CliError::failure(format!(
+                "the runtime{} accepted the shutdown but still holds {} after {}",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                ctx.dir.display(),
+                duration(started.elapsed().as_millis() as u64)
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+    let waited = started.elapsed().as_millis() as u64;
+    if args.json.json {
+        let value = data::to_value(&ShutdownJson {
+            ok: true,
+            was_running: true,
+            pid,
+            waited_ms: Some(waited),
+        })?;
+        return ctx.out.json(&value);
+    }
+    ctx.out.line(format!(
+        "Runtime{} shut down gracefully in {}; {} is free.",
+        pid.map(|p| format!(" pid {p}")).unwrap_or_default(),
+        duration(waited),
+        ctx.dir.display()
+    ))
+}

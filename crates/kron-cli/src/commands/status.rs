@@ -1,0 +1,219 @@
+//! `kron job status NAME`: everything known about a timer, plus its next fire times.
+
+use kron_core::engine::TimerView;
+use kron_core::run::{RunPhase, RunRecord};
+use kron_core::schedule::Schedule;
+use kron_core::time::{format_utc, EpochMs};
+use kron_core::timer::Lifecycle;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::data::{self, phase_str, RunJson, TimerJson};
+use crate::error::CliResult;
+use crate::output::style::{state_color, status_color, Color};
+use crate::output::timefmt::duration;
+use crate::parse;
+
+/// How many upcoming fire times status lists.
+const UPCOMING: usize = 5;
+
+#[derive(Serialize)]
+struct StatusJson {
+    #[serde(flatten)]
+    timer: TimerJson,
+    /// The next occurrences, ISO 8601 UTC (the first includes jitter).
+    next_fire_times: Vec<String>,
+    /// Runs in flight.
+    runs: Vec<RunJson>,
+}
+
+pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
+    let name = parse::timer_name(name)?;
+    let reader = ctx.dir.reader()?;
+    let snapshot = data::snapshot(&reader)?;
+    let Some(view) = snapshot.views.iter().find(|v| v.record.def.id == name) else {
+        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
+    };
+    let runs: Vec<_> = snapshot
+        .runs
+        .iter()
+        .filter(|r| r.timer_id == name)
+        .collect();
+    let upcoming = upcoming(view, &runs, ctx.clock.now, UPCOMING);
+    if json {
+        let value = data::to_value(&StatusJson {
+            timer: TimerJson::from_view(view),
+            next_fire_times: upcoming.iter().map(|&t| format_utc(t)).collect(),
+            runs: runs.iter().map(|r| RunJson::from_run(r)).collect(),
+        })?;
+        return ctx.out.json(&value);
+    }
+
+    let clock = ctx.clock.clone();
+    let style = ctx.out.style;
+    let rec = &view.record;
+    let state = view.state.as_str();
+    ctx.out.line(format!(
+        "{}  {}",
+        style.paint(Some(Color::Bold), &rec.def.id),
+        style.paint(state_color(state), state)
+    ))?;
+    let mut fields: Vec<(&str, String)> = vec![
+        ("schedule", view.schedule.clone()),
+        ("function", rec.def.fn_name.clone()),
+        (
+            "next run",
+            view.next_run_at.map_or_else(
+                || match rec.lifecycle {
+                    Lifecycle::Paused => "- (paused)".to_string(),
+                    Lifecycle::Orphaned => "- (orphaned: no function registered)".to_string(),
+                    _ => "-".to_string(),
+                },
+                |at| clock.when(at),
+            ),
+        ),
+    ];
+    let last_run = match rec.last_run_at {
+        Some(at) => {
+            let mut text = clock.when(at);
+            if let Some(status) = &rec.last_status {
+                let shown = status.display();
+                text.push_str(": ");
+                text.push_str(&style.paint(status_color(&shown), &shown));
+            }
+            if let Some(ms) = rec.last_duration_ms {
+                text.push_str(&format!(" ({})", duration(ms)));
+            }
+            text
+        }
+        None => "never".to_string(),
+    };
+    fields.push(("last run", last_run));
+    fields.push((
+        "runs",
+        format!(
+            "{} attempts started, {} failed",
+            rec.run_count, rec.failure_count
+        ),
+    ));
+    fields.push((
+        "policy",
+        format!(
+            "max_attempts {}, overlap {}, catchup {}, jitter {}",
+            rec.def.max_attempts,
+            rec.def.overlap.as_str(),
+            rec.def.catchup.as_str(),
+            duration(rec.def.jitter_ms)
+        ),
+    ));
+    fields.push(("active runs", view.active_runs.to_string()));
+    fields.push(("created", clock.when(rec.created_at)));
+    fields.push(("updated", clock.when(rec.updated_at)));
+    for (key, value) in fields {
+        ctx.out.line(format!("  {key:<12} {value}"))?;
+    }
+    if let Some(error) = rec.last_status.as_ref().and_then(|s| s.error()) {
+        ctx.out.line("  last error:")?;
+        for line in error.lines() {
+            ctx.out.line(format!("    {line}"))?;
+        }
+    }
+    ctx.out.line("")?;
+    if upcoming.is_empty() {
+        ctx.out
+            .line(format!("Next fire times: none ({})", why_none(view)))?;
+    } else {
+        let note = match rec.lifecycle {
+            Lifecycle::Paused => " (if resumed now)",
+            _ => "",
+        };
+        ctx.out
+            .line(format!("Next {} fire times{note}:", upcoming.len()))?;
+        for at in &upcoming {
+            ctx.out.line(format!(
+                "  {}  ({})",
+                clock.local_auto(*at),
+                clock.relative(*at)
+            ))?;
+        }
+    }
+    if !runs.is_empty() {
+        ctx.out.line("")?;
+        ctx.out.line("Runs in flight:")?;
+        for run in runs {
+            let when = match run.phase {
+                RunPhase::Running => format!("started {}", clock.when(run.fire_at)),
+                _ => format!("starts {}", clock.when(run.fire_at)),
+            };
+            ctx.out.line(format!(
+                "  {}  {:<10} attempt {}  {}{}",
+                run.run_id,
+                phase_str(run.phase),
+                run.attempt,
+                when,
+                if run.manual { "  (manual)" } else { "" }
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+fn why_none(view: &TimerView) -> &'static str {
+    match view.record.lifecycle {
+        Lifecycle::Orphaned => "orphaned: no function is registered for it",
+        Lifecycle::Completed => "a one-shot that has run",
+        Lifecycle::Dead => "a one-shot whose last attempt failed",
+        _ if view.active_runs > 0 => {
+            "the next occurrence is computed when the current run finishes"
+        }
+        _ => "the schedule has no further occurrence",
+    }
+}
+
+/// The timer's next `n` occurrences: the pending one (with its jitter) or the scheduled run
+/// waiting to start, then the schedule's (nominal; a `delay` timer's assume prompt runs). A
+/// paused timer shows what resuming now would give; orphaned and finished timers have none; a
+/// `delay` timer whose run is in progress has none until it finishes.
+pub fn upcoming(view: &TimerView, runs: &[&RunRecord], now: EpochMs, n: usize) -> Vec<EpochMs> {
+    let rec = &view.record;
+    if matches!(
+        rec.lifecycle,
+        Lifecycle::Orphaned | Lifecycle::Completed | Lifecycle::Dead
+    ) || n == 0
+    {
+        return Vec::new();
+    }
+    let Ok(schedule) = Schedule::from_spec(rec.def.schedule.clone()) else {
+        return Vec::new();
+    };
+    let waiting = runs
+        .iter()
+        .filter(|r| !r.manual && r.phase == RunPhase::Due)
+        .min_by_key(|r| r.fire_at)
+        .map(|r| (r.scheduled_at, r.fire_at));
+    let (mut nominal, mut first) = match (rec.next_scheduled_at, rec.next_fire_at, waiting) {
+        (_, _, Some((scheduled, fire))) => (scheduled, fire),
+        (Some(scheduled), Some(fire), None) => (scheduled, fire),
+        _ => return Vec::new(),
+    };
+    if rec.lifecycle == Lifecycle::Paused && first < now && !schedule.is_one_shot() {
+        match schedule.first(now) {
+            Some(at) => {
+                nominal = at;
+                first = at;
+            }
+            None => return Vec::new(),
+        }
+    }
+    let mut out = vec![first];
+    while out.len() < n {
+        match schedule.next_after(nominal) {
+            Some(next) => {
+                out.push(next);
+                nominal = next;
+            }
+            None => break,
+        }
+    }
+    out
+}

@@ -1,0 +1,390 @@
+"""The ``kron`` command line against a data directory owned by a live runtime (a child Python
+process) and against the same directory once stopped.
+
+The CLI used is the package's console script (installed next to this Python by ``pip install``),
+or the binary named by ``KRON_BIN``. The stopped-directory cases with made-up histories live in
+the Rust tests of ``crates/kron-cli``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import kron
+
+#: Generous: the suite runs on small, busy machines.
+WAIT = 15.0
+
+
+def _find_kron() -> str:
+    explicit = os.environ.get("KRON_BIN")
+    if explicit:
+        return explicit
+    beside_python = Path(sys.executable).parent / "kron"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("kron")
+    if found:
+        return found
+    pytest.fail(
+        "the `kron` command line is not installed: `pip install .` installs it as a console "
+        "script next to this Python; or set KRON_BIN to a `cargo build -p kron-cli` binary"
+    )
+
+
+@pytest.fixture(scope="module")
+def kron_bin() -> str:
+    return _find_kron()
+
+
+class Cli:
+    """Runs ``kron --data-dir DIR ...`` with a fixed zone and no colour."""
+
+    def __init__(self, binary: str, data_dir: Path) -> None:
+        self.binary = binary
+        self.data_dir = data_dir
+
+    def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("KRON_HOME", "COLUMNS")}
+        env.update(TZ="UTC", NO_COLOR="1")
+        return subprocess.run(
+            [self.binary, "--data-dir", str(self.data_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, f"kron {' '.join(args)} -> {result.returncode}\n{result.stderr}"
+        assert "panicked" not in result.stderr
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json"))
+
+
+APP = """\
+import fcntl, os, sys, time
+import kron
+
+data_dir, out = sys.argv[1], sys.argv[2]
+calls = open(os.path.join(out, "calls.log"), "a", buffering=1)
+
+@kron.schedule("beat", every="200ms")
+def beat(ctx):
+    calls.write(f"{time.time()} {ctx['run_id']}\\n")
+
+@kron.schedule("flaky", every="1s", max_attempts=2)
+def flaky(ctx):
+    if ctx["attempt"] == 1:
+        raise ConnectionError("upstream not ready")
+
+kron.start(data_dir)
+open(os.path.join(out, "started"), "w").close()
+while kron._kron.is_running():
+    time.sleep(0.05)
+# Shut down from outside (the control socket): wait until that shutdown has completed, that
+# is, until the runtime released the directory's lock.
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    fd = os.open(os.path.join(data_dir, "kron.lock"), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        break
+    except BlockingIOError:
+        time.sleep(0.02)
+    finally:
+        os.close(fd)
+with open(os.path.join(out, "stopped"), "w") as f:
+    f.write(str(time.time()))
+"""
+
+
+class App:
+    """The application: a child process running a live runtime on ``data_dir``."""
+
+    def __init__(self, workdir: Path, code: str = APP) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        script = workdir / "app.py"
+        script.write_text(textwrap.dedent(code))
+        self.log = open(workdir / "app.log", "wb")  # closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(self.data_dir), str(workdir)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(workdir),
+        )
+        wait_for(lambda: (workdir / "started").exists() or self.proc.poll() is not None, "app start")
+        assert self.proc.poll() is None, self.output()
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.workdir / "app.log").read_text(errors="replace")
+
+    def calls(self) -> list[float]:
+        path = self.workdir / "calls.log"
+        if not path.exists():
+            return []
+        return [float(line.split()[0]) for line in path.read_text().splitlines() if line.strip()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    application = App(tmp_path)
+    yield application
+    application.stop()
+
+
+@pytest.fixture
+def cli(kron_bin: str, app: App) -> Cli:
+    return Cli(kron_bin, app.data_dir)
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {value!r}")
+        time.sleep(0.02)
+
+
+def history(cli: Cli, name: str, limit: int = 1000) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = cli.json("job", "history", name, "--limit", str(limit))["events"]
+    return events
+
+
+def test_the_console_script_is_this_package(kron_bin: str) -> None:
+    result = subprocess.run([kron_bin, "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"kron {kron.__version__}"
+    bad = subprocess.run([kron_bin, "job", "frobnicate"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert "panicked" not in bad.stderr
+
+
+def test_status_and_history_read_while_callbacks_fire(cli: Cli, app: App) -> None:
+    wait_for(lambda: len(app.calls()) >= 3, "the first runs")
+    counts = []
+    seen_seqs: list[int] = []
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        status = cli.json("job", "status", "beat")
+        assert status["id"] == "beat"
+        assert status["state"] in ("scheduled", "running")
+        assert status["schedule"] == "every 200ms"
+        assert status["next_run_at"].endswith("Z")
+        assert len(status["next_fire_times"]) == 5
+        counts.append(status["run_count"])
+        events = history(cli, "beat", 30)
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(seqs)
+        assert {e["kind"] for e in events} <= {"TIMER_CREATED", "RUN_DUE", "RUN_STARTED", "RUN_SUCCEEDED"}
+        seen_seqs.append(seqs[-1])
+        listing = cli.ok("job", "list")
+        assert "beat" in listing
+        assert "flaky" in listing
+    assert counts == sorted(counts), counts
+    assert counts[-1] > counts[0] + 5, f"runs went on while reading: {counts}"
+    assert seen_seqs[-1] > seen_seqs[0]
+    assert cli.json("job", "list")["live"] is True
+    failed = cli.json("job", "history", "flaky", "--kind", "RUN_FAILED")["events"]
+    assert failed and failed[0]["error"].startswith("ConnectionError: upstream not ready")
+    explained = cli.json("job", "explain", "beat")
+    assert explained["outcome"] in ("succeeded", "running", "due"), explained
+
+
+def test_pause_from_the_cli_stops_a_200ms_timer_within_1s_and_resume_restarts_it(cli: Cli, app: App) -> None:
+    wait_for(lambda: len(app.calls()) >= 3, "the first runs")
+    asked = time.time()
+    out = cli.ok("job", "pause", "beat")
+    answered = time.time()
+    assert "Paused beat through the live runtime" in out
+
+    def paused_event() -> dict[str, Any] | None:
+        return next((e for e in history(cli, "beat") if e["kind"] == "TIMER_PAUSED"), None)
+
+    paused = wait_for(paused_event, "TIMER_PAUSED in history")
+    # Let the pause settle, generously: a run already started may still finish.
+    time.sleep(1.5)
+    after = [e for e in history(cli, "beat") if e["seq"] > paused["seq"]]
+    assert not [e for e in after if e["kind"] in ("RUN_DUE", "RUN_STARTED")], after
+    calls = app.calls()
+    last_call = max(calls)
+    assert last_call - asked < 1.0, f"a callback ran {last_call - asked:.3f}s after the pause was asked"
+    time.sleep(0.6)
+    assert len(app.calls()) == len(calls), "callbacks ran while paused"
+    status = cli.json("job", "status", "beat")
+    assert status["state"] == "paused"
+    assert status["next_run_at"] is None
+    print(
+        f"pause: CLI round trip {1000 * (answered - asked):.0f} ms, "
+        f"last callback {1000 * (last_call - asked):.0f} ms after asking"
+    )
+
+    resumed_at = time.time()
+    assert "Resumed beat" in cli.ok("job", "resume", "beat")
+    wait_for(lambda: max(app.calls()) > resumed_at, "a callback after resume", timeout=5.0)
+    first_after = min(c for c in app.calls() if c > resumed_at)
+    assert first_after - resumed_at < 1.0, f"first run {first_after - resumed_at:.3f}s after resume"
+    wait_for(lambda: cli.json("job", "status", "beat")["state"] in ("scheduled", "running"), "not paused")
+    print(f"resume: first callback {1000 * (first_after - resumed_at):.0f} ms after asking")
+
+
+def test_trigger_remove_and_unknown_names_reach_the_live_runtime(cli: Cli, app: App) -> None:
+    wait_for(lambda: len(app.calls()) >= 1, "the first run")
+    triggered = cli.json("job", "trigger", "flaky")
+    assert triggered["ok"] is True
+    assert triggered["via"] == "runtime"
+    run_id = triggered["run_id"]
+    assert run_id.startswith("run_")
+    wait_for(
+        lambda: [e for e in history(cli, "flaky") if e["run_id"] == run_id and e["kind"] == "RUN_STARTED"],
+        "the triggered run to start",
+    )
+    due = next(e for e in history(cli, "flaky") if e["run_id"] == run_id and e["kind"] == "RUN_DUE")
+    assert due["manual"] is True
+
+    missing = cli.run("job", "pause", "no-such-timer")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f'kron: no timer named "no-such-timer" in {cli.data_dir}'
+
+    assert "Removed flaky" in cli.ok("job", "remove", "flaky")
+    gone = wait_for(lambda: cli.run("job", "status", "flaky").returncode == 1, "flaky to be gone")
+    assert gone
+    kinds = [e["kind"] for e in history(cli, "flaky")]
+    assert kinds[-1] == "TIMER_REMOVED" or "TIMER_REMOVED" in kinds
+
+
+def test_runtime_status_doctor_and_compact_while_live(cli: Cli, app: App) -> None:
+    status = cli.json("runtime", "status")
+    assert status["running"] is True
+    assert status["control"] == "ok"
+    assert status["pid"] == app.proc.pid
+    assert status["version"] == kron.__version__
+    assert status["timers"] == 2
+    assert status["started_at"].endswith("Z")
+    text = cli.ok("runtime", "status")
+    assert f"pid          {app.proc.pid}" in text
+
+    doctor = cli.run("doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "OK    lock" in doctor.stdout
+    assert "held by a live runtime" in doctor.stdout
+    assert "OK    control socket" in doctor.stdout
+
+    compact = cli.run("log", "compact", "--keep-runs", "1")
+    assert compact.returncode == 1
+    assert "needs it stopped" in compact.stderr
+
+
+def test_runtime_shutdown_ends_the_apps_runtime_gracefully(kron_bin: str, cli: Cli, app: App) -> None:
+    wait_for(lambda: len(app.calls()) >= 3, "the first runs")
+    out = cli.ok("runtime", "shutdown", "--timeout", "10")
+    assert f"Runtime pid {app.proc.pid} shut down gracefully" in out
+    # The CLI returned once the lock was released: the app's shutdown path has completed.
+    assert app.proc.wait(timeout=WAIT) == 0, app.output()
+    assert (app.workdir / "stopped").exists(), app.output()
+    status = cli.json("runtime", "status")
+    assert status["running"] is False
+    assert not (app.data_dir / "control.sock").exists()
+    assert "nothing to shut down" in cli.ok("runtime", "shutdown")
+
+    # Stopped: the same reads work, and the history ends with finished runs.
+    listing = cli.json("job", "list")
+    assert listing["live"] is False
+    assert {t["id"] for t in listing["timers"]} == {"beat", "flaky"}
+    beat = history(cli, "beat", 50)
+    assert beat[-1]["kind"] in ("RUN_SUCCEEDED", "RUN_DUE"), beat[-3:]
+    doctor = cli.run("doctor")
+    assert doctor.returncode == 0, doctor.stdout
+
+    # A graceful shutdown leaves no attempt behind: the next start finds nothing interrupted.
+    restart = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, kron\n"
+            "kron.schedule('beat', lambda: None, every='200ms')\n"
+            "kron.schedule('flaky', lambda: None, every='1s', max_attempts=2)\n"
+            "kron.start(sys.argv[1]); kron.shutdown()",
+            str(app.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert restart.returncode == 0, restart.stderr
+    kinds = {e["kind"] for e in history(cli, "beat", 100_000)}
+    assert "RUN_INTERRUPTED" not in kinds
+
+    # Offline admin, then compaction, on the stopped directory.
+    assert "No runtime is running" in cli.ok("job", "pause", "flaky")
+    assert cli.json("job", "status", "flaky")["state"] == "paused"
+    compacted = cli.json("log", "compact", "--keep-runs", "2")
+    assert compacted["events_deleted"] > 0
+    assert compacted["events_after"] < compacted["events_before"]
+
+
+def test_doctor_fails_on_a_corrupted_database(kron_bin: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code = (
+        "import sys, time, kron\n"
+        "kron.schedule('fast', lambda: None, every='10ms')\n"
+        "kron.start(sys.argv[1]); time.sleep(1.5); kron.shutdown()"
+    )
+    subprocess.run([sys.executable, "-c", code, str(data)], check=True, timeout=60)
+    cli = Cli(kron_bin, data)
+    assert cli.run("doctor").returncode == 0
+    db = data / "kron.db"
+    # Checkpoint the log into kron.db first (an offline admin command opens and closes the
+    # store), so the damage below hits the pages that hold the data.
+    cli.ok("job", "pause", "fast")
+    raw = bytearray(db.read_bytes())
+    assert len(raw) > 3 * 4096, len(raw)
+    start = len(raw) // 2
+    raw[start : start + 8192] = b"\xa5" * 8192
+    db.write_bytes(bytes(raw))
+    doctor = cli.run("doctor")
+    assert doctor.returncode == 1, doctor.stdout
+    assert any(line.startswith("FAIL") for line in doctor.stdout.splitlines()), doctor.stdout
+    assert "panicked" not in doctor.stderr
+
+
+def test_reads_of_a_missing_directory_create_nothing(kron_bin: str, tmp_path: Path) -> None:
+    cli = Cli(kron_bin, tmp_path / "absent")
+    for args in (("job", "list"), ("job", "status", "x"), ("runtime", "status")):
+        result = cli.run(*args)
+        assert result.returncode == 1
+        assert "no Kron data directory" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "absent").exists()
