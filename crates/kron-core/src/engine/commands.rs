@@ -31,6 +31,9 @@ pub fn validate_def(def: &TimerDef) -> Result<Schedule, CoreError> {
             "must be at least 1",
         ));
     }
+    if def.jitter_ms > 0 {
+        crate::schedule::check_interval("jitter", def.jitter_ms)?;
+    }
     Schedule::from_spec(def.schedule.clone())
 }
 
