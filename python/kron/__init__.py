@@ -277,13 +277,16 @@ def start(
     *,
     max_workers: int = 8,
     durability: Literal["normal", "full"] = "normal",
+    history_limit: int | None = None,
 ) -> None:
     """Opens ``data_dir``, recovers, and starts the runtime in background threads; returns at once.
 
     Raises ``AlreadyStartedError`` if this process already started it, and ``DataDirLockedError``
     (naming the directory and the owner's pid) if another process owns the directory.
     ``durability="normal"`` survives any crash of the process; ``"full"`` also survives power
-    loss, with an fsync per commit (see docs/guarantees.md).
+    loss, with an fsync per commit (see docs/guarantees.md). ``history_limit=N`` keeps only the
+    latest N runs of each timer in history (applied at start and as history grows); by default
+    history is kept until ``kron log compact`` removes it.
     """
     if isinstance(max_workers, bool) or not isinstance(max_workers, int):
         raise InvalidArgumentTypeError(
@@ -298,7 +301,11 @@ def start(
         raise InvalidArgumentError(f"invalid data_dir {path!r}: must be a non-empty path", "data_dir", path)
     if not isinstance(durability, str):
         raise InvalidArgumentTypeError("durability must be 'normal' or 'full'", "durability")
-    _kron.start(path, max_workers, durability, _runner.run_batch, _runner.log)
+    if history_limit is not None and (isinstance(history_limit, bool) or not isinstance(history_limit, int)):
+        raise InvalidArgumentTypeError(
+            f"history_limit must be an int or None, got {type(history_limit).__name__}", "history_limit"
+        )
+    _kron.start(path, max_workers, durability, _runner.run_batch, _runner.log, history_limit)
 
 
 def shutdown(timeout: float = 5.0) -> None:
@@ -365,9 +372,12 @@ async def astart(
     *,
     max_workers: int = 8,
     durability: Literal["normal", "full"] = "normal",
+    history_limit: int | None = None,
 ) -> None:
     """:func:`start`, run in a thread so the event loop never blocks."""
-    await asyncio.to_thread(start, data_dir, max_workers=max_workers, durability=durability)
+    await asyncio.to_thread(
+        start, data_dir, max_workers=max_workers, durability=durability, history_limit=history_limit
+    )
 
 
 async def ashutdown(timeout: float = 5.0) -> None:

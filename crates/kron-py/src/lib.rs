@@ -72,7 +72,8 @@ fn register(
 
 /// Starts the runtime. `runner(jobs)` runs a batch of callbacks; `log(level, message)` logs.
 #[pyfunction]
-#[pyo3(signature = (data_dir, max_workers, durability, runner, log))]
+#[pyo3(signature = (data_dir, max_workers, durability, runner, log, history_limit=None))]
+#[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
     data_dir: String,
@@ -80,7 +81,21 @@ fn start(
     durability: &str,
     runner: Py<PyAny>,
     log: Py<PyAny>,
+    history_limit: Option<i64>,
 ) -> PyResult<()> {
+    let history_limit = match history_limit {
+        None => None,
+        Some(n) => Some(usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+            invalid(
+                py,
+                kron_core::CoreError::invalid(
+                    "history_limit",
+                    n.to_string(),
+                    "must be at least 1 (runs kept per timer)",
+                ),
+            )
+        })?),
+    };
     let max_workers = usize::try_from(max_workers)
         .ok()
         .filter(|n| (1..=1024).contains(n))
@@ -111,6 +126,7 @@ fn start(
     let mut config = RuntimeConfig::new(data_dir);
     config.max_workers = max_workers;
     config.durability = durability;
+    config.history_limit = history_limit;
     config.clock = Arc::new(SystemClock) as Arc<dyn Clock>;
     let host = Arc::new(PythonHost { runner, log });
     let admin: Arc<dyn kron_runtime::Admin> = Arc::new(kron());

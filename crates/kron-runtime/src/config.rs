@@ -18,6 +18,9 @@ pub struct RuntimeConfig {
     pub durability: Durability,
     pub engine: EngineConfig,
     pub clock: Arc<dyn Clock>,
+    /// Keep only the latest N runs of each timer in history (events of runs in flight are always
+    /// kept). Applied at start and then as history grows; `None` keeps everything.
+    pub history_limit: Option<usize>,
 }
 
 impl RuntimeConfig {
@@ -28,6 +31,7 @@ impl RuntimeConfig {
             durability: Durability::Normal,
             engine: EngineConfig::default(),
             clock: Arc::new(SystemClock),
+            history_limit: None,
         }
     }
 }

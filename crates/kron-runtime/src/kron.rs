@@ -138,6 +138,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         engine.recover(now);
         // Recovery is durable before anything runs.
         store.commit(&engine.take_changes())?;
+        if let Some(limit) = config.history_limit {
+            store.compact(Some(limit), None)?;
+        }
         let reader = Reader::open(&config.data_dir)?;
 
         let callbacks = state
@@ -182,6 +185,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             host,
             clock,
             capacity: config.max_workers.saturating_mul(IN_FLIGHT_PER_WORKER),
+            history_limit: config.history_limit,
         };
         let thread = std::thread::Builder::new()
             .name("kron-scheduler".to_string())

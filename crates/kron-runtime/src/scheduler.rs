@@ -18,6 +18,10 @@ use crate::shared::Shared;
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Delay before retrying a failed commit (disk full, I/O error).
 const COMMIT_RETRY_MS: i64 = 1_000;
+/// With a history limit, retention runs after this many new events...
+const COMPACT_EVERY_EVENTS: usize = 200_000;
+/// ...or this long after the last retention, if anything was written since.
+const COMPACT_EVERY_MS: i64 = 10 * 60 * 1_000;
 
 pub(crate) struct Scheduler<C, H> {
     pub shared: Arc<Shared<C>>,
@@ -27,6 +31,7 @@ pub(crate) struct Scheduler<C, H> {
     pub clock: Arc<dyn Clock>,
     /// Most attempts in flight at once (handed to workers, not yet reported).
     pub capacity: usize,
+    pub history_limit: Option<usize>,
 }
 
 impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
@@ -36,6 +41,8 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
         let mut unflushed: Option<Changes> = None;
         let mut held: Vec<Job<C>> = Vec::new();
         let mut retry_at: Option<i64> = None;
+        let mut events_since_compact = 0usize;
+        let mut last_compact = self.clock.now_ms();
         loop {
             let now = self.clock.now_ms();
             let retry_due = retry_at.is_none_or(|at| now >= at);
@@ -82,6 +89,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                 match self.store.commit(&batch) {
                     Ok(()) => {
                         retry_at = None;
+                        events_since_compact += batch.events.len();
                         let mut core = self.shared.lock();
                         core.committed_gen = taken;
                         if core.storage_error.take().is_some() {
@@ -110,9 +118,34 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             if stopping {
                 break;
             }
+            let compact_due = events_since_compact >= COMPACT_EVERY_EVENTS
+                || (events_since_compact > 0 && now - last_compact >= COMPACT_EVERY_MS);
+            if let (Some(limit), true, None) = (self.history_limit, compact_due, &unflushed) {
+                self.compact(limit);
+                events_since_compact = 0;
+                last_compact = self.clock.now_ms();
+            }
             self.sleep(retry_at);
         }
         self.pool.close();
+    }
+
+    /// Applies the history limit. Runs on this thread (the store's only writer) between commits.
+    fn compact(&mut self, keep_runs: usize) {
+        match self.store.compact(Some(keep_runs), None) {
+            Ok(report) if report.events_deleted > 0 => self.host.log(
+                LogLevel::Info,
+                &format!(
+                    "history limit {keep_runs}: removed {} old events ({} -> {} bytes)",
+                    report.events_deleted, report.bytes_before, report.bytes_after
+                ),
+            ),
+            Ok(_) => {}
+            Err(err) => self.host.log(
+                LogLevel::Warning,
+                &format!("history retention failed (will retry later): {err}"),
+            ),
+        }
     }
 
     /// Sleeps until the next due instant, a commit retry, or a notification.
