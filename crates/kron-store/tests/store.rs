@@ -213,6 +213,7 @@ fn every_type_round_trips_through_commit_and_load() {
         .commit(&Changes {
             events: events.clone(),
             timers: timers.clone(),
+            timer_states: vec![],
             removed_timers: vec![],
             runs: runs.clone(),
             finished_runs: vec![],
@@ -1158,4 +1159,32 @@ fn million_events_throughput_and_latency() {
         latency < 1_000.0 || cfg!(debug_assertions),
         "history(100) took {latency} us"
     );
+}
+
+#[test]
+fn state_only_updates_keep_the_definition_and_insert_missing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let a = timer("a");
+    store
+        .commit(&Changes {
+            timers: vec![a.clone()],
+            ..Changes::default()
+        })
+        .unwrap();
+    // A state update carries the (unchanged) definition in memory, but only state is written.
+    let mut a2 = a.clone();
+    a2.run_count = 7;
+    a2.next_fire_at = Some(123);
+    // A state update for a row that was never written falls back to a full write.
+    let mut b = timer("b");
+    b.failure_count = 2;
+    store
+        .commit(&Changes {
+            timer_states: vec![a2.clone(), b.clone()],
+            ..Changes::default()
+        })
+        .unwrap();
+    let snapshot = store.load().unwrap();
+    assert_eq!(snapshot.timers, vec![a2, b]);
 }

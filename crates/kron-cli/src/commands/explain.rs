@@ -439,9 +439,7 @@ impl Explainer<'_> {
             .filter(|e| {
                 e.event.detail.manual
                     && at.saturating_sub(scheduled(e)).saturating_abs() <= tolerance
-                    && before
-                        .as_ref()
-                        .map_or(true, |b| scheduled(e) >= scheduled(b))
+                    && before.as_ref().is_none_or(|b| scheduled(e) >= scheduled(b))
             });
         if let Some(manual) = manual {
             return self.narrate_run(&manual);
@@ -654,7 +652,7 @@ impl Explainer<'_> {
             _ => {
                 let last_event = self.hist.last_before(&[], i64::MAX)?;
                 let quiet_since = last_event.as_ref().map(|e| e.event.ts);
-                if !self.live && quiet_since.map_or(true, |t| t < gap) {
+                if !self.live && quiet_since.is_none_or(|t| t < gap) {
                     let catchup = self
                         .record
                         .map(|r| r.def.catchup.as_str())
