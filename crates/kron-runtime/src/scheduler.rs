@@ -1,7 +1,9 @@
 //! The scheduler thread: decide (engine), make it durable (store), then act (pool); sleep until
 //! the next due instant or until something changes. It is the only writer to storage.
 
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use kron_core::changes::Changes;
@@ -18,6 +20,10 @@ use crate::shared::Shared;
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Delay before retrying a failed commit (disk full, I/O error).
 const COMMIT_RETRY_MS: i64 = 1_000;
+/// Ask for a WAL checkpoint after this many committed events (about a few MiB of WAL)...
+const CHECKPOINT_EVERY_EVENTS: usize = 4_000;
+/// ...or this many commits.
+const CHECKPOINT_EVERY_COMMITS: usize = 256;
 /// With a history limit, retention runs after this many new events...
 const COMPACT_EVERY_EVENTS: usize = 200_000;
 /// ...or this long after the last retention, if anything was written since.
@@ -36,12 +42,64 @@ pub(crate) struct Scheduler<C, H> {
 
 impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
     pub fn run(mut self) {
+        let checkpoints = self.start_checkpointer();
+        self.run_loop(checkpoints.as_ref().map(|(tx, _)| tx));
+        // The checkpointer's connection must be closed before the store closes.
+        if let Some((tx, thread)) = checkpoints {
+            drop(tx);
+            let _ = thread.join();
+        }
+        self.pool.close();
+    }
+
+    /// Moves WAL checkpoints to a thread of their own, so no commit pays for one. Without it
+    /// (the second connection could not be opened) SQLite checkpoints inside commits, as usual.
+    fn start_checkpointer(&mut self) -> Option<(SyncSender<()>, JoinHandle<()>)> {
+        let checkpointer = match self.store.checkpointer() {
+            Ok(c) => c,
+            Err(err) => {
+                self.host.log(
+                    LogLevel::Warning,
+                    &format!("checkpoints stay on the writer: {err}"),
+                );
+                return None;
+            }
+        };
+        // Capacity 1: requests made while a checkpoint runs coalesce into the next one.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let host = self.host.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kron-checkpoint".to_string())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    if let Err(err) = checkpointer.checkpoint() {
+                        host.log(
+                            LogLevel::Warning,
+                            &format!("checkpoint failed (will retry): {err}"),
+                        );
+                    }
+                }
+            });
+        match spawned {
+            Ok(thread) => Some((tx, thread)),
+            Err(err) => {
+                self.host.log(
+                    LogLevel::Warning,
+                    &format!("checkpoints stay on the writer: {err}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn run_loop(&mut self, checkpoints: Option<&SyncSender<()>>) {
         // A failed commit is kept and retried together with later changes; its decisions are not
         // acted on until it is durable.
         let mut unflushed: Option<Changes> = None;
         let mut held: Vec<Job<C>> = Vec::new();
         let mut retry_at: Option<i64> = None;
         let mut events_since_compact = 0usize;
+        let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
         let mut last_compact = self.clock.now_ms();
         loop {
             let now = self.clock.now_ms();
@@ -90,6 +148,17 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                     Ok(()) => {
                         retry_at = None;
                         events_since_compact += batch.events.len();
+                        events_since_checkpoint += batch.events.len();
+                        commits_since_checkpoint += 1;
+                        if events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
+                            || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
+                        {
+                            if let Some(tx) = checkpoints {
+                                let _ = tx.try_send(());
+                            }
+                            events_since_checkpoint = 0;
+                            commits_since_checkpoint = 0;
+                        }
                         let mut core = self.shared.lock();
                         core.committed_gen = taken;
                         if core.storage_error.take().is_some() {
@@ -127,7 +196,6 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             }
             self.sleep(retry_at);
         }
-        self.pool.close();
     }
 
     /// Applies the history limit. Runs on this thread (the store's only writer) between commits.

@@ -53,6 +53,7 @@
 // Tests may unwrap; library code may not (workspace lint `clippy::unwrap_used`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod checkpoint;
 mod codec;
 mod db;
 mod error;
@@ -62,6 +63,7 @@ mod reader;
 mod schema;
 mod writer;
 
+pub use checkpoint::{CheckpointReport, Checkpointer};
 pub use db::DB_FILE;
 pub use error::StoreError;
 pub use lock::{is_locked, read_owner, LockOwner, LOCK_FILE};

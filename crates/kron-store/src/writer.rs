@@ -15,6 +15,7 @@ use kron_core::time::EpochMs;
 use kron_core::timer::TimerRecord;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
+use crate::checkpoint::Checkpointer;
 use crate::codec;
 use crate::db::{self, BUSY_TIMEOUT};
 use crate::error::{io_error, sql, sql_error, StoreError};
@@ -410,6 +411,20 @@ impl Store {
 
     pub fn db_path(&self) -> &Path {
         &self.db_path
+    }
+
+    /// Hands checkpointing to a [`Checkpointer`] (a second connection, for another thread) and
+    /// stops this connection's automatic checkpoints, so no commit pays for one.
+    pub fn checkpointer(&mut self) -> Result<Checkpointer, StoreError> {
+        let conn = db::open_read_write(&self.db_path)?;
+        let path = self.db_path.as_path();
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql(path, "handing over checkpoints"))?;
+        Ok(Checkpointer {
+            conn,
+            db_path: self.db_path.clone(),
+        })
     }
 
     /// Closes the store, reporting errors that dropping it would ignore. Switches the database
