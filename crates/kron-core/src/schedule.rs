@@ -29,7 +29,8 @@ pub enum ScheduleSpec {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     spec: ScheduleSpec,
-    cron: Option<crate::cron::CronSchedule>,
+    // Boxed: the compiled cron is large, and most timers are intervals or one-shots.
+    cron: Option<Box<crate::cron::CronSchedule>>,
 }
 
 /// Croner's English description of a cron expression, for `kron cron`. Error: arg `cron`.
@@ -65,7 +66,9 @@ fn signed(ms: u64) -> Option<i64> {
 impl Schedule {
     pub fn from_spec(spec: ScheduleSpec) -> Result<Schedule, CoreError> {
         let cron = match &spec {
-            ScheduleSpec::Cron { expr, timezone } => Some(CronSchedule::parse(expr, timezone)?),
+            ScheduleSpec::Cron { expr, timezone } => {
+                Some(Box::new(CronSchedule::parse(expr, timezone)?))
+            }
             ScheduleSpec::Every { ms } => {
                 check_interval("every", *ms)?;
                 None

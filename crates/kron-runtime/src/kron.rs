@@ -47,11 +47,19 @@ struct Running<C> {
 }
 
 struct State<C> {
-    registry: BTreeMap<String, (TimerDef, C)>,
+    /// Every timer registered in this process: its callback, and its definition while no runtime
+    /// holds it (a running engine, or the last one after shutdown, keeps the definitions of what
+    /// it ran, so they are not stored twice).
+    registry: BTreeMap<String, Registration<C>>,
     running: Option<Running<C>>,
     /// The core of the last runtime, kept after shutdown so status still answers.
     last: Option<Arc<Shared<C>>>,
     data_dir: Option<PathBuf>,
+}
+
+struct Registration<C> {
+    def: Option<TimerDef>,
+    callback: C,
 }
 
 /// One embedded scheduler: a registry of timers and, between `start` and `shutdown`, a runtime.
@@ -92,14 +100,19 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     pub fn register(&self, def: TimerDef, callback: C, now: i64) -> Result<(), RuntimeError> {
         validate_def(&def)?;
         let mut state = self.state();
-        if let Some(running) = &state.running {
-            let mut core = running.shared.lock();
-            core.engine.register(def.clone(), now)?;
-            core.callbacks.insert(def.id.clone(), callback.clone());
-            drop(core);
-            running.shared.wake.notify_one();
-        }
-        state.registry.insert(def.id.clone(), (def, callback));
+        let id = def.id.clone();
+        let def = match &state.running {
+            Some(running) => {
+                let mut core = running.shared.lock();
+                core.engine.register(def, now)?;
+                core.callbacks.insert(id.clone(), callback.clone());
+                drop(core);
+                running.shared.wake.notify_one();
+                None
+            }
+            None => Some(def),
+        };
+        state.registry.insert(id, Registration { def, callback });
         Ok(())
     }
 
@@ -130,9 +143,20 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
         let mut engine = Engine::new(config.engine.clone(), seed);
         engine.restore(snapshot.timers, snapshot.runs)?;
-        for (def, _) in state.registry.values() {
-            engine.register(def.clone(), now)?;
+        // Definitions move into the new engine only once it runs (below): a failed start keeps them.
+        let last_core = state.last.as_ref().map(|shared| shared.lock());
+        for (id, registration) in &state.registry {
+            let def = match &registration.def {
+                Some(def) => Some(def.clone()),
+                None => last_core
+                    .as_ref()
+                    .and_then(|core| core.engine.definition(id).cloned()),
+            };
+            if let Some(def) = def {
+                engine.register(def, now)?;
+            }
         }
+        drop(last_core);
         let registry = &state.registry;
         engine.mark_orphans(|id| registry.contains_key(id), now);
         engine.recover(now);
@@ -146,7 +170,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         let callbacks = state
             .registry
             .iter()
-            .map(|(id, (_, cb))| (id.clone(), cb.clone()))
+            .map(|(id, r)| (id.clone(), r.callback.clone()))
             .collect();
         let core = Core {
             engine,
@@ -200,6 +224,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         });
         state.data_dir = Some(config.data_dir);
         state.last = None;
+        for registration in state.registry.values_mut() {
+            registration.def = None;
+        }
         Ok(())
     }
 
@@ -265,7 +292,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             return Some(view);
         }
         let state = self.state();
-        let (def, _) = state.registry.get(id)?;
+        let def = state.registry.get(id)?.def.as_ref()?;
         provisional_view(def, now).ok()
     }
 
@@ -278,8 +305,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             .map(|v| (v.record.def.id.clone(), v))
             .collect();
         let state = self.state();
-        for (id, (def, _)) in &state.registry {
-            if !views.contains_key(id) {
+        for (id, registration) in &state.registry {
+            if let (false, Some(def)) = (views.contains_key(id), &registration.def) {
                 if let Ok(view) = provisional_view(def, now) {
                     views.insert(id.clone(), view);
                 }

@@ -182,6 +182,11 @@ impl Engine {
         self.timers.contains_key(id)
     }
 
+    /// The timer's current definition.
+    pub fn definition(&self, id: &str) -> Option<&crate::timer::TimerDef> {
+        self.timers.get(id).map(|t| &t.rec.def)
+    }
+
     pub fn timer_ids(&self) -> impl Iterator<Item = &str> {
         self.timers.keys().map(String::as_str)
     }
