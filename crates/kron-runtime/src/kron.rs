@@ -58,7 +58,8 @@ struct State<C> {
 }
 
 struct Registration<C> {
-    def: Option<TimerDef>,
+    /// Boxed: `None` (the common case while running) then costs a pointer, not a definition.
+    def: Option<Box<TimerDef>>,
     callback: C,
 }
 
@@ -110,7 +111,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 running.shared.wake.notify_one();
                 None
             }
-            None => Some(def),
+            None => Some(Box::new(def)),
         };
         state.registry.insert(id, Registration { def, callback });
         Ok(())
@@ -147,7 +148,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         let last_core = state.last.as_ref().map(|shared| shared.lock());
         for (id, registration) in &state.registry {
             let def = match &registration.def {
-                Some(def) => Some(def.clone()),
+                Some(def) => Some(TimerDef::clone(def)),
                 None => last_core
                     .as_ref()
                     .and_then(|core| core.engine.definition(id).cloned()),

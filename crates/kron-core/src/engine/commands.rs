@@ -69,7 +69,7 @@ impl Engine {
                 gen: 0,
                 coalesced: None,
             };
-            self.timers.insert(id.clone(), timer);
+            self.timers.insert(id.clone(), Box::new(timer));
             self.changes.removed_timers.remove(&id);
             self.set_next(&id, first);
             self.touch_def(&id, now);

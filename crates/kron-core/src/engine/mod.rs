@@ -96,7 +96,9 @@ pub struct Engine {
     config: EngineConfig,
     rng: Rng,
     ids: RunIdGen,
-    timers: HashMap<String, Timer>,
+    // Boxed: a timer is a few hundred bytes, and a map sized for growth would otherwise reserve
+    // that much per empty slot too.
+    timers: HashMap<String, Box<Timer>>,
     runs: HashMap<RunId, RunRecord>,
     /// (fire_at, timer id, generation) of each active timer's next occurrence.
     occurrences: BinaryHeap<Reverse<(EpochMs, String, u64)>>,
@@ -154,7 +156,7 @@ impl Engine {
                 gen: 0,
                 coalesced: None,
             };
-            self.timers.insert(id.clone(), timer);
+            self.timers.insert(id.clone(), Box::new(timer));
             self.push_occurrence(&id);
         }
         for run in runs {
