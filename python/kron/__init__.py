@@ -17,6 +17,7 @@ Delivery is at-least-once: make callbacks idempotent (see ``context["idempotency
 from __future__ import annotations
 
 import asyncio
+import atexit
 import builtins
 import os
 import threading
@@ -322,6 +323,19 @@ def shutdown(timeout: float = 5.0) -> None:
         ).start()
         return
     _kron.shutdown(float(max(0.0, timeout)))
+
+
+#: How long an exiting interpreter waits for active runs (see `_shutdown_at_exit`).
+EXIT_TIMEOUT_S = 5.0
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    # An application that exits without calling shutdown() still gets a graceful stop: active
+    # runs may finish (up to EXIT_TIMEOUT_S) and their outcomes are committed, instead of being
+    # found interrupted at the next start.
+    if _kron.is_running():
+        _kron.shutdown(EXIT_TIMEOUT_S)
 
 
 def status(name: str) -> TimerStatus | None:

@@ -48,9 +48,19 @@ def in_callback() -> bool:
 def run_batch(jobs: list[Job]) -> list[Result]:
     _local.active = True
     try:
-        return [_run_one(job) for job in jobs]
+        return [_run_isolated(job) for job in jobs]
     finally:
         _local.active = False
+
+
+def _run_isolated(job: Job) -> Result:
+    # `_run_one` records every exception of the callback; this guards against failures in the
+    # recording itself (an exception whose __str__ raises, a logging handler that fails), so one
+    # job can never fail the others of its batch.
+    try:
+        return _run_one(job)
+    except BaseException as exc:  # noqa: BLE001
+        return (False, 0.0, f"{type(exc).__qualname__} while recording the callback's outcome")
 
 
 def _run_one(job: Job) -> Result:
@@ -63,24 +73,37 @@ def _run_one(job: Job) -> Result:
             result = fn()
         if is_async or inspect.isawaitable(result):
             _event_loop().run(result)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - a callback must never take a worker down
         elapsed = (time.perf_counter() - started) * 1000
         error = _describe(exc)
-        logger.error(
-            "timer %r run %s attempt %d failed: %s",
-            timer_id,
-            run_id,
-            attempt,
-            error.splitlines()[0] if error else type(exc).__name__,
-            exc_info=(type(exc), exc, exc.__traceback__),
-        )
+        try:
+            logger.error(
+                "timer %r run %s attempt %d failed: %s",
+                timer_id,
+                run_id,
+                attempt,
+                error.splitlines()[0] if error else type(exc).__name__,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+        except BaseException:  # noqa: BLE001 - the outcome is recorded even if logging fails
+            pass
         return (False, elapsed, error)
     return (True, (time.perf_counter() - started) * 1000, None)
 
 
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001 - an exception's __str__ may itself raise
+        return f"<unprintable {type(exc).__qualname__}>"
+
+
 def _describe(exc: BaseException) -> str:
-    head = f"{type(exc).__qualname__}: {exc}".rstrip(": ").strip()
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    head = f"{type(exc).__qualname__}: {_safe_str(exc)}".rstrip(": ").strip()
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: BLE001
+        tb = "(traceback unavailable)"
     text = f"{head}\n{tb}"
     if len(text) > MAX_ERROR_CHARS:
         keep = MAX_ERROR_CHARS - 40

@@ -55,6 +55,8 @@ struct State<C> {
     /// The core of the last runtime, kept after shutdown so status still answers.
     last: Option<Arc<Shared<C>>>,
     data_dir: Option<PathBuf>,
+    /// Shutdowns in progress (they release this state while waiting for active runs).
+    stopping: usize,
 }
 
 struct Registration<C> {
@@ -82,6 +84,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 running: None,
                 last: None,
                 data_dir: None,
+                stopping: 0,
             }),
         }
     }
@@ -92,8 +95,10 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// True from `start` until a `shutdown` has finished (its final commit included).
     pub fn is_running(&self) -> bool {
-        self.state().running.is_some()
+        let state = self.state();
+        state.running.is_some() || state.stopping > 0
     }
 
     /// Registers or re-registers a timer. Validates completely first: bad input changes nothing.
@@ -235,6 +240,16 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     /// directory. Safe when not running.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         let mut state = self.state();
+        if state.running.is_none() && state.stopping > 0 {
+            // Another shutdown is in progress (one asked for from inside a callback, say): wait
+            // for it, so that returning means the directory was released.
+            let deadline = Instant::now() + timeout;
+            while state.stopping > 0 && Instant::now() < deadline {
+                drop(state);
+                std::thread::sleep(Duration::from_millis(5));
+                state = self.state();
+            }
+        }
         let Some(mut running) = state.running.take() else {
             return ShutdownReport {
                 was_running: false,
@@ -247,6 +262,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         }
         let shared = running.shared.clone();
         state.last = Some(shared.clone());
+        state.stopping += 1;
         // Callbacks still running may call into kron (schedule, status): do not hold the state
         // while waiting for them.
         drop(state);
@@ -269,6 +285,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             // The scheduler only panics on a bug; shutdown must still complete.
             let _ = thread.join();
         }
+        let mut state = self.state();
+        state.stopping = state.stopping.saturating_sub(1);
+        drop(state);
         ShutdownReport {
             was_running: true,
             abandoned,

@@ -21,9 +21,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Delay before retrying a failed commit (disk full, I/O error).
 const COMMIT_RETRY_MS: i64 = 1_000;
 /// Ask for a WAL checkpoint after this many committed events (about a few MiB of WAL)...
-const CHECKPOINT_EVERY_EVENTS: usize = 4_000;
+const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
 /// ...or this many commits.
-const CHECKPOINT_EVERY_COMMITS: usize = 256;
+const CHECKPOINT_EVERY_COMMITS: usize = 32;
 /// With a history limit, retention runs after this many new events...
 const COMPACT_EVERY_EVENTS: usize = 200_000;
 /// ...or this long after the last retention, if anything was written since.

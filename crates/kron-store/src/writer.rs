@@ -108,6 +108,9 @@ impl Store {
         db::check_file(&db_path)?;
         let conn = db::open_read_write(&db_path)?;
         let state = schema::inspect(&conn, &db_path)?;
+        if state != DbState::Empty {
+            probe_tables(&conn, &db_path)?;
+        }
         if conn
             .is_readonly("main")
             .map_err(sql(&db_path, "opening the database"))?
@@ -474,6 +477,42 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.finish();
     }
+}
+
+/// Reads the root (and last) pages of every table before anything is written, so that a
+/// database whose tables are damaged is refused byte for byte untouched rather than after the
+/// switch to WAL mode has rewritten its header.
+fn probe_tables(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    // Every row of the tables start-up loads (they are small), and the newest events.
+    const PROBES: [(&str, &str); 3] = [
+        ("timers", "SELECT * FROM timers"),
+        ("runs", "SELECT * FROM runs"),
+        ("events", "SELECT * FROM events ORDER BY seq DESC LIMIT 100"),
+    ];
+    for (table, probe) in PROBES {
+        let exists: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |row| row.get(0),
+            )
+            .map_err(sql(path, "reading the schema"))?;
+        if !exists {
+            continue;
+        }
+        let mut stmt = conn
+            .prepare(probe)
+            .map_err(sql(path, "reading the tables"))?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).map_err(sql(path, "reading the tables"))?;
+        while let Some(row) = rows.next().map_err(sql(path, "reading the tables"))? {
+            for i in 0..columns {
+                // Reading each value makes SQLite decode every cell.
+                row.get_ref(i).map_err(sql(path, "reading the tables"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the database and empties it. Readers in
