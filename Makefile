@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 
-.PHONY: help quickstart venv dev install test test-rust test-python lint fix bench clean
+.PHONY: help quickstart venv dev install test test-rust test-python lint fix bench bench-quick clean
 
 help:  ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ test-python: dev  ## Python tests of the public API
 	$(VENV)/bin/pytest -q tests
 
 test: lint test-rust test-python  ## Everything CI runs
+
+bench:  ## Side-by-side benchmark vs APScheduler 3.11, prints the table (~30 min; BENCH_ARGS="--quick")
+	VENV=$(VENV) PYTHON=$(PYTHON) bash bench/run.sh $(BENCH_ARGS)
+
+bench-quick:  ## Criterion benches of the hot paths, quick mode, no thresholds (CI)
+	cargo bench -p kron-core -p kron-store --bench '*' --locked -- --quick --measurement-time 1 --noplot
 
 clean:
 	rm -rf $(VENV) target .kron

@@ -69,7 +69,11 @@ def _instant(value: object) -> str | int:
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        try:
+            offset = value.utcoffset()
+        except Exception as exc:  # a tzinfo is user code and may fail
+            raise _value_error("at", value, f"its tzinfo failed: {type(exc).__name__}: {exc}") from exc
+        if value.tzinfo is None or offset is None:
             # Naive: a wall-clock time in the timer's time zone, resolved by the core.
             return value.isoformat()
         delta = value.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)

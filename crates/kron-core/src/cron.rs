@@ -101,6 +101,11 @@ fn compile(expr: &str) -> Result<(Cron, bool), CoreError> {
     let fields: Vec<&str> = expanded.split_whitespace().collect();
     // Croner reads names (MON, JAN) in any field; a name outside month and day-of-week is a
     // mistake ("MON * * * *" would silently mean minute 1).
+    if let Some(field) = fields.iter().find(|f| f.split(',').any(str::is_empty)) {
+        return Err(err(format!(
+            "field {field:?} has an empty item in its list"
+        )));
+    }
     if matches!(fields.len(), 5 | 6) {
         let offset = fields.len() - 5;
         let names = ["second", "minute", "hour", "day-of-month"];
@@ -319,6 +324,8 @@ mod tests {
             ("61 * * * * *", "out of bounds"),
             ("5-1 * * * *", ""),
             ("*/0 * * * *", ""),
+            (", * * * *", "empty item"),
+            ("1,,2 * * * *", "empty item"),
             ("/10 * * * *", ""),
             ("5/10 * * * *", ""),
             ("a * * * *", "names are only allowed"),
