@@ -19,9 +19,9 @@
 #   --out DIR    where results go (default target/bench); the JSONL of every run is kept there
 # Environment: VENV, APS_VENV, PYTHON (the interpreter that creates the venvs; default python3),
 #   BENCH_TMP (where data directories are created; default /tmp).
-# Every run is bounded (a per-run timeout, a per-workload wait limit). The full run takes about
-# 30 minutes on a quiet 2-core machine (more when other work shares it: APScheduler's SQLite store
-# slows down most); without the SQLite store about 12 minutes.
+# Every run is bounded (a per-run timeout, a per-workload wait limit). The full run takes 20-45
+# minutes on a 2-core machine, depending on other load (APScheduler's SQLite store slows down
+# most); without the SQLite store about 12 minutes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

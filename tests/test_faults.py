@@ -209,17 +209,28 @@ def test_disk_full_recovers_when_space_returns(
 @needs_root
 def test_kron_does_not_fill_a_small_disk_by_itself(tmp_path: Path, names: Any, recorder: Recorder) -> None:
     """A tiny database on a 2 MB file system: the write-ahead log must be checkpointed before it
-    eats the disk (a few runs per second for 8 s write a few hundred small rows)."""
+    eats the disk (20 runs/s for 8 s write a few hundred small rows). On a loaded machine the
+    checkpoint may lag and a commit fail now and then; it must not stay failed."""
     beat = names("beat")
     with tmpfs(tmp_path / "mnt") as mnt:
         kron.schedule(beat, recorder.callback(beat), every="50ms")
         kron.start(mnt / "data")
-        time.sleep(8)
+        failing = 0
+        samples = 0
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            samples += 1
+            failing += kron.status(beat)["storage_error"] is not None
+            time.sleep(0.1)
         wal = mnt / "data" / "kron.db-wal"
         wal_bytes = wal.stat().st_size if wal.exists() else 0
-        status = kron.status(beat)
-        kron.shutdown(timeout=5)
-        assert status["storage_error"] is None, f"{status['storage_error']} (WAL {wal_bytes} bytes)"
+        try:
+            wait_until(lambda: kron.status(beat)["storage_error"] is None, timeout=5, message="healthy")
+        finally:
+            kron.shutdown(timeout=5)
+        assert failing <= samples // 10, (
+            f"storage failing in {failing} of {samples} samples (WAL {wal_bytes} bytes)"
+        )
 
 
 @needs_root
