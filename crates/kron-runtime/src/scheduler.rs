@@ -174,6 +174,10 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                         let message = format!("could not write to storage, will retry: {err}");
                         self.host.log(LogLevel::Error, &message);
                         self.shared.lock().storage_error = Some(err.to_string());
+                        // A full disk is often the log itself: checkpoint so it can be reused.
+                        if let Some(tx) = checkpoints {
+                            let _ = tx.try_send(());
+                        }
                         retry_at = Some(now + COMMIT_RETRY_MS);
                         unflushed = Some(batch);
                     }
