@@ -92,30 +92,21 @@ pub(crate) const TIMER_COLUMNS: &str =
 /// A timer row's values in [`TIMER_COLUMNS`] order, ready to bind.
 pub(crate) fn timer_values(record: &TimerRecord) -> Result<[Value; 12], String> {
     let def = serde_json::to_string(&record.def).map_err(|e| format!("timer definition: {e}"))?;
-    let last_status = match &record.last_status {
-        Some(status) => {
-            Value::Text(serde_json::to_string(status).map_err(|e| format!("last status: {e}"))?)
-        }
-        None => Value::Null,
-    };
-    let opt = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
-    let last_duration = match record.last_duration_ms {
-        Some(ms) => Value::Integer(u64_to_sql("last_duration_ms", ms)?),
-        None => Value::Null,
-    };
+    let [id, lifecycle, next_scheduled_at, next_fire_at, updated_at, last_run_at, last_status, last_duration, run_count, failure_count] =
+        timer_state_values(record)?;
     Ok([
-        Value::Text(record.def.id.clone()),
+        id,
         Value::Text(def),
-        Value::Text(lifecycle_str(record.lifecycle).to_string()),
-        opt(record.next_scheduled_at),
-        opt(record.next_fire_at),
+        lifecycle,
+        next_scheduled_at,
+        next_fire_at,
         Value::Integer(record.created_at),
-        Value::Integer(record.updated_at),
-        opt(record.last_run_at),
+        updated_at,
+        last_run_at,
         last_status,
         last_duration,
-        Value::Integer(u64_to_sql("run_count", record.run_count)?),
-        Value::Integer(u64_to_sql("failure_count", record.failure_count)?),
+        run_count,
+        failure_count,
     ])
 }
 
