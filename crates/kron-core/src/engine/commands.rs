@@ -6,7 +6,7 @@ use super::{Engine, Timer};
 use crate::error::CommandError;
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
-use crate::schedule::{Schedule, ScheduleSpec};
+use crate::schedule::Schedule;
 use crate::time::EpochMs;
 use crate::timer::{validate_timer_id, Lifecycle, TimerDef, TimerRecord};
 use crate::CoreError;
@@ -293,10 +293,4 @@ impl Engine {
             self.waiting.push(Reverse(entry));
         }
     }
-}
-
-/// Builds the schedule spec text used in events and status: exposed for the binding's pre-start
-/// view.
-pub fn describe_spec(spec: &ScheduleSpec) -> Result<String, CoreError> {
-    Ok(Schedule::from_spec(spec.clone())?.describe())
 }

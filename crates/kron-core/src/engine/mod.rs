@@ -27,7 +27,7 @@ use crate::time::EpochMs;
 use crate::timer::TimerRecord;
 use crate::CoreError;
 
-pub use commands::{describe_spec, validate_def, Registered};
+pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
 pub use view::{derive_state, provisional_view, TimerView};
 
