@@ -24,6 +24,12 @@ const COMMIT_RETRY_MS: i64 = 1_000;
 const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
 /// ...or this many commits.
 const CHECKPOINT_EVERY_COMMITS: usize = 32;
+/// Runs started (and occurrences made due) by the first engine step after a quiet moment. Small,
+/// so the commit that must precede the first callback of a burst takes well under a millisecond;
+/// each full step doubles it, up to the engine's `max_batch`, so a long burst is still committed
+/// in large groups. Look-ahead steps (nothing due yet) stay this small too, so the scheduler is
+/// never in the middle of a long commit when the instant arrives.
+const FIRST_BATCH: usize = 32;
 /// With a history limit, retention runs after this many new events...
 const COMPACT_EVERY_EVENTS: usize = 200_000;
 /// ...or this long after the last retention, if anything was written since.
@@ -101,6 +107,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
         let mut events_since_compact = 0usize;
         let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
         let mut last_compact = self.clock.now_ms();
+        let mut batch = FIRST_BATCH;
         loop {
             let now = self.clock.now_ms();
             let retry_due = retry_at.is_none_or(|at| now >= at);
@@ -109,7 +116,15 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             let mut jobs = Vec::new();
             if core.accepting && !stopping && unflushed.is_none() {
                 let free = self.capacity.saturating_sub(core.in_flight);
-                for dispatch in core.engine.poll(now, free) {
+                let dispatches = core.engine.poll_batch(now, free, batch);
+                // Slow start: a step that filled its batch is followed by one twice as large; any
+                // other step (caught up, look-ahead only, workers busy) by a small one again.
+                batch = if dispatches.len() >= batch {
+                    batch.saturating_mul(2)
+                } else {
+                    FIRST_BATCH
+                };
+                for dispatch in dispatches {
                     match core.callbacks.get(&dispatch.timer_id) {
                         Some(callback) => jobs.push(Job {
                             callback: callback.clone(),

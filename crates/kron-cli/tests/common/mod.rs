@@ -16,12 +16,16 @@ use kron_store::{Durability, Store};
 pub const MINUTE: i64 = 60_000;
 
 /// A minute boundary two days ago: fixtures live in the past of the real clock the CLI reads.
+/// Noon (UTC) two days ago: old enough that fixture events are outside "the last hour" and
+/// inside "the last 3 days" (36 to 60 hours ago), and at a fixed time of day, so that a fixture
+/// running for minutes never crosses a daily cron instant (03:00 in Berlin, say) by chance.
 pub fn base_time() -> EpochMs {
+    const DAY: i64 = 86_400_000;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    (now - 2 * 86_400_000) / MINUTE * MINUTE
+    (now - 2 * DAY) / DAY * DAY + DAY / 2
 }
 
 pub fn every(id: &str, ms: u64) -> TimerDef {

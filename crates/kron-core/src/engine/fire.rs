@@ -14,16 +14,24 @@ impl Engine {
     /// `RUN_DUE`, and up to `capacity` runs due by `now` start (`RUN_STARTED`). Returns the
     /// runs to invoke; commit [`Engine::take_changes`] before invoking them.
     pub fn poll(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
-        self.materialize(now);
-        self.start_due(now, capacity.min(self.config.max_batch))
+        self.poll_batch(now, capacity, self.config.max_batch)
     }
 
-    /// Turns occurrences due within the look-ahead into `Due` runs.
-    fn materialize(&mut self, now: EpochMs) {
+    /// [`Engine::poll`] with a smaller step: at most `batch` occurrences become due and at most
+    /// `batch` runs start (never more than `max_batch`). The runtime starts a burst with small
+    /// steps so the first commit, and with it the first callback, comes quickly, then grows them.
+    pub fn poll_batch(&mut self, now: EpochMs, capacity: usize, batch: usize) -> Vec<Dispatch> {
+        let batch = batch.clamp(1, self.config.max_batch.max(1));
+        self.materialize(now, batch);
+        self.start_due(now, capacity.min(batch))
+    }
+
+    /// Turns up to `limit` occurrences due within the look-ahead into `Due` runs.
+    fn materialize(&mut self, now: EpochMs, limit: usize) {
         let horizon = now.saturating_add(self.config.lookahead_ms);
         let mut made = 0;
         while let Some(Reverse((at, _, _))) = self.occurrences.peek() {
-            if *at > horizon || made >= self.config.max_batch {
+            if *at > horizon || made >= limit {
                 break;
             }
             made += 1;

@@ -571,3 +571,39 @@ fn same_seed_same_decisions() {
     };
     assert_eq!(script(9), script(9));
 }
+
+#[test]
+fn poll_batch_bounds_both_due_records_and_starts() {
+    let mut e = engine();
+    for i in 0..100 {
+        e.register(
+            def(&format!("t{i:03}"), ScheduleSpec::At { at_ms: T0 + 1_000 }),
+            T0,
+        )
+        .ok();
+    }
+    e.take_changes();
+    // Inside the look-ahead: at most `batch` occurrences become due, nothing starts yet.
+    assert!(e.poll_batch(T0 + 990, usize::MAX, 8).is_empty());
+    let due = e.take_changes();
+    assert_eq!(kinds(&due), vec![K::RunDue; 8]);
+    // At the instant: `batch` more become due and `batch` start, oldest first.
+    let started = e.poll_batch(T0 + 1_000, usize::MAX, 16);
+    assert_eq!(started.len(), 16);
+    let step = e.take_changes();
+    assert_eq!(
+        step.events.iter().filter(|ev| ev.kind == K::RunDue).count(),
+        16
+    );
+    assert_eq!(
+        step.events
+            .iter()
+            .filter(|ev| ev.kind == K::RunStarted)
+            .count(),
+        16
+    );
+    // Capacity still bounds starts; a full poll finishes the rest.
+    assert_eq!(e.poll_batch(T0 + 1_000, 4, 16).len(), 4);
+    let rest = e.poll(T0 + 1_000, usize::MAX);
+    assert_eq!(rest.len(), 100 - 16 - 4);
+}
