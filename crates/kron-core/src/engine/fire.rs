@@ -35,7 +35,7 @@ impl Engine {
                 break;
             }
             made += 1;
-            let Some(Reverse((_, id, gen))) = self.occurrences.pop() else {
+            let Some(Reverse((_, gen, id))) = self.occurrences.pop() else {
                 break;
             };
             let Some(timer) = self.timers.get(&id) else {

@@ -16,7 +16,9 @@ mod view;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::changes::Changes;
 use crate::event::{Event, EventDetail, EventKind};
@@ -100,8 +102,10 @@ pub struct Engine {
     // that much per empty slot too.
     timers: HashMap<String, Box<Timer>>,
     runs: HashMap<RunId, RunRecord>,
-    /// (fire_at, timer id, generation) of each active timer's next occurrence.
-    occurrences: BinaryHeap<Reverse<(EpochMs, String, u64)>>,
+    /// (fire_at, generation, timer id) of each active timer's next occurrence. Generations are
+    /// unique, so entries due at the same instant are ordered by generation (the order they were
+    /// queued) and the ids are never compared.
+    occurrences: BinaryHeap<Reverse<(EpochMs, u64, String)>>,
     /// (fire_at, run id) of runs waiting to start (Due, RetryWait).
     waiting: BinaryHeap<Reverse<(EpochMs, RunId)>>,
     next_gen: u64,
@@ -311,7 +315,7 @@ impl Engine {
         if let Some(timer) = self.timers.get_mut(id) {
             timer.gen = gen;
             if let Some(at) = timer.rec.next_fire_at {
-                self.occurrences.push(Reverse((at, id.to_string(), gen)));
+                self.occurrences.push(Reverse((at, gen, id.to_string())));
             }
         }
     }
