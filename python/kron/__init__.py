@@ -151,7 +151,6 @@ def _with_datetimes(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
 def _register(
     name: str,
     fn: Callable[..., Any],
-    *,
     cron: str | None,
     every: Duration | None,
     after: Duration | None,
@@ -162,32 +161,9 @@ def _register(
     catchup: str,
     jitter: Duration | None,
 ) -> None:
-    args = check_timer_args(
-        cron=cron,
-        every=every,
-        after=after,
-        at=at,
-        timezone=timezone,
-        max_attempts=max_attempts,
-        overlap=overlap,
-        catchup=catchup,
-        jitter=jitter,
-    )
+    args = check_timer_args(cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
     fn, fn_name, takes_context, is_async = describe_function(fn)
-    _kron.register(
-        name,
-        fn,
-        fn_name,
-        takes_context,
-        is_async,
-        args.kind,
-        args.value,
-        args.timezone,
-        args.max_attempts,
-        args.overlap,
-        args.catchup,
-        args.jitter,
-    )
+    _kron.register(name, fn, fn_name, takes_context, is_async, *args)
 
 
 @overload
@@ -248,29 +224,19 @@ def schedule(
     ``TIMER_UPDATED`` and its next run recomputed. Bad arguments raise ``ValueError`` or
     ``TypeError`` naming the argument; nothing is written.
     """
-    check_name(name)
-    options: dict[str, Any] = dict(
-        cron=cron,
-        every=every,
-        after=after,
-        at=at,
-        timezone=timezone,
-        max_attempts=max_attempts,
-        overlap=overlap,
-        catchup=catchup,
-        jitter=jitter,
-    )
-    if fn is None:
-        # Check now, so a bad decorator fails at the line that wrote it.
-        check_timer_args(**options)
+    if type(name) is not str:
+        check_name(name)
+    if fn is not None:
+        _register(name, fn, cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
+        return fn
+    # Check now, so a bad decorator fails at the line that wrote it.
+    check_timer_args(cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
 
-        def decorator(func: F) -> F:
-            _register(name, func, **options)
-            return func
+    def decorator(func: F) -> F:
+        _register(name, func, cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
+        return func
 
-        return decorator
-    _register(name, fn, **options)
-    return fn
+    return decorator
 
 
 def start(

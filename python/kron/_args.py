@@ -65,19 +65,23 @@ def _duration(arg: str, value: object) -> str | int:
     raise _type_error(arg, 'a duration string such as "30m" or a datetime.timedelta', value)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+
+
 def _instant(value: object) -> str | int:
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
         try:
-            offset = value.utcoffset()
+            if value.utcoffset() is None:
+                # Naive: a wall-clock time in the timer's time zone, resolved by the core.
+                return value.isoformat()
+            # Aware minus aware subtracts in UTC; timedelta // timedelta is exact integer
+            # arithmetic: epoch milliseconds, rounding partial milliseconds up.
+            return -((_EPOCH - value) // _ONE_MS)
         except Exception as exc:  # a tzinfo is user code and may fail
             raise _value_error("at", value, f"its tzinfo failed: {type(exc).__name__}: {exc}") from exc
-        if value.tzinfo is None or offset is None:
-            # Naive: a wall-clock time in the timer's time zone, resolved by the core.
-            return value.isoformat()
-        delta = value.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
-        return _ceil_ms(delta)
     raise _type_error("at", "a datetime or an ISO 8601 string", value)
 
 
@@ -92,6 +96,10 @@ def _timezone(value: object) -> str:
     raise _type_error("timezone", "an IANA time zone name such as 'Europe/Berlin'", value)
 
 
+_OVERLAPS = ("delay", "skip", "allow")
+_CATCHUPS = ("once", "skip", "all")
+
+
 def _choice(arg: str, value: object, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidArgumentError(
@@ -100,8 +108,17 @@ def _choice(arg: str, value: object, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _kinds_error(cron: object, every: object, after: object, at: object) -> InvalidArgumentError:
+    given = [k for k, v in (("cron", cron), ("every", every), ("after", after), ("at", at)) if v is not None]
+    which = ", ".join(given) if given else "none"
+    return InvalidArgumentError(
+        f"exactly one of cron, every, after, at is required (given: {which})",
+        "cron/every/after/at",
+        which,
+    )
+
+
 def check_timer_args(
-    *,
     cron: object,
     every: object,
     after: object,
@@ -112,27 +129,30 @@ def check_timer_args(
     catchup: object,
     jitter: object,
 ) -> TimerArgs:
-    given = {
-        k: v for k, v in (("cron", cron), ("every", every), ("after", after), ("at", at)) if v is not None
-    }
-    if len(given) != 1:
-        which = ", ".join(given) if given else "none"
-        raise InvalidArgumentError(
-            f"exactly one of cron, every, after, at is required (given: {which})",
-            "cron/every/after/at",
-            which,
-        )
-    kind, raw = next(iter(given.items()))
+    # Registering many timers is a loop over this: the common cases take the fewest steps.
+    kind: str
     value: str | int
-    if kind == "cron":
-        if not isinstance(raw, str):
-            raise _type_error("cron", "a cron expression string", raw)
-        value = raw
-    elif kind == "at":
-        value = _instant(raw)
+    if at is not None:
+        if cron is not None or every is not None or after is not None:
+            raise _kinds_error(cron, every, after, at)
+        kind, value = "at", _instant(at)
+    elif every is not None:
+        if cron is not None or after is not None:
+            raise _kinds_error(cron, every, after, at)
+        kind, value = "every", _duration("every", every)
+    elif cron is not None:
+        if after is not None:
+            raise _kinds_error(cron, every, after, at)
+        if not isinstance(cron, str):
+            raise _type_error("cron", "a cron expression string", cron)
+        kind, value = "cron", cron
+    elif after is not None:
+        kind, value = "after", _duration("after", after)
     else:
-        value = _duration(kind, raw)
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
+        raise _kinds_error(cron, every, after, at)
+    if type(max_attempts) is not int and (
+        isinstance(max_attempts, bool) or not isinstance(max_attempts, int)
+    ):
         raise _type_error("max_attempts", "an int", max_attempts)
     if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise _value_error("max_attempts", max_attempts, f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
@@ -143,25 +163,37 @@ def check_timer_args(
         else:
             jitter_value = _duration("jitter", jitter)
     return TimerArgs(
-        kind=kind,
-        value=value,
-        timezone=_timezone(timezone),
-        max_attempts=max_attempts,
-        overlap=_choice("overlap", overlap, ("delay", "skip", "allow")),
-        catchup=_choice("catchup", catchup, ("once", "skip", "all")),
-        jitter=jitter_value,
+        kind,
+        value,
+        timezone if type(timezone) is str else _timezone(timezone),
+        max_attempts,
+        _choice("overlap", overlap, _OVERLAPS),
+        _choice("catchup", catchup, _CATCHUPS),
+        jitter_value,
     )
 
 
 _described: weakref.WeakKeyDictionary[Any, tuple[str, bool, bool]] = weakref.WeakKeyDictionary()
+#: The last function described (registered, so kept alive by the runtime anyway) and its answer.
+_last_described: list[Any] = [None, None]
 
 
 def describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
     """Returns (fn, qualified name, takes_context, is_async) or raises TypeError.
 
     Signature inspection costs more than the rest of a registration, and applications register
-    many timers with one function, so the answer is cached per function object.
+    many timers with one function, so the answer is cached per function object (and the last one
+    is checked first: a loop registering many timers uses one function).
     """
+    last = _last_described
+    if fn is last[0] and fn is not None:
+        return last[1]  # type: ignore[no-any-return]
+    described = _describe_function_cached(fn)
+    last[0], last[1] = fn, described
+    return described
+
+
+def _describe_function_cached(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
     try:
         fn_name, takes_context, is_async = _described[fn]
         return fn, fn_name, takes_context, is_async  # type: ignore[return-value]

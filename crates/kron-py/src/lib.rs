@@ -5,7 +5,7 @@ mod callback;
 mod convert;
 mod errors;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use kron_runtime::{Clock, Durability, Kron, RuntimeConfig, SystemClock};
@@ -25,6 +25,28 @@ fn kron() -> &'static Kron<Shared> {
 
 fn now_ms() -> i64 {
     SystemClock.now_ms()
+}
+
+/// The callback for `function`: applications register many timers with one function, so the
+/// last one is reused rather than allocating a callback per timer.
+fn shared_callback(function: Py<PyAny>, takes_context: bool, is_async: bool) -> Shared {
+    static LAST: Mutex<Option<Shared>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(callback) = last.as_ref() {
+        if callback.function.as_ptr() == function.as_ptr()
+            && callback.takes_context == takes_context
+            && callback.is_async == is_async
+        {
+            return callback.clone();
+        }
+    }
+    let callback = Arc::new(Callback {
+        function,
+        takes_context,
+        is_async,
+    });
+    *last = Some(callback.clone());
+    callback
 }
 
 /// Registers or re-registers a timer. `value` is the cron expression, the duration (str, or int
@@ -60,11 +82,7 @@ fn register(
         fn_name,
     )
     .map_err(|e| invalid(py, e))?;
-    let callback = Arc::new(Callback {
-        function: fn_,
-        takes_context,
-        is_async,
-    });
+    let callback = shared_callback(fn_, takes_context, is_async);
     let now = now_ms();
     py.detach(|| kron().register(def, callback, now))
         .map_err(|e| to_py_err(py, e))

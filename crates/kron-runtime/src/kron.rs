@@ -1,6 +1,6 @@
 //! The runtime's public face: register timers, start, shut down, observe, command.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -47,9 +47,11 @@ struct Running<C> {
 }
 
 struct State<C> {
-    /// Every timer registered in this process: its callback, and its definition while no runtime
-    /// holds it (a running engine, or the last one after shutdown, keeps the definitions of what
-    /// it ran, so they are not stored twice).
+    /// Timers registered in this process that no runtime holds: their callback, and their
+    /// definition unless the last engine keeps it. While running, registrations go straight to
+    /// the runtime (engine and callbacks) and this is empty; after a shutdown the last runtime
+    /// keeps the callbacks it had, and the next start takes them from there. Each timer is held
+    /// in one place, so its id and callback are not stored twice.
     registry: BTreeMap<String, Registration<C>>,
     running: Option<Running<C>>,
     /// The core of the last runtime, kept after shutdown so status still answers.
@@ -60,7 +62,7 @@ struct State<C> {
 }
 
 struct Registration<C> {
-    /// Boxed: `None` (the common case while running) then costs a pointer, not a definition.
+    /// Boxed: a definition is large, and the last engine may hold it instead (`None`).
     def: Option<Box<TimerDef>>,
     callback: C,
 }
@@ -104,20 +106,26 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     /// Registers or re-registers a timer. Validates completely first: bad input changes nothing.
     /// While running, the change is applied at once and committed with the next group commit.
     pub fn register(&self, def: TimerDef, callback: C, now: i64) -> Result<(), RuntimeError> {
-        validate_def(&def)?;
         let mut state = self.state();
-        let id = def.id.clone();
-        let def = match &state.running {
-            Some(running) => {
-                let mut core = running.shared.lock();
-                core.engine.register(def, now)?;
-                core.callbacks.insert(id.clone(), callback.clone());
-                drop(core);
+        if let Some(running) = &state.running {
+            // The engine validates completely before it changes anything.
+            let mut core = running.shared.lock();
+            let had_changes = core.engine.has_changes();
+            let id = def.id.clone();
+            core.engine.register(def, now)?;
+            core.callbacks.insert(id, callback);
+            // The scheduler takes every pending change before it sleeps: it needs waking only by
+            // the first change after it took the last ones (later ones join the same commit).
+            let wake = !had_changes && core.engine.has_changes();
+            drop(core);
+            if wake {
                 running.shared.wake.notify_one();
-                None
             }
-            None => Some(Box::new(def)),
-        };
+            return Ok(());
+        }
+        validate_def(&def)?;
+        let id = def.id.clone();
+        let def = Some(Box::new(def));
         state.registry.insert(id, Registration { def, callback });
         Ok(())
     }
@@ -149,8 +157,23 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
         let mut engine = Engine::new(config.engine.clone(), seed);
         engine.restore(snapshot.timers, snapshot.runs)?;
-        // Definitions move into the new engine only once it runs (below): a failed start keeps them.
+        // Definitions and callbacks move into the new runtime only once it runs (below): a failed
+        // start keeps them. Registered: what the last runtime held, and the registry (which
+        // wins: registered since).
         let last_core = state.last.as_ref().map(|shared| shared.lock());
+        let mut callbacks: HashMap<String, C> = HashMap::with_capacity(
+            state.registry.len() + last_core.as_ref().map_or(0, |c| c.callbacks.len()),
+        );
+        if let Some(core) = &last_core {
+            for (id, callback) in &core.callbacks {
+                if !state.registry.contains_key(id) {
+                    if let Some(def) = core.engine.definition(id) {
+                        engine.register(def.clone(), now)?;
+                    }
+                    callbacks.insert(id.clone(), callback.clone());
+                }
+            }
+        }
         for (id, registration) in &state.registry {
             let def = match &registration.def {
                 Some(def) => Some(TimerDef::clone(def)),
@@ -161,10 +184,10 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             if let Some(def) = def {
                 engine.register(def, now)?;
             }
+            callbacks.insert(id.clone(), registration.callback.clone());
         }
         drop(last_core);
-        let registry = &state.registry;
-        engine.mark_orphans(|id| registry.contains_key(id), now);
+        engine.mark_orphans(|id| callbacks.contains_key(id), now);
         engine.recover(now);
         // Recovery is durable before anything runs.
         store.commit(&engine.take_changes())?;
@@ -173,11 +196,6 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         }
         let reader = Reader::open(&config.data_dir)?;
 
-        let callbacks = state
-            .registry
-            .iter()
-            .map(|(id, r)| (id.clone(), r.callback.clone()))
-            .collect();
         let core = Core {
             engine,
             callbacks,
@@ -229,10 +247,10 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             started_at: now,
         });
         state.data_dir = Some(config.data_dir);
-        state.last = None;
-        for registration in state.registry.values_mut() {
-            registration.def = None;
+        if let Some(last) = state.last.take() {
+            last.lock().callbacks = HashMap::new();
         }
+        state.registry = BTreeMap::new();
         Ok(())
     }
 
@@ -373,7 +391,11 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     ) -> Result<T, RuntimeError> {
         let state = self.state();
         let Some(running) = &state.running else {
-            if state.registry.contains_key(id) {
+            let held_by_last = state
+                .last
+                .as_ref()
+                .is_some_and(|last| last.lock().callbacks.contains_key(id));
+            if state.registry.contains_key(id) || held_by_last {
                 return Err(RuntimeError::NotStarted(
                     "commands act on the running scheduler; call start() first",
                 ));

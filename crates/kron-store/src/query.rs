@@ -48,15 +48,19 @@ fn limit_value(limit: usize) -> Value {
 
 /// All timers sorted by id.
 pub(crate) fn timers(conn: &Connection, path: &Path) -> Result<Vec<TimerRecord>, StoreError> {
-    let query = format!("SELECT {TIMER_COLUMNS} FROM timers ORDER BY id");
-    collect(
+    // Read in table order and sort here: `ORDER BY id` walks the id index and looks every row up
+    // in the table, which took most of start-up's loading time at 100k timers.
+    let query = format!("SELECT {TIMER_COLUMNS} FROM timers");
+    let mut timers = collect(
         conn,
         path,
         "reading timers",
         &query,
         &[],
         codec::timer_from_row,
-    )
+    )?;
+    timers.sort_unstable_by(|a, b| a.def.id.cmp(&b.def.id));
+    Ok(timers)
 }
 
 pub(crate) fn timer(

@@ -46,40 +46,7 @@ impl Engine {
         let schedule = validate_def(&def)?;
         let id = def.id.clone();
         let Some(timer) = self.timers.get_mut(&id) else {
-            let first = schedule.first(now);
-            let text = schedule.describe();
-            let rec = TimerRecord {
-                def,
-                lifecycle: Lifecycle::Active,
-                next_scheduled_at: None,
-                next_fire_at: None,
-                created_at: now,
-                updated_at: now,
-                last_run_at: None,
-                last_status: None,
-                last_duration_ms: None,
-                run_count: 0,
-                failure_count: 0,
-            };
-            let timer = Timer {
-                rec,
-                schedule,
-                running: 0,
-                retrying: 0,
-                gen: 0,
-                coalesced: None,
-            };
-            self.timers.insert(id.clone(), Box::new(timer));
-            self.changes.removed_timers.remove(&id);
-            self.set_next(&id, first);
-            self.touch_def(&id, now);
-            let next = self.timers.get(&id).and_then(|t| t.rec.next_fire_at);
-            let detail = EventDetail {
-                schedule: Some(text),
-                next_run_at: next,
-                ..Default::default()
-            };
-            self.emit(now, &id, EventKind::TimerCreated, None, detail);
+            self.create(def, schedule, now);
             return Ok(Registered::Created);
         };
 
@@ -129,6 +96,62 @@ impl Engine {
         };
         self.emit(now, &id, EventKind::TimerUpdated, None, detail);
         Ok(Registered::Updated)
+    }
+
+    /// A new timer: `TIMER_CREATED`, first occurrence queued. The same steps as `set_next` and
+    /// `touch_def` (and in the same order: one jitter draw, one generation), without looking the
+    /// timer up again for each: registering many timers is a loop over this.
+    fn create(&mut self, def: TimerDef, schedule: Schedule, now: EpochMs) {
+        let id = def.id.clone();
+        let scheduled = schedule.first(now);
+        let text = schedule.describe();
+        let jitter = self.rng.below_or_eq(def.jitter_ms) as i64;
+        let next_fire_at = scheduled.map(|s| s.saturating_add(jitter));
+        self.next_gen += 1;
+        let gen = self.next_gen;
+        let rec = TimerRecord {
+            def,
+            lifecycle: Lifecycle::Active,
+            next_scheduled_at: scheduled,
+            next_fire_at,
+            created_at: now,
+            updated_at: now,
+            last_run_at: None,
+            last_status: None,
+            last_duration_ms: None,
+            run_count: 0,
+            failure_count: 0,
+        };
+        let timer = Timer {
+            rec,
+            schedule,
+            running: 0,
+            retrying: 0,
+            gen,
+            coalesced: None,
+        };
+        if let Some(at) = next_fire_at {
+            self.occurrences.push(Reverse((at, id.clone(), gen)));
+        }
+        if !self.changes.removed_timers.is_empty() {
+            self.changes.removed_timers.remove(&id);
+        }
+        self.changes.timers.insert(id.clone());
+        self.changes.defs.insert(id.clone());
+        let detail = EventDetail {
+            schedule: Some(text),
+            next_run_at: next_fire_at,
+            ..Default::default()
+        };
+        self.changes.events.push(crate::event::Event {
+            ts: now,
+            timer_id: id.clone(),
+            kind: EventKind::TimerCreated,
+            run_id: None,
+            attempt: None,
+            detail,
+        });
+        self.timers.insert(id, Box::new(timer));
     }
 
     /// Marks every active timer for which `registered` is false as orphaned (`TIMER_ORPHANED`):
