@@ -131,7 +131,7 @@ impl Engine {
             coalesced: None,
         };
         if let Some(at) = next_fire_at {
-            self.occurrences.push(Reverse((at, id.clone(), gen)));
+            self.occurrences.push(Reverse((at, gen, id.clone())));
         }
         if !self.changes.removed_timers.is_empty() {
             self.changes.removed_timers.remove(&id);
