@@ -206,6 +206,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             taken_gen: 0,
             committed_gen: 0,
             storage_error: None,
+            commit_failing: false,
         };
         let shared = Arc::new(Shared::new(core));
         let control = admin.and_then(|admin| match ControlServer::start(&config.data_dir, admin) {
@@ -235,10 +236,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             capacity: config.max_workers.saturating_mul(IN_FLIGHT_PER_WORKER),
             history_limit: config.history_limit,
         };
-        let thread = std::thread::Builder::new()
-            .name("kron-scheduler".to_string())
-            .spawn(move || scheduler.run())
-            .map_err(RuntimeError::Thread)?;
+        let thread = scheduler.spawn().map_err(RuntimeError::Thread)?;
         state.running = Some(Running {
             shared,
             thread: Some(thread),

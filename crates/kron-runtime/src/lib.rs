@@ -6,6 +6,7 @@
 //! callbacks and where to log: the Python binding is one host, tests are another.
 
 mod clock;
+mod committer;
 mod config;
 mod control;
 mod error;

@@ -1,39 +1,32 @@
-//! The scheduler thread: decide (engine), make it durable (store), then act (pool); sleep until
-//! the next due instant or until something changes. It is the only writer to storage.
+//! The scheduler thread: decides each engine step (what becomes due, which attempts start) and
+//! hands it to the committer thread, which makes it durable and only then starts the attempts;
+//! then sleeps until the next due instant or until something changes. While the committer
+//! writes one step the scheduler decides the next, so a burst is paced by the slower of the two,
+//! not by their sum.
 
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kron_core::changes::Changes;
 use kron_core::engine::Outcome;
 use kron_store::Store;
 
 use crate::clock::Clock;
-use crate::host::{Host, Job, LogLevel};
+use crate::committer::{Committer, Step};
+use crate::host::{Host, Job};
 use crate::pool::Pool;
 use crate::shared::Shared;
 
 /// Longest single sleep. The runtime sleeps until the next due instant; this bound only limits how
 /// long a wall-clock jump (NTP step, suspend) can go unnoticed.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
-/// Delay before retrying a failed commit (disk full, I/O error).
-const COMMIT_RETRY_MS: i64 = 1_000;
-/// Ask for a WAL checkpoint after this many committed events (about a few MiB of WAL)...
-const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
-/// ...or this many commits.
-const CHECKPOINT_EVERY_COMMITS: usize = 32;
 /// Runs started (and occurrences made due) by the first engine step after a quiet moment. Small,
 /// so the commit that must precede the first callback of a burst takes well under a millisecond;
 /// each full step doubles it, up to the engine's `max_batch`, so a long burst is still committed
-/// in large groups. Look-ahead steps (nothing due yet) stay this small too, so the scheduler is
+/// in large groups. Look-ahead steps (nothing due yet) stay this small too, so the committer is
 /// never in the middle of a long commit when the instant arrives.
 const FIRST_BATCH: usize = 32;
-/// With a history limit, retention runs after this many new events...
-const COMPACT_EVERY_EVENTS: usize = 200_000;
-/// ...or this long after the last retention, if anything was written since.
-const COMPACT_EVERY_MS: i64 = 10 * 60 * 1_000;
 
 pub(crate) struct Scheduler<C, H> {
     pub shared: Arc<Shared<C>>,
@@ -46,75 +39,58 @@ pub(crate) struct Scheduler<C, H> {
     pub history_limit: Option<usize>,
 }
 
+/// The deciding half, on the scheduler thread.
+struct Decider<C> {
+    shared: Arc<Shared<C>>,
+    clock: Arc<dyn Clock>,
+    capacity: usize,
+}
+
 impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
-    pub fn run(mut self) {
-        let checkpoints = self.start_checkpointer();
-        self.run_loop(checkpoints.as_ref().map(|(tx, _)| tx));
-        // The checkpointer's connection must be closed before the store closes.
-        if let Some((tx, thread)) = checkpoints {
-            drop(tx);
-            let _ = thread.join();
-        }
-        self.pool.close();
-    }
-
-    /// Moves WAL checkpoints to a thread of their own, so no commit pays for one. Without it
-    /// (the second connection could not be opened) SQLite checkpoints inside commits, as usual.
-    fn start_checkpointer(&mut self) -> Option<(SyncSender<()>, JoinHandle<()>)> {
-        let checkpointer = match self.store.checkpointer() {
-            Ok(c) => c,
-            Err(err) => {
-                self.host.log(
-                    LogLevel::Warning,
-                    &format!("checkpoints stay on the writer: {err}"),
-                );
-                return None;
-            }
+    /// Starts the committer thread, then the scheduler thread. Joining the returned thread joins
+    /// both: the runtime has stopped and the store is closed.
+    pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        // Capacity 1: the scheduler runs at most one step ahead of storage.
+        let (steps, received) = std::sync::mpsc::sync_channel::<Step<C>>(1);
+        let committer = Committer {
+            shared: self.shared.clone(),
+            store: self.store,
+            pool: self.pool,
+            host: self.host,
+            clock: self.clock.clone(),
+            history_limit: self.history_limit,
         };
-        // Capacity 1: requests made while a checkpoint runs coalesce into the next one.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let host = self.host.clone();
-        let spawned = std::thread::Builder::new()
-            .name("kron-checkpoint".to_string())
+        let committer = std::thread::Builder::new()
+            .name("kron-committer".to_string())
+            .spawn(move || committer.run(received))?;
+        let decider = Decider {
+            shared: self.shared,
+            clock: self.clock,
+            capacity: self.capacity,
+        };
+        // If this spawn fails the sender is dropped with the closure: the committer commits
+        // what it has, closes the store and exits.
+        std::thread::Builder::new()
+            .name("kron-scheduler".to_string())
             .spawn(move || {
-                while rx.recv().is_ok() {
-                    if let Err(err) = checkpointer.checkpoint() {
-                        host.log(
-                            LogLevel::Warning,
-                            &format!("checkpoint failed (will retry): {err}"),
-                        );
-                    }
-                }
-            });
-        match spawned {
-            Ok(thread) => Some((tx, thread)),
-            Err(err) => {
-                self.host.log(
-                    LogLevel::Warning,
-                    &format!("checkpoints stay on the writer: {err}"),
-                );
-                None
-            }
-        }
+                decider.run(&steps);
+                drop(steps);
+                // The committer only panics on a bug; shutdown must still complete.
+                let _ = committer.join();
+            })
     }
+}
 
-    fn run_loop(&mut self, checkpoints: Option<&SyncSender<()>>) {
-        // A failed commit is kept and retried together with later changes; its decisions are not
-        // acted on until it is durable.
-        let mut unflushed: Option<Changes> = None;
-        let mut held: Vec<Job<C>> = Vec::new();
-        let mut retry_at: Option<i64> = None;
-        let mut events_since_compact = 0usize;
-        let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
-        let mut last_compact = self.clock.now_ms();
+impl<C: Clone + Send + 'static> Decider<C> {
+    fn run(&self, steps: &SyncSender<Step<C>>) {
         let mut batch = FIRST_BATCH;
         loop {
             let now = self.clock.now_ms();
-            let retry_due = retry_at.is_none_or(|at| now >= at);
             let mut core = self.shared.lock();
             let stopping = core.stop;
             let mut jobs = Vec::new();
-            if core.accepting && !stopping && unflushed.is_none() {
+            // While a commit is failing nothing new is decided: its attempts could not start.
+            if core.accepting && !stopping && !core.commit_failing {
                 let free = self.capacity.saturating_sub(core.in_flight);
                 let dispatches = core.engine.poll_batch(now, free, batch);
                 // Slow start: a step that filled its batch is followed by one twice as large; any
@@ -145,108 +121,49 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                 }
                 core.in_flight += jobs.len();
             }
-            let fresh = core.engine.take_changes();
-            if !fresh.is_empty() {
+            let changes = core.engine.take_changes();
+            if !changes.is_empty() {
                 core.taken_gen += 1;
             }
             if stopping {
+                // Outcomes reported from now on are not recorded (see `Core::closed`).
                 core.closed = true;
             }
             let taken = core.taken_gen;
             drop(core);
 
-            let mut batch = unflushed.take().unwrap_or_default();
-            batch.merge(fresh);
-            held.append(&mut jobs);
-            if !batch.is_empty() && (retry_due || stopping) {
-                match self.store.commit(&batch) {
-                    Ok(()) => {
-                        retry_at = None;
-                        events_since_compact += batch.events.len();
-                        events_since_checkpoint += batch.events.len();
-                        commits_since_checkpoint += 1;
-                        if events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
-                            || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
-                        {
-                            if let Some(tx) = checkpoints {
-                                let _ = tx.try_send(());
-                            }
-                            events_since_checkpoint = 0;
-                            commits_since_checkpoint = 0;
-                        }
-                        let mut core = self.shared.lock();
-                        core.committed_gen = taken;
-                        if core.storage_error.take().is_some() {
-                            self.host.log(
-                                LogLevel::Warning,
-                                "storage is writable again; pending changes were committed",
-                            );
-                        }
-                        drop(core);
-                        self.shared.notify();
-                    }
-                    Err(err) => {
-                        let message = format!("could not write to storage, will retry: {err}");
-                        self.host.log(LogLevel::Error, &message);
-                        self.shared.lock().storage_error = Some(err.to_string());
-                        // A full disk is often the log itself: checkpoint so it can be reused.
-                        if let Some(tx) = checkpoints {
-                            let _ = tx.try_send(());
-                        }
-                        retry_at = Some(now + COMMIT_RETRY_MS);
-                        unflushed = Some(batch);
-                    }
+            if !changes.is_empty() || !jobs.is_empty() {
+                let step = Step {
+                    changes,
+                    jobs,
+                    taken,
+                };
+                // Blocks while the committer is busy with the step before: back-pressure. It
+                // fails only if the committer is gone (it panicked): nothing can be made durable.
+                if steps.send(step).is_err() {
+                    break;
                 }
-            } else if !batch.is_empty() {
-                unflushed = Some(batch);
-            }
-            if unflushed.is_none() && !held.is_empty() {
-                self.pool.submit(std::mem::take(&mut held));
             }
             if stopping {
                 break;
             }
-            let compact_due = events_since_compact >= COMPACT_EVERY_EVENTS
-                || (events_since_compact > 0 && now - last_compact >= COMPACT_EVERY_MS);
-            if let (Some(limit), true, None) = (self.history_limit, compact_due, &unflushed) {
-                self.compact(limit);
-                events_since_compact = 0;
-                last_compact = self.clock.now_ms();
-            }
-            self.sleep(retry_at);
+            self.sleep();
         }
     }
 
-    /// Applies the history limit. Runs on this thread (the store's only writer) between commits.
-    fn compact(&mut self, keep_runs: usize) {
-        match self.store.compact(Some(keep_runs), None) {
-            Ok(report) if report.events_deleted > 0 => self.host.log(
-                LogLevel::Info,
-                &format!(
-                    "history limit {keep_runs}: removed {} old events ({} -> {} bytes)",
-                    report.events_deleted, report.bytes_before, report.bytes_after
-                ),
-            ),
-            Ok(_) => {}
-            Err(err) => self.host.log(
-                LogLevel::Warning,
-                &format!("history retention failed (will retry later): {err}"),
-            ),
-        }
-    }
-
-    /// Sleeps until the next due instant, a commit retry, or a notification.
-    fn sleep(&self, retry_at: Option<i64>) {
+    /// Sleeps until the next due instant or a notification.
+    fn sleep(&self) {
         let core = self.shared.lock();
         if core.stop || core.engine.has_changes() {
             return;
         }
         let free = core.in_flight < self.capacity;
-        // While a failed commit waits for its retry nothing new is decided, so only the retry
-        // (or a notification) can give the loop work.
-        let next = match retry_at {
-            Some(at) => Some(at),
-            None => core.engine.next_wakeup(free && core.accepting),
+        // While a commit is failing nothing new is decided: only a notification (the commit
+        // went through, a registration, shutdown) can give this loop work.
+        let next = if core.commit_failing {
+            None
+        } else {
+            core.engine.next_wakeup(free && core.accepting)
         };
         let wait = match next {
             Some(at) => {

@@ -24,6 +24,8 @@ pub(crate) struct Core<C> {
     pub committed_gen: u64,
     /// The last storage error, until a commit succeeds again.
     pub storage_error: Option<String>,
+    /// A commit failed and waits for its retry: the scheduler decides nothing new meanwhile.
+    pub commit_failing: bool,
 }
 
 pub(crate) struct Shared<C> {

@@ -1,0 +1,261 @@
+//! The committer thread: makes each engine step durable, then acts on it (hands its attempts to
+//! the workers). It is the only writer to storage; the scheduler thread decides the next step
+//! while this one commits the last, so deciding and writing overlap.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kron_core::changes::Changes;
+use kron_store::Store;
+
+use crate::clock::Clock;
+use crate::host::{Host, Job, LogLevel};
+use crate::pool::Pool;
+use crate::shared::Shared;
+
+/// Delay before retrying a failed commit (disk full, I/O error).
+const COMMIT_RETRY_MS: i64 = 1_000;
+/// Ask for a WAL checkpoint after this many committed events (about a few MiB of WAL)...
+const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
+/// ...or this many commits.
+const CHECKPOINT_EVERY_COMMITS: usize = 32;
+/// With a history limit, retention runs after this many new events...
+const COMPACT_EVERY_EVENTS: usize = 200_000;
+/// ...or this long after the last retention, if anything was written since.
+const COMPACT_EVERY_MS: i64 = 10 * 60 * 1_000;
+
+/// One engine step, decided by the scheduler thread, to be made durable and then acted on.
+pub(crate) struct Step<C> {
+    pub changes: Changes,
+    /// Attempts whose `RUN_STARTED` is in `changes`: invoked only once that is durable.
+    pub jobs: Vec<Job<C>>,
+    /// `Core::taken_gen` once `changes` were taken.
+    pub taken: u64,
+}
+
+pub(crate) struct Committer<C, H> {
+    pub shared: Arc<Shared<C>>,
+    pub store: Store,
+    pub pool: Pool<C>,
+    pub host: Arc<H>,
+    pub clock: Arc<dyn Clock>,
+    pub history_limit: Option<usize>,
+}
+
+/// What is waiting to be committed: changes merged in order, with the attempts they start.
+struct Pending<C> {
+    changes: Changes,
+    jobs: Vec<Job<C>>,
+    taken: u64,
+}
+
+impl<C> Default for Pending<C> {
+    fn default() -> Self {
+        Pending {
+            changes: Changes::default(),
+            jobs: Vec::new(),
+            taken: 0,
+        }
+    }
+}
+
+impl<C> Pending<C> {
+    fn add(&mut self, step: Step<C>) {
+        self.changes.merge(step.changes);
+        self.jobs.extend(step.jobs);
+        self.taken = self.taken.max(step.taken);
+    }
+}
+
+impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
+    /// Commits the steps the scheduler sends until it hangs up (after its last step), then
+    /// closes the pool's queue and, when dropped, the store.
+    pub fn run(mut self, steps: Receiver<Step<C>>) {
+        let checkpoints = self.start_checkpointer();
+        self.run_loop(&steps, checkpoints.as_ref().map(|(tx, _)| tx));
+        // The checkpointer's connection must be closed before the store closes.
+        if let Some((tx, thread)) = checkpoints {
+            drop(tx);
+            let _ = thread.join();
+        }
+        self.pool.close();
+    }
+
+    /// Moves WAL checkpoints to a thread of their own, so no commit pays for one. Without it
+    /// (the second connection could not be opened) SQLite checkpoints inside commits, as usual.
+    fn start_checkpointer(&mut self) -> Option<(SyncSender<()>, JoinHandle<()>)> {
+        let checkpointer = match self.store.checkpointer() {
+            Ok(c) => c,
+            Err(err) => {
+                self.host.log(
+                    LogLevel::Warning,
+                    &format!("checkpoints stay on the writer: {err}"),
+                );
+                return None;
+            }
+        };
+        // Capacity 1: requests made while a checkpoint runs coalesce into the next one.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let host = self.host.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kron-checkpoint".to_string())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    if let Err(err) = checkpointer.checkpoint() {
+                        host.log(
+                            LogLevel::Warning,
+                            &format!("checkpoint failed (will retry): {err}"),
+                        );
+                    }
+                }
+            });
+        match spawned {
+            Ok(thread) => Some((tx, thread)),
+            Err(err) => {
+                self.host.log(
+                    LogLevel::Warning,
+                    &format!("checkpoints stay on the writer: {err}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn run_loop(&mut self, steps: &Receiver<Step<C>>, checkpoints: Option<&SyncSender<()>>) {
+        // A failed commit is kept and retried together with later steps; its attempts are not
+        // started until it is durable.
+        let mut pending: Pending<C> = Pending::default();
+        let mut retry_at: Option<i64> = None;
+        let mut hung_up = false;
+        let mut events_since_compact = 0usize;
+        let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
+        let mut last_compact = self.clock.now_ms();
+        while !hung_up {
+            // Wait for a step (or for the retry); then take every step already waiting, so that
+            // whatever was decided during the last commit goes into one group commit.
+            match self.wait(steps, retry_at) {
+                Ok(step) => pending.add(step),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => hung_up = true,
+            }
+            loop {
+                match steps.try_recv() {
+                    Ok(step) => pending.add(step),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        hung_up = true;
+                        break;
+                    }
+                }
+            }
+            let now = self.clock.now_ms();
+            let retry_due = retry_at.is_none_or(|at| now >= at);
+            // The last step is tried once more even before its retry is due.
+            if !pending.changes.is_empty() && (retry_due || hung_up) {
+                match self.store.commit(&pending.changes) {
+                    Ok(()) => {
+                        retry_at = None;
+                        let events = pending.changes.events.len();
+                        events_since_compact += events;
+                        events_since_checkpoint += events;
+                        commits_since_checkpoint += 1;
+                        if events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
+                            || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
+                        {
+                            if let Some(tx) = checkpoints {
+                                let _ = tx.try_send(());
+                            }
+                            events_since_checkpoint = 0;
+                            commits_since_checkpoint = 0;
+                        }
+                        let done = std::mem::take(&mut pending);
+                        if !done.jobs.is_empty() {
+                            self.pool.submit(done.jobs);
+                        }
+                        let mut core = self.shared.lock();
+                        core.committed_gen = core.committed_gen.max(done.taken);
+                        core.commit_failing = false;
+                        if core.storage_error.take().is_some() {
+                            self.host.log(
+                                LogLevel::Warning,
+                                "storage is writable again; pending changes were committed",
+                            );
+                        }
+                        drop(core);
+                        self.shared.notify();
+                    }
+                    Err(err) => {
+                        let message = format!("could not write to storage, will retry: {err}");
+                        self.host.log(LogLevel::Error, &message);
+                        let mut core = self.shared.lock();
+                        core.storage_error = Some(err.to_string());
+                        // The scheduler decides nothing new until this is durable.
+                        core.commit_failing = true;
+                        drop(core);
+                        // A full disk is often the log itself: checkpoint so it can be reused.
+                        if let Some(tx) = checkpoints {
+                            let _ = tx.try_send(());
+                        }
+                        retry_at = Some(now + COMMIT_RETRY_MS);
+                    }
+                }
+            } else if pending.changes.is_empty() && !pending.jobs.is_empty() {
+                // Nothing to write (cannot happen: attempts come with their RUN_STARTED), but
+                // never hold attempts back for it.
+                self.pool.submit(std::mem::take(&mut pending.jobs));
+            }
+            if hung_up {
+                break;
+            }
+            let compact_due = events_since_compact >= COMPACT_EVERY_EVENTS
+                || (events_since_compact > 0 && now - last_compact >= COMPACT_EVERY_MS);
+            if let (Some(limit), true, true) =
+                (self.history_limit, compact_due, pending.changes.is_empty())
+            {
+                self.compact(limit);
+                events_since_compact = 0;
+                last_compact = self.clock.now_ms();
+            }
+        }
+    }
+
+    /// The next step, waiting at most until the retry instant when a commit failed.
+    fn wait(
+        &self,
+        steps: &Receiver<Step<C>>,
+        retry_at: Option<i64>,
+    ) -> Result<Step<C>, RecvTimeoutError> {
+        match retry_at {
+            None => steps.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => {
+                let micros = at
+                    .saturating_mul(1_000)
+                    .saturating_sub(self.clock.now_micros());
+                if micros <= 0 {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                steps.recv_timeout(Duration::from_micros(micros as u64))
+            }
+        }
+    }
+
+    /// Applies the history limit. Runs on this thread (the store's only writer) between commits.
+    fn compact(&mut self, keep_runs: usize) {
+        match self.store.compact(Some(keep_runs), None) {
+            Ok(report) if report.events_deleted > 0 => self.host.log(
+                LogLevel::Info,
+                &format!(
+                    "history limit {keep_runs}: removed {} old events ({} -> {} bytes)",
+                    report.events_deleted, report.bytes_before, report.bytes_after
+                ),
+            ),
+            Ok(_) => {}
+            Err(err) => self.host.log(
+                LogLevel::Warning,
+                &format!("history retention failed (will retry later): {err}"),
+            ),
+        }
+    }
+}
