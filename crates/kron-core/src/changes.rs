@@ -38,6 +38,10 @@ impl Changes {
     /// what happened since), keeping the store's apply order correct.
     pub fn merge(&mut self, newer: Changes) {
         use std::collections::HashSet;
+        if self.is_empty() {
+            *self = newer;
+            return;
+        }
         let newer_ids: HashSet<&str> = newer
             .timers
             .iter()

@@ -57,6 +57,7 @@ mod checkpoint;
 mod codec;
 mod db;
 mod error;
+mod grouped;
 pub mod lock;
 mod query;
 mod reader;

@@ -19,6 +19,7 @@ use crate::checkpoint::Checkpointer;
 use crate::codec;
 use crate::db::{self, BUSY_TIMEOUT};
 use crate::error::{io_error, sql, sql_error, StoreError};
+use crate::grouped::{self, WriteError};
 use crate::lock::DirLock;
 use crate::query;
 use crate::schema::{self, DbState};
@@ -68,14 +69,6 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 4000;
 /// How long closing waits for readers before leaving the database in WAL mode.
 const CLOSE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
-const INSERT_EVENT_HEAD: &str =
-    "INSERT INTO events (seq, ts, timer_id, kind, run_id, attempt, detail) VALUES ";
-/// State columns only, for timers whose definition did not change (the per-run hot path).
-const UPDATE_TIMER_STATE: &str = "UPDATE timers SET lifecycle = ?2, next_scheduled_at = ?3, next_fire_at = ?4, \
-                            updated_at = ?5, last_run_at = ?6, last_status = ?7, last_duration_ms = ?8, \
-                            run_count = ?9, failure_count = ?10 WHERE id = ?1";
-const UPSERT_RUN: &str = "INSERT OR REPLACE INTO runs (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) \
-                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const UPSERT_TIMER: &str = "INSERT OR REPLACE INTO timers (id, def, lifecycle, next_scheduled_at, next_fire_at, \
                             created_at, updated_at, last_run_at, last_status, last_duration_ms, run_count, failure_count) \
                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
@@ -208,11 +201,15 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql(path, "starting a commit"))?;
         let mut seq = self.max_seq;
+        let failed = |what: &'static str| {
+            move |e: WriteError| match e {
+                WriteError::Sql(e) => sql_error(path, what, e),
+                WriteError::Value(detail) => invalid(detail),
+            }
+        };
         if !changes.events.is_empty() {
-            seq = append_events(&tx, &changes.events, seq).map_err(|e| match e {
-                AppendError::Sql(e) => sql_error(path, "appending events", e),
-                AppendError::Detail(detail) => invalid(detail),
-            })?;
+            seq = grouped::append_events(&tx, &changes.events, seq)
+                .map_err(failed("appending events"))?;
         }
         if !changes.timers.is_empty() {
             let mut upsert = tx
@@ -226,22 +223,15 @@ impl Store {
             }
         }
         if !changes.timer_states.is_empty() {
-            let mut update = tx
-                .prepare_cached(UPDATE_TIMER_STATE)
-                .map_err(sql(path, "writing timer state"))?;
-            for timer in &changes.timer_states {
-                let values = codec::timer_state_values(timer).map_err(invalid)?;
-                let updated = update
+            let missing = grouped::update_timer_states(&tx, &changes.timer_states)
+                .map_err(failed("writing timer state"))?;
+            // A row never written in full (not expected): write it whole.
+            for timer in missing {
+                let values = codec::timer_values(timer).map_err(invalid)?;
+                tx.prepare_cached(UPSERT_TIMER)
+                    .map_err(sql(path, "writing timers"))?
                     .execute(params_from_iter(values.iter()))
-                    .map_err(sql(path, "writing timer state"))?;
-                if updated == 0 {
-                    // The row is missing (it was never written in full): write it whole.
-                    let values = codec::timer_values(timer).map_err(invalid)?;
-                    tx.prepare_cached(UPSERT_TIMER)
-                        .map_err(sql(path, "writing timers"))?
-                        .execute(params_from_iter(values.iter()))
-                        .map_err(sql(path, "writing timers"))?;
-                }
+                    .map_err(sql(path, "writing timers"))?;
             }
         }
         if !changes.removed_timers.is_empty() {
@@ -253,32 +243,11 @@ impl Store {
             }
         }
         if !changes.runs.is_empty() {
-            let mut upsert = tx
-                .prepare_cached(UPSERT_RUN)
-                .map_err(sql(path, "writing runs"))?;
-            for run in &changes.runs {
-                upsert
-                    .execute(params![
-                        run.run_id.as_str(),
-                        run.timer_id,
-                        run.scheduled_at,
-                        run.attempt,
-                        codec::phase_str(run.phase),
-                        run.fire_at,
-                        run.manual,
-                    ])
-                    .map_err(sql(path, "writing runs"))?;
-            }
+            grouped::upsert_runs(&tx, &changes.runs).map_err(failed("writing runs"))?;
         }
         if !changes.finished_runs.is_empty() {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
-                .map_err(sql(path, "deleting finished runs"))?;
-            for id in &changes.finished_runs {
-                delete
-                    .execute([id.as_str()])
-                    .map_err(sql(path, "deleting finished runs"))?;
-            }
+            grouped::delete_runs(&tx, &changes.finished_runs)
+                .map_err(failed("deleting finished runs"))?;
         }
         tx.commit().map_err(sql(path, "committing"))?;
         // Only once durable: after a failed (rolled back) commit the same seqs are used again.
@@ -464,73 +433,6 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.finish();
     }
-}
-
-/// Events per multi-row `INSERT`: one statement execution per group instead of per row saves
-/// SQLite's per-statement work (measured ~25% of the cost of appending events one by one).
-const EVENTS_PER_INSERT: usize = 32;
-
-enum AppendError {
-    Sql(rusqlite::Error),
-    Detail(String),
-}
-
-impl From<rusqlite::Error> for AppendError {
-    fn from(e: rusqlite::Error) -> Self {
-        AppendError::Sql(e)
-    }
-}
-
-/// Appends `events`, numbered from `seq + 1`: full groups of [`EVENTS_PER_INSERT`] rows per
-/// statement, the rest one row per statement (two cached statements, whatever the count).
-/// Returns the last seq assigned.
-fn append_events(
-    tx: &rusqlite::Transaction<'_>,
-    events: &[kron_core::event::Event],
-    mut seq: i64,
-) -> Result<i64, AppendError> {
-    let mut details: Vec<Option<String>> = Vec::with_capacity(EVENTS_PER_INSERT);
-    let mut buf = Vec::with_capacity(256);
-    let full = events.len() - events.len() % EVENTS_PER_INSERT;
-    let (groups, rest) = events.split_at(full);
-    let groups = groups
-        .chunks(EVENTS_PER_INSERT)
-        .map(|g| (g, EVENTS_PER_INSERT));
-    let singles = rest.chunks(1).map(|g| (g, 1));
-    for (group, rows) in groups.chain(singles) {
-        let mut insert = tx.prepare_cached(&multi_insert_sql(rows))?;
-        details.clear();
-        for event in group {
-            let detail =
-                codec::detail_json(&event.detail, &mut buf).map_err(AppendError::Detail)?;
-            details.push(detail.map(str::to_owned));
-        }
-        for (i, (event, detail)) in group.iter().zip(&details).enumerate() {
-            seq += 1;
-            let base = i * 7;
-            insert.raw_bind_parameter(base + 1, seq)?;
-            insert.raw_bind_parameter(base + 2, event.ts)?;
-            insert.raw_bind_parameter(base + 3, event.timer_id.as_str())?;
-            insert.raw_bind_parameter(base + 4, event.kind.as_str())?;
-            insert.raw_bind_parameter(base + 5, event.run_id.as_ref().map(|id| id.as_str()))?;
-            insert.raw_bind_parameter(base + 6, event.attempt)?;
-            insert.raw_bind_parameter(base + 7, detail.as_deref())?;
-        }
-        insert.raw_execute()?;
-    }
-    Ok(seq)
-}
-
-/// `INSERT INTO events ... VALUES (?,?,?,?,?,?,?), ...` with `rows` rows.
-fn multi_insert_sql(rows: usize) -> String {
-    let mut sql = String::from(INSERT_EVENT_HEAD);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?,?,?,?,?,?,?)");
-    }
-    sql
 }
 
 /// Reads the root (and last) pages of every table before anything is written, so that a

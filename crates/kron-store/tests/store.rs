@@ -1188,3 +1188,53 @@ fn state_only_updates_keep_the_definition_and_insert_missing_rows() {
     let snapshot = store.load().unwrap();
     assert_eq!(snapshot.timers, vec![a2, b]);
 }
+
+/// Large commits go through the multi-row statements: 70 timers (two full groups and singles),
+/// a run written twice in one merged commit (the later row wins), runs deleted in groups, and a
+/// state update for a timer whose row was never written, which is then written whole.
+#[test]
+fn grouped_writes_keep_the_last_value_and_write_missing_rows_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let ids: Vec<String> = (0..70).map(|i| format!("t{i:02}")).collect();
+    store
+        .commit(&Changes {
+            timers: ids.iter().map(|id| timer(id)).collect(),
+            runs: (0..70)
+                .map(|n| run(n, &ids[n as usize], RunPhase::Due))
+                .collect(),
+            ..Changes::default()
+        })
+        .unwrap();
+    let mut first = Changes {
+        runs: vec![run(5, "t05", RunPhase::Due)],
+        ..Changes::default()
+    };
+    let mut states: Vec<TimerRecord> = ids.iter().map(|id| timer(id)).collect();
+    for state in &mut states {
+        state.run_count = 7;
+    }
+    let mut ghost = timer("ghost");
+    ghost.run_count = 3;
+    states.push(ghost);
+    first.merge(Changes {
+        runs: vec![run(5, "t05", RunPhase::Running)],
+        timer_states: states,
+        finished_runs: (40..70).map(run_id).collect(),
+        ..Changes::default()
+    });
+    store.commit(&first).unwrap();
+    let snapshot = store.load().unwrap();
+    assert_eq!(snapshot.timers.len(), 71);
+    assert!(snapshot
+        .timers
+        .iter()
+        .all(|t| t.run_count == if t.def.id == "ghost" { 3 } else { 7 }));
+    assert_eq!(snapshot.runs.len(), 40);
+    let five = snapshot
+        .runs
+        .iter()
+        .find(|r| r.run_id == run_id(5))
+        .unwrap();
+    assert_eq!(five.phase, RunPhase::Running);
+}

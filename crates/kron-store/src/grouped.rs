@@ -1,0 +1,188 @@
+//! The hot writes of a commit, many rows per statement.
+//!
+//! A burst commits thousands of rows of the same shape (three events, a run row written and
+//! deleted, two timer-state updates per run). SQLite's fixed cost per statement execution
+//! (bind, step, reset, open and close cursors) is a large part of a small row's cost, so rows go
+//! in groups of [`ROWS_PER_STATEMENT`]; what is left over goes one row per statement. Either
+//! way a kind of write uses two cached statements, whatever the count.
+
+use rusqlite::{CachedStatement, Transaction};
+
+use kron_core::event::Event;
+use kron_core::run::{RunId, RunRecord};
+use kron_core::timer::TimerRecord;
+
+use crate::codec;
+
+/// Rows per multi-row statement.
+pub(crate) const ROWS_PER_STATEMENT: usize = 32;
+
+pub(crate) enum WriteError {
+    Sql(rusqlite::Error),
+    /// A value that cannot be encoded (it names what).
+    Value(String),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+/// Splits `items` into full groups and single rows, prepares `sql(rows)` for each (cached),
+/// lets `bind` bind each item (with its row's position in the group), and executes it. Returns
+/// the rows changed, summed.
+fn execute_grouped<T>(
+    tx: &Transaction<'_>,
+    items: &[T],
+    sql: impl Fn(usize) -> String,
+    mut bind: impl FnMut(&mut CachedStatement<'_>, usize, &T) -> Result<(), WriteError>,
+) -> Result<usize, WriteError> {
+    let full = items.len() - items.len() % ROWS_PER_STATEMENT;
+    let (groups, rest) = items.split_at(full);
+    let groups = groups.chunks(ROWS_PER_STATEMENT);
+    let mut changed = 0;
+    for group in groups.chain(rest.chunks(1)) {
+        let mut stmt = tx.prepare_cached(&sql(group.len()))?;
+        for (row, item) in group.iter().enumerate() {
+            bind(&mut stmt, row, item)?;
+        }
+        changed += stmt.raw_execute()?;
+    }
+    Ok(changed)
+}
+
+/// `head` followed by `rows` copies of `row`, comma-separated.
+fn repeated(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 1) + tail.len());
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Appends `events`, numbered from `seq + 1`. Returns the last seq assigned.
+pub(crate) fn append_events(
+    tx: &Transaction<'_>,
+    events: &[Event],
+    mut seq: i64,
+) -> Result<i64, WriteError> {
+    let mut buf = Vec::with_capacity(256);
+    let sql = |rows| {
+        repeated(
+            "INSERT INTO events (seq, ts, timer_id, kind, run_id, attempt, detail) VALUES ",
+            "(?,?,?,?,?,?,?)",
+            rows,
+            "",
+        )
+    };
+    execute_grouped(tx, events, sql, |stmt, row, event| {
+        seq += 1;
+        let base = row * 7;
+        let detail = codec::detail_json(&event.detail, &mut buf).map_err(WriteError::Value)?;
+        stmt.raw_bind_parameter(base + 7, detail)?;
+        stmt.raw_bind_parameter(base + 1, seq)?;
+        stmt.raw_bind_parameter(base + 2, event.ts)?;
+        stmt.raw_bind_parameter(base + 3, event.timer_id.as_str())?;
+        stmt.raw_bind_parameter(base + 4, event.kind.as_str())?;
+        stmt.raw_bind_parameter(base + 5, event.run_id.as_ref().map(|id| id.as_str()))?;
+        stmt.raw_bind_parameter(base + 6, event.attempt)?;
+        Ok(())
+    })?;
+    Ok(seq)
+}
+
+/// Inserts or replaces the rows of runs in flight.
+pub(crate) fn upsert_runs(tx: &Transaction<'_>, runs: &[RunRecord]) -> Result<(), WriteError> {
+    let sql = |rows| {
+        repeated(
+            "INSERT OR REPLACE INTO runs \
+             (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) VALUES ",
+            "(?,?,?,?,?,?,?)",
+            rows,
+            "",
+        )
+    };
+    execute_grouped(tx, runs, sql, |stmt, row, run| {
+        let base = row * 7;
+        stmt.raw_bind_parameter(base + 1, run.run_id.as_str())?;
+        stmt.raw_bind_parameter(base + 2, run.timer_id.as_str())?;
+        stmt.raw_bind_parameter(base + 3, run.scheduled_at)?;
+        stmt.raw_bind_parameter(base + 4, run.attempt)?;
+        stmt.raw_bind_parameter(base + 5, codec::phase_str(run.phase))?;
+        stmt.raw_bind_parameter(base + 6, run.fire_at)?;
+        stmt.raw_bind_parameter(base + 7, run.manual)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Deletes the rows of finished runs.
+pub(crate) fn delete_runs(tx: &Transaction<'_>, run_ids: &[RunId]) -> Result<(), WriteError> {
+    let sql = |rows| repeated("DELETE FROM runs WHERE run_id IN (", "?", rows, ")");
+    execute_grouped(tx, run_ids, sql, |stmt, row, id| {
+        stmt.raw_bind_parameter(row + 1, id.as_str())?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Columns of one row of [`update_timer_states`]'s `VALUES` (id first).
+const STATE_COLUMNS: usize = 10;
+
+/// Rewrites the state columns of existing timer rows (the definition is left alone). Returns the
+/// timers whose row was missing: the caller writes them whole.
+pub(crate) fn update_timer_states<'t>(
+    tx: &Transaction<'_>,
+    timers: &'t [TimerRecord],
+) -> Result<Vec<&'t TimerRecord>, WriteError> {
+    // SQLite names the columns of a VALUES list column1, column2, ...; the plan scans the list
+    // and finds each timer by primary key.
+    let sql = |rows| {
+        repeated(
+            "UPDATE timers SET lifecycle = v.column2, next_scheduled_at = v.column3, \
+             next_fire_at = v.column4, updated_at = v.column5, last_run_at = v.column6, \
+             last_status = v.column7, last_duration_ms = v.column8, run_count = v.column9, \
+             failure_count = v.column10 FROM (VALUES ",
+            "(?,?,?,?,?,?,?,?,?,?)",
+            rows,
+            ") AS v WHERE timers.id = v.column1",
+        )
+    };
+    let bind = |stmt: &mut CachedStatement<'_>, row: usize, timer: &TimerRecord| {
+        let values = codec::timer_state_values(timer).map_err(WriteError::Value)?;
+        for (i, value) in values.iter().enumerate() {
+            stmt.raw_bind_parameter(row * STATE_COLUMNS + i + 1, value)?;
+        }
+        Ok(())
+    };
+    let updated = execute_grouped(tx, timers, sql, bind)?;
+    if updated == timers.len() {
+        return Ok(Vec::new());
+    }
+    // Some row is missing (rare: it was never written in full). Find which.
+    let mut exists = tx.prepare_cached("SELECT 1 FROM timers WHERE id = ?1")?;
+    let mut missing = Vec::new();
+    for timer in timers {
+        if !exists.exists([timer.def.id.as_str()])? {
+            missing.push(timer);
+        }
+    }
+    Ok(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repeated;
+
+    #[test]
+    fn repeated_rows_are_comma_separated() {
+        assert_eq!(repeated("IN (", "?", 3, ")"), "IN (?,?,?)");
+        assert_eq!(repeated("V ", "(?,?)", 1, ""), "V (?,?)");
+    }
+}
