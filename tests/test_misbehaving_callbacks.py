@@ -127,6 +127,9 @@ def test_sigint_to_the_process_during_a_callback_does_not_break_the_run(
     children.run(
         """
         import signal, sys
+        # Python's own SIGINT handling, whatever the parent left (a shell without job control
+        # starts background commands with SIGINT ignored, and the ignore is inherited).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         data_dir, out = sys.argv[1], sys.argv[2]
         got = []
         def job():
