@@ -1,6 +1,7 @@
 //! The scheduler thread: decide (engine), make it durable (store), then act (pool); sleep until
 //! the next due instant or until something changes. It is the only writer to storage.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,6 +30,15 @@ const COMPACT_EVERY_EVENTS: usize = 200_000;
 /// ...or this long after the last retention, if anything was written since.
 const COMPACT_EVERY_MS: i64 = 10 * 60 * 1_000;
 
+/// The checkpoint thread, as the scheduler sees it.
+struct Checkpoints {
+    /// Asks for a checkpoint. Capacity 1: requests made while one runs coalesce into the next.
+    request: SyncSender<()>,
+    /// Set by the thread after each checkpoint it completed, for the writer to finish it.
+    done: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
 pub(crate) struct Scheduler<C, H> {
     pub shared: Arc<Shared<C>>,
     pub store: Store,
@@ -43,10 +53,13 @@ pub(crate) struct Scheduler<C, H> {
 impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
     pub fn run(mut self) {
         let checkpoints = self.start_checkpointer();
-        self.run_loop(checkpoints.as_ref().map(|(tx, _)| tx));
+        self.run_loop(checkpoints.as_ref());
         // The checkpointer's connection must be closed before the store closes.
-        if let Some((tx, thread)) = checkpoints {
-            drop(tx);
+        if let Some(Checkpoints {
+            request, thread, ..
+        }) = checkpoints
+        {
+            drop(request);
             let _ = thread.join();
         }
         self.pool.close();
@@ -54,7 +67,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
 
     /// Moves WAL checkpoints to a thread of their own, so no commit pays for one. Without it
     /// (the second connection could not be opened) SQLite checkpoints inside commits, as usual.
-    fn start_checkpointer(&mut self) -> Option<(SyncSender<()>, JoinHandle<()>)> {
+    fn start_checkpointer(&mut self) -> Option<Checkpoints> {
         let checkpointer = match self.store.checkpointer() {
             Ok(c) => c,
             Err(err) => {
@@ -65,23 +78,29 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                 return None;
             }
         };
-        // Capacity 1: requests made while a checkpoint runs coalesce into the next one.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let (request, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let done = Arc::new(AtomicBool::new(false));
         let host = self.host.clone();
+        let done_by_thread = done.clone();
         let spawned = std::thread::Builder::new()
             .name("kron-checkpoint".to_string())
             .spawn(move || {
                 while rx.recv().is_ok() {
-                    if let Err(err) = checkpointer.checkpoint() {
-                        host.log(
+                    match checkpointer.checkpoint() {
+                        Ok(_) => done_by_thread.store(true, Ordering::Release),
+                        Err(err) => host.log(
                             LogLevel::Warning,
                             &format!("checkpoint failed (will retry): {err}"),
-                        );
+                        ),
                     }
                 }
             });
         match spawned {
-            Ok(thread) => Some((tx, thread)),
+            Ok(thread) => Some(Checkpoints {
+                request,
+                done,
+                thread,
+            }),
             Err(err) => {
                 self.host.log(
                     LogLevel::Warning,
@@ -92,7 +111,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
         }
     }
 
-    fn run_loop(&mut self, checkpoints: Option<&SyncSender<()>>) {
+    fn run_loop(&mut self, checkpoints: Option<&Checkpoints>) {
         // A failed commit is kept and retried together with later changes; its decisions are not
         // acted on until it is durable.
         let mut unflushed: Option<Changes> = None;
@@ -144,6 +163,12 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             batch.merge(fresh);
             held.append(&mut jobs);
             if !batch.is_empty() && (retry_due || stopping) {
+                if retry_at.is_some() {
+                    // The last commit failed. On a full disk the log is often what fills it.
+                    // A failure here only means the log could not be emptied yet: the commit
+                    // below reports the state of storage.
+                    let _ = self.store.reclaim_log();
+                }
                 match self.store.commit(&batch) {
                     Ok(()) => {
                         retry_at = None;
@@ -153,8 +178,8 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                         if events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
                             || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
                         {
-                            if let Some(tx) = checkpoints {
-                                let _ = tx.try_send(());
+                            if let Some(checkpoints) = checkpoints {
+                                let _ = checkpoints.request.try_send(());
                             }
                             events_since_checkpoint = 0;
                             commits_since_checkpoint = 0;
@@ -174,10 +199,6 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                         let message = format!("could not write to storage, will retry: {err}");
                         self.host.log(LogLevel::Error, &message);
                         self.shared.lock().storage_error = Some(err.to_string());
-                        // A full disk is often the log itself: checkpoint so it can be reused.
-                        if let Some(tx) = checkpoints {
-                            let _ = tx.try_send(());
-                        }
                         retry_at = Some(now + COMMIT_RETRY_MS);
                         unflushed = Some(batch);
                     }
@@ -187,6 +208,11 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             }
             if unflushed.is_none() && !held.is_empty() {
                 self.pool.submit(std::mem::take(&mut held));
+            }
+            if let Some(checkpoints) = checkpoints {
+                if checkpoints.done.swap(false, Ordering::Acquire) {
+                    self.finish_checkpoint();
+                }
             }
             if stopping {
                 break;
@@ -199,6 +225,17 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
                 last_compact = self.clock.now_ms();
             }
             self.sleep(retry_at);
+        }
+    }
+
+    /// Copies what was committed while the checkpoint thread worked, so that the next commit
+    /// starts the log over instead of growing it (see `Store::finish_checkpoint`).
+    fn finish_checkpoint(&mut self) {
+        if let Err(err) = self.store.finish_checkpoint() {
+            self.host.log(
+                LogLevel::Warning,
+                &format!("checkpoint failed (will retry): {err}"),
+            );
         }
     }
 
