@@ -173,11 +173,6 @@ def test_disk_full_is_reported_runs_are_held_and_timers_stay(
 
 
 @needs_root
-@pytest.mark.xfail(
-    strict=False,
-    reason="known issue: on a loaded machine the write-ahead log can keep a 2 MB file system full "
-    "after space returns (the checkpoint cannot grow the database file); tracked, see reliability.md",
-)
 def test_disk_full_recovers_when_space_returns(
     tmp_path: Path, names: Any, recorder: Recorder, kron_log: LogCapture
 ) -> None:
@@ -212,11 +207,6 @@ def test_disk_full_recovers_when_space_returns(
 
 
 @needs_root
-@pytest.mark.xfail(
-    strict=False,
-    reason="known issue: on a loaded machine the write-ahead log can keep a 2 MB file system full "
-    "after space returns (the checkpoint cannot grow the database file); tracked, see reliability.md",
-)
 def test_kron_does_not_fill_a_small_disk_by_itself(tmp_path: Path, names: Any, recorder: Recorder) -> None:
     """A tiny database on a 2 MB file system: the write-ahead log must be checkpointed before it
     eats the disk (20 runs/s for 8 s write a few hundred small rows). On a loaded machine the

@@ -2,6 +2,7 @@
 //! the workers). It is the only writer to storage; the scheduler thread decides the next step
 //! while this one commits the last, so deciding and writing overlap.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -44,6 +45,15 @@ pub(crate) struct Committer<C, H> {
     pub history_limit: Option<usize>,
 }
 
+/// The checkpoint thread, as the committer sees it.
+struct Checkpoints {
+    /// Asks for a checkpoint. Capacity 1: requests made while one runs coalesce into the next.
+    request: SyncSender<()>,
+    /// Set by the thread after each checkpoint it completed, for the committer to finish it.
+    done: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
 /// What is waiting to be committed: changes merged in order, with the attempts they start.
 struct Pending<C> {
     changes: Changes,
@@ -74,10 +84,13 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
     /// closes the pool's queue and, when dropped, the store.
     pub fn run(mut self, steps: Receiver<Step<C>>) {
         let checkpoints = self.start_checkpointer();
-        self.run_loop(&steps, checkpoints.as_ref().map(|(tx, _)| tx));
+        self.run_loop(&steps, checkpoints.as_ref());
         // The checkpointer's connection must be closed before the store closes.
-        if let Some((tx, thread)) = checkpoints {
-            drop(tx);
+        if let Some(Checkpoints {
+            request, thread, ..
+        }) = checkpoints
+        {
+            drop(request);
             let _ = thread.join();
         }
         self.pool.close();
@@ -85,7 +98,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
 
     /// Moves WAL checkpoints to a thread of their own, so no commit pays for one. Without it
     /// (the second connection could not be opened) SQLite checkpoints inside commits, as usual.
-    fn start_checkpointer(&mut self) -> Option<(SyncSender<()>, JoinHandle<()>)> {
+    fn start_checkpointer(&mut self) -> Option<Checkpoints> {
         let checkpointer = match self.store.checkpointer() {
             Ok(c) => c,
             Err(err) => {
@@ -96,23 +109,29 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 return None;
             }
         };
-        // Capacity 1: requests made while a checkpoint runs coalesce into the next one.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let (request, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let done = Arc::new(AtomicBool::new(false));
+        let done_by_thread = done.clone();
         let host = self.host.clone();
         let spawned = std::thread::Builder::new()
             .name("kron-checkpoint".to_string())
             .spawn(move || {
                 while rx.recv().is_ok() {
-                    if let Err(err) = checkpointer.checkpoint() {
-                        host.log(
+                    match checkpointer.checkpoint() {
+                        Ok(_) => done_by_thread.store(true, Ordering::Release),
+                        Err(err) => host.log(
                             LogLevel::Warning,
                             &format!("checkpoint failed (will retry): {err}"),
-                        );
+                        ),
                     }
                 }
             });
         match spawned {
-            Ok(thread) => Some((tx, thread)),
+            Ok(thread) => Some(Checkpoints {
+                request,
+                done,
+                thread,
+            }),
             Err(err) => {
                 self.host.log(
                     LogLevel::Warning,
@@ -123,7 +142,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
         }
     }
 
-    fn run_loop(&mut self, steps: &Receiver<Step<C>>, checkpoints: Option<&SyncSender<()>>) {
+    fn run_loop(&mut self, steps: &Receiver<Step<C>>, checkpoints: Option<&Checkpoints>) {
         // A failed commit is kept and retried together with later steps; its attempts are not
         // started until it is durable.
         let mut pending: Pending<C> = Pending::default();
@@ -154,6 +173,12 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
             let retry_due = retry_at.is_none_or(|at| now >= at);
             // The last step is tried once more even before its retry is due.
             if !pending.changes.is_empty() && (retry_due || hung_up) {
+                if retry_at.is_some() {
+                    // The last commit failed. On a full disk the log is often what fills it.
+                    // A failure here only means the log could not be emptied yet: the commit
+                    // below reports the state of storage.
+                    let _ = self.store.reclaim_log();
+                }
                 match self.store.commit(&pending.changes) {
                     Ok(()) => {
                         retry_at = None;
@@ -164,8 +189,8 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                         if events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
                             || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
                         {
-                            if let Some(tx) = checkpoints {
-                                let _ = tx.try_send(());
+                            if let Some(checkpoints) = checkpoints {
+                                let _ = checkpoints.request.try_send(());
                             }
                             events_since_checkpoint = 0;
                             commits_since_checkpoint = 0;
@@ -194,10 +219,6 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                         // The scheduler decides nothing new until this is durable.
                         core.commit_failing = true;
                         drop(core);
-                        // A full disk is often the log itself: checkpoint so it can be reused.
-                        if let Some(tx) = checkpoints {
-                            let _ = tx.try_send(());
-                        }
                         retry_at = Some(now + COMMIT_RETRY_MS);
                     }
                 }
@@ -205,6 +226,11 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 // Nothing to write (cannot happen: attempts come with their RUN_STARTED), but
                 // never hold attempts back for it.
                 self.pool.submit(std::mem::take(&mut pending.jobs));
+            }
+            if let Some(checkpoints) = checkpoints {
+                if checkpoints.done.swap(false, Ordering::Acquire) {
+                    self.finish_checkpoint();
+                }
             }
             if hung_up {
                 break;
@@ -238,6 +264,17 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 }
                 steps.recv_timeout(Duration::from_micros(micros as u64))
             }
+        }
+    }
+
+    /// Copies what was committed while the checkpoint thread worked, so that the next commit
+    /// starts the log over instead of growing it (see `Store::finish_checkpoint`).
+    fn finish_checkpoint(&mut self) {
+        if let Err(err) = self.store.finish_checkpoint() {
+            self.host.log(
+                LogLevel::Warning,
+                &format!("checkpoint failed (will retry): {err}"),
+            );
         }
     }
 

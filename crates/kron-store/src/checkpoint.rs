@@ -4,8 +4,11 @@
 //! in a few thousand pays for copying the whole WAL into the database (tens of milliseconds) and,
 //! in the runtime, delays the runs waiting on it. A [`Checkpointer`] owns a second connection and
 //! checkpoints in `PASSIVE` mode from another thread: it never blocks the writer or readers.
+//! The writer then copies what was committed meanwhile ([`crate::Store::finish_checkpoint`],
+//! usually a few pages), so the log starts over instead of growing by a checkpoint interval
+//! each time a commit lands during the copy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
@@ -30,15 +33,21 @@ pub struct CheckpointReport {
 
 impl Checkpointer {
     /// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting for anyone.
+    ///
+    /// Commits that land while it copies are left to [`crate::Store::finish_checkpoint`]:
+    /// SQLite starts the log over only if it is fully copied when a commit begins.
     pub fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {
-        let path = self.db_path.as_path();
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                Ok(CheckpointReport {
-                    wal_pages: row.get(1)?,
-                    checkpointed: row.get(2)?,
-                })
-            })
-            .map_err(sql(path, "checkpointing the write-ahead log"))
+        passive(&self.conn, &self.db_path)
     }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`.
+pub(crate) fn passive(conn: &Connection, path: &Path) -> Result<CheckpointReport, StoreError> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok(CheckpointReport {
+            wal_pages: row.get(1)?,
+            checkpointed: row.get(2)?,
+        })
+    })
+    .map_err(sql(path, "checkpointing the write-ahead log"))
 }

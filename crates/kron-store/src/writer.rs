@@ -15,7 +15,7 @@ use kron_core::time::EpochMs;
 use kron_core::timer::TimerRecord;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{self, CheckpointReport, Checkpointer};
 use crate::codec;
 use crate::db::{self, BUSY_TIMEOUT};
 use crate::error::{io_error, sql, sql_error, StoreError};
@@ -68,6 +68,9 @@ const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 4000;
 /// How long closing waits for readers before leaving the database in WAL mode.
 const CLOSE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long [`Store::reclaim_log`] waits for readers: it runs between commit retries, which must
+/// stay about a second apart.
+const RECLAIM_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
 const UPSERT_TIMER: &str = "INSERT OR REPLACE INTO timers (id, def, lifecycle, next_scheduled_at, next_fire_at, \
                             created_at, updated_at, last_run_at, last_status, last_duration_ms, run_count, failure_count) \
@@ -384,6 +387,38 @@ impl Store {
             conn,
             db_path: self.db_path.clone(),
         })
+    }
+
+    /// Copies into the database what the write-ahead log holds beyond the last checkpoint
+    /// (`PASSIVE`, on this connection). Call it once a [`Checkpointer`] has finished: it copies
+    /// only the commits that landed meanwhile. SQLite starts the log over from its beginning
+    /// when a commit begins with the log fully copied; under steady commits the background
+    /// checkpoint alone can miss that moment again and again, and the log grows by a whole
+    /// checkpoint interval each time. This writer is the only one, so after this call the next
+    /// commit restarts the log (unless a reader still uses older pages of it).
+    pub fn finish_checkpoint(&mut self) -> Result<CheckpointReport, StoreError> {
+        checkpoint::passive(&self.conn, &self.db_path)
+    }
+
+    /// Empties the write-ahead log and gives its space back to the file system:
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` on this connection copies every committed page into the
+    /// database, then truncates `kron.db-wal` to zero bytes (with it go the uncommitted pages a
+    /// failed commit left at its end). Meant for retrying a failed commit: on a full disk the
+    /// log is often what fills it, and emptying it needs no more room than the database file
+    /// grows by. Fails, with nothing committed lost, while the database file cannot grow;
+    /// readers in the middle of a read (waited for up to 200 ms) leave the log as it is, which
+    /// is not an error.
+    pub fn reclaim_log(&mut self) -> Result<(), StoreError> {
+        let path = self.db_path.as_path();
+        self.conn
+            .busy_timeout(RECLAIM_BUSY_TIMEOUT)
+            .map_err(sql(path, "emptying the write-ahead log"))?;
+        let result = checkpoint(&self.conn, path);
+        let restored = self
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql(path, "emptying the write-ahead log"));
+        result.and(restored)
     }
 
     /// Closes the store, reporting errors that dropping it would ignore. Switches the database

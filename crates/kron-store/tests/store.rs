@@ -896,6 +896,112 @@ fn crashed_directory_reads_without_write_access() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Write-ahead log
+
+fn wal_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("kron.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// One small commit, like the runtime's hot path: run `n` of timer "a" and the timer's row.
+fn commit_run(store: &mut Store, n: u64) {
+    store
+        .commit(&Changes {
+            events: run_events(n as i64, "a", n).to_vec(),
+            timers: vec![timer("a")],
+            ..Changes::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn finishing_a_background_checkpoint_lets_the_next_commits_reuse_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let checkpointer = store.checkpointer().unwrap();
+    for n in 0..20 {
+        commit_run(&mut store, n);
+    }
+    // The background checkpoint copies all but the last commit: the state it leaves when a
+    // commit lands while it copies (here a read that began before that commit holds it back).
+    let read = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    read.execute_batch("BEGIN; SELECT count(*) FROM events;")
+        .unwrap();
+    commit_run(&mut store, 20);
+    let report = checkpointer.checkpoint().unwrap();
+    assert!(report.checkpointed < report.wal_pages, "{report:?}");
+    read.execute_batch("COMMIT").unwrap();
+    // The log is not fully copied, so the next commit appends instead of starting it over.
+    let before = wal_bytes(dir.path());
+    commit_run(&mut store, 21);
+    assert!(wal_bytes(dir.path()) > before);
+    // The writer copies the rest itself; the commits after it overwrite the log from its start.
+    let report = store.finish_checkpoint().unwrap();
+    assert_eq!(report.checkpointed, report.wal_pages);
+    let high_water = wal_bytes(dir.path());
+    for n in 22..30 {
+        commit_run(&mut store, n);
+    }
+    assert_eq!(wal_bytes(dir.path()), high_water);
+    drop((checkpointer, read));
+    store.close().unwrap();
+    assert_eq!(Reader::open(dir.path()).unwrap().event_count().unwrap(), 90);
+}
+
+#[test]
+fn reclaim_log_empties_the_log_and_keeps_every_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let checkpointer = store.checkpointer().unwrap();
+    for n in 0..10 {
+        commit_run(&mut store, n);
+    }
+    assert!(wal_bytes(dir.path()) > 0);
+    store.reclaim_log().unwrap();
+    assert_eq!(wal_bytes(dir.path()), 0);
+    let reader = Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.event_count().unwrap(), 30);
+    commit_run(&mut store, 10);
+    assert_eq!(reader.event_count().unwrap(), 33);
+    drop((checkpointer, reader));
+    store.close().unwrap();
+    assert_eq!(Reader::open(dir.path()).unwrap().event_count().unwrap(), 33);
+}
+
+#[test]
+fn reclaim_log_waits_only_briefly_for_a_reader_and_leaves_the_log_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    commit_run(&mut store, 0);
+    // A reader in the middle of a read holds the pages of the log it started with.
+    let reader = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let count: i64 = reader
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 3);
+    commit_run(&mut store, 1);
+    let before = wal_bytes(dir.path());
+    let started = Instant::now();
+    store.reclaim_log().unwrap();
+    assert!(
+        started.elapsed().as_secs_f64() < 2.0,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(wal_bytes(dir.path()), before);
+    // Once the read ends, the log can be emptied; nothing was lost meanwhile.
+    reader.execute_batch("COMMIT").unwrap();
+    store.reclaim_log().unwrap();
+    assert_eq!(wal_bytes(dir.path()), 0);
+    assert_eq!(
+        seqs(&store.history("a", 10).unwrap()),
+        (1..=6).collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Compaction
 
 #[test]
