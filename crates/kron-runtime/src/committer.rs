@@ -2,9 +2,11 @@
 //! the workers). It is the only writer to storage; the scheduler thread decides the next step
 //! while this one commits the last, so deciding and writing overlap.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +24,16 @@ const COMMIT_RETRY_MS: i64 = 1_000;
 const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
 /// ...or this many commits.
 const CHECKPOINT_EVERY_COMMITS: usize = 32;
+/// Finishing a background checkpoint (see `Store::finish_checkpoint`) copies and syncs on the
+/// commit path, which takes milliseconds; it waits for a moment with no step waiting and
+/// nothing due for this long...
+const QUIET_MS: i64 = 100;
+/// ...unless the log has grown past this many bytes...
+const LOG_BOUND_BYTES: i64 = 16 * 1024 * 1024;
+/// ...or past this fraction (1/n) of the space left on the disk.
+const LOG_SHARE_OF_FREE_SPACE: u64 = 4;
+/// SQLite's page size (the default, which Kron does not change): a WAL frame holds one page.
+const PAGE_BYTES: i64 = 4096;
 /// With a history limit, retention runs after this many new events...
 const COMPACT_EVERY_EVENTS: usize = 200_000;
 /// ...or this long after the last retention, if anything was written since.
@@ -34,6 +46,8 @@ pub(crate) struct Step<C> {
     pub jobs: Vec<Job<C>>,
     /// `Core::taken_gen` once `changes` were taken.
     pub taken: u64,
+    /// When the scheduler next has work (`None`: nothing scheduled), as of this step.
+    pub next_due: Option<i64>,
 }
 
 pub(crate) struct Committer<C, H> {
@@ -51,6 +65,8 @@ struct Checkpoints {
     request: SyncSender<()>,
     /// Set by the thread after each checkpoint it completed, for the committer to finish it.
     done: Arc<AtomicBool>,
+    /// Pages in the log at the thread's last checkpoint.
+    wal_pages: Arc<AtomicI64>,
     thread: JoinHandle<()>,
 }
 
@@ -112,13 +128,18 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
         let (request, rx) = std::sync::mpsc::sync_channel::<()>(1);
         let done = Arc::new(AtomicBool::new(false));
         let done_by_thread = done.clone();
+        let wal_pages = Arc::new(AtomicI64::new(0));
+        let wal_pages_by_thread = wal_pages.clone();
         let host = self.host.clone();
         let spawned = std::thread::Builder::new()
             .name("kron-checkpoint".to_string())
             .spawn(move || {
                 while rx.recv().is_ok() {
                     match checkpointer.checkpoint() {
-                        Ok(_) => done_by_thread.store(true, Ordering::Release),
+                        Ok(report) => {
+                            wal_pages_by_thread.store(report.wal_pages, Ordering::Relaxed);
+                            done_by_thread.store(true, Ordering::Release);
+                        }
                         Err(err) => host.log(
                             LogLevel::Warning,
                             &format!("checkpoint failed (will retry): {err}"),
@@ -130,6 +151,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
             Ok(thread) => Some(Checkpoints {
                 request,
                 done,
+                wal_pages,
                 thread,
             }),
             Err(err) => {
@@ -148,6 +170,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
         let mut pending: Pending<C> = Pending::default();
         let mut retry_at: Option<i64> = None;
         let mut hung_up = false;
+        let mut next_due: Option<i64> = None;
         let mut events_since_compact = 0usize;
         let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
         let mut last_compact = self.clock.now_ms();
@@ -155,13 +178,19 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
             // Wait for a step (or for the retry); then take every step already waiting, so that
             // whatever was decided during the last commit goes into one group commit.
             match self.wait(steps, retry_at) {
-                Ok(step) => pending.add(step),
+                Ok(step) => {
+                    next_due = step.next_due;
+                    pending.add(step);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => hung_up = true,
             }
             loop {
                 match steps.try_recv() {
-                    Ok(step) => pending.add(step),
+                    Ok(step) => {
+                        next_due = step.next_due;
+                        pending.add(step);
+                    }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         hung_up = true;
@@ -228,7 +257,12 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 self.pool.submit(std::mem::take(&mut pending.jobs));
             }
             if let Some(checkpoints) = checkpoints {
-                if checkpoints.done.swap(false, Ordering::Acquire) {
+                let quiet = steps.is_empty()
+                    && next_due.is_none_or(|at| at.saturating_sub(now) >= QUIET_MS);
+                if checkpoints.done.load(Ordering::Acquire)
+                    && (quiet || self.log_too_large(checkpoints))
+                {
+                    checkpoints.done.store(false, Ordering::Release);
                     self.finish_checkpoint();
                 }
             }
@@ -265,6 +299,22 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 steps.recv_timeout(Duration::from_micros(micros as u64))
             }
         }
+    }
+
+    /// Whether the log must be finished now rather than at a quiet moment: a busy runtime never
+    /// has one, and the log must not fill the disk meanwhile.
+    fn log_too_large(&self, checkpoints: &Checkpoints) -> bool {
+        let bytes = checkpoints
+            .wal_pages
+            .load(Ordering::Relaxed)
+            .saturating_mul(PAGE_BYTES);
+        let share = self
+            .store
+            .available_bytes()
+            .map_or(LOG_BOUND_BYTES, |free| {
+                i64::try_from(free / LOG_SHARE_OF_FREE_SPACE).unwrap_or(i64::MAX)
+            });
+        bytes >= LOG_BOUND_BYTES.min(share)
     }
 
     /// Copies what was committed while the checkpoint thread worked, so that the next commit

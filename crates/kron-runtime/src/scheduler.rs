@@ -4,8 +4,9 @@
 //! writes one step the scheduler decides the next, so a burst is paced by the slower of the two,
 //! not by their sum.
 
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
+
+use crossbeam_channel::Sender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
     /// both: the runtime has stopped and the store is closed.
     pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
         // Capacity 1: the scheduler runs at most one step ahead of storage.
-        let (steps, received) = std::sync::mpsc::sync_channel::<Step<C>>(1);
+        let (steps, received) = crossbeam_channel::bounded::<Step<C>>(1);
         let committer = Committer {
             shared: self.shared.clone(),
             store: self.store,
@@ -82,7 +83,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
 }
 
 impl<C: Clone + Send + 'static> Decider<C> {
-    fn run(&self, steps: &SyncSender<Step<C>>) {
+    fn run(&self, steps: &Sender<Step<C>>) {
         let mut batch = FIRST_BATCH;
         loop {
             let now = self.clock.now_ms();
@@ -130,6 +131,7 @@ impl<C: Clone + Send + 'static> Decider<C> {
                 core.closed = true;
             }
             let taken = core.taken_gen;
+            let next_due = core.engine.next_wakeup(true);
             drop(core);
 
             if !changes.is_empty() || !jobs.is_empty() {
@@ -137,6 +139,7 @@ impl<C: Clone + Send + 'static> Decider<C> {
                     changes,
                     jobs,
                     taken,
+                    next_due,
                 };
                 // Blocks while the committer is busy with the step before: back-pressure. It
                 // fails only if the committer is gone (it panicked): nothing can be made durable.

@@ -367,6 +367,11 @@ impl Store {
         })
     }
 
+    /// Bytes available to this process on the data directory's file system, if it can tell.
+    pub fn available_bytes(&self) -> Option<u64> {
+        fs4::available_space(&self.data_dir).ok()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
