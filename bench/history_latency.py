@@ -25,6 +25,7 @@ The number of events is read from the seq of the hot timer's newest event
 (history() numbers every event), so it counts every event written.
 """
 
+import argparse
 import json
 import os
 import random
@@ -180,7 +181,7 @@ def main(argv=None):
     p.add_argument("--max-build", type=float, default=300.0, help="give up building after this (s)")
     p.add_argument("--no-restart", action="store_true")
     p.add_argument("--phase", default="main", choices=["main", "restart"])
-    p.add_argument("--one-shots", type=int, default=0, help=argparse_hidden())
+    p.add_argument("--one-shots", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.impl != "kron":
         print("history_latency.py measures kron only", file=sys.stderr)
@@ -213,11 +214,6 @@ def main(argv=None):
         common.remove_dir(data_dir)
     common.emit(out)
     return 0
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

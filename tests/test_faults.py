@@ -47,6 +47,17 @@ def tmpfs(path: Path, size: str = "2m") -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
 
 
+def run_until_disk_full(mnt: Path, beat: str, recorder: Recorder) -> Path:
+    """Starts a runtime in ``mnt/data`` with a 100 ms timer, lets it run, then fills the file
+    system until a commit fails (``storage_error`` set). Returns the filler file."""
+    kron.schedule(beat, recorder.callback(beat), every="100ms")
+    kron.start(mnt / "data")
+    wait_until(lambda: recorder.n(beat) >= 3)
+    filler = fill(mnt)
+    wait_until(lambda: kron.status(beat)["storage_error"] is not None, message="storage_error")
+    return filler
+
+
 def fill(path: Path) -> Path:
     """Writes a filler file until the file system is full; returns it."""
     filler = path / "filler"
@@ -150,11 +161,7 @@ def test_disk_full_is_reported_runs_are_held_and_timers_stay(
     starts without its record, timers stay usable in memory (status, list, schedule)."""
     beat, late = names("beat"), names("late")
     with tmpfs(tmp_path / "mnt") as mnt:
-        kron.schedule(beat, recorder.callback(beat), every="100ms")
-        kron.start(mnt / "data")
-        wait_until(lambda: recorder.n(beat) >= 3)
-        fill(mnt)
-        wait_until(lambda: kron.status(beat)["storage_error"] is not None, message="storage_error")
+        run_until_disk_full(mnt, beat, recorder)
         error = kron.status(beat)["storage_error"]
         assert "kron.db" in error and "full" in error, error
         assert any("could not write to storage" in m for m in kron_log.messages(level=logging.ERROR))
@@ -180,11 +187,7 @@ def test_disk_full_recovers_when_space_returns(
     start, and the runtime stays healthy; history is complete and the file intact."""
     beat, late = names("beat"), names("late")
     with tmpfs(tmp_path / "mnt") as mnt:
-        kron.schedule(beat, recorder.callback(beat), every="100ms")
-        kron.start(mnt / "data")
-        wait_until(lambda: recorder.n(beat) >= 3)
-        filler = fill(mnt)
-        wait_until(lambda: kron.status(beat)["storage_error"] is not None, message="storage_error")
+        filler = run_until_disk_full(mnt, beat, recorder)
         kron.schedule(late, recorder.callback(late), after="200ms")  # registered during the outage
         time.sleep(1.5)
         held = recorder.n(beat)
@@ -253,11 +256,7 @@ def test_a_database_written_through_an_outage_reopens_intact(
     the next start (with space) carries on from the last commit."""
     beat = names("beat")
     with tmpfs(tmp_path / "mnt") as mnt:
-        kron.schedule(beat, recorder.callback(beat), every="100ms")
-        kron.start(mnt / "data")
-        wait_until(lambda: recorder.n(beat) >= 3)
-        fill(mnt)
-        wait_until(lambda: kron.status(beat)["storage_error"] is not None, message="storage_error")
+        run_until_disk_full(mnt, beat, recorder)
         kron.shutdown(timeout=2)
         copy = tmp_path / "copy"
         shutil.copytree(mnt / "data", copy, ignore=shutil.ignore_patterns("control.*"))

@@ -237,3 +237,28 @@ pub struct TimerRecord {
     /// Attempts that failed (raised, or were interrupted by the process ending).
     pub failure_count: u64,
 }
+
+impl TimerRecord {
+    /// The record of a timer created at `now`: active, never run, its first occurrence
+    /// scheduled at `next_scheduled_at` and firing at `next_fire_at` (with jitter).
+    pub fn created(
+        def: TimerDef,
+        now: EpochMs,
+        next_scheduled_at: Option<EpochMs>,
+        next_fire_at: Option<EpochMs>,
+    ) -> TimerRecord {
+        TimerRecord {
+            def,
+            lifecycle: Lifecycle::Active,
+            next_scheduled_at,
+            next_fire_at,
+            created_at: now,
+            updated_at: now,
+            last_run_at: None,
+            last_status: None,
+            last_duration_ms: None,
+            run_count: 0,
+            failure_count: 0,
+        }
+    }
+}

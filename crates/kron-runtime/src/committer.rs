@@ -171,6 +171,10 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
         let mut retry_at: Option<i64> = None;
         let mut hung_up = false;
         let mut next_due: Option<i64> = None;
+        // Whether the background checkpoint must be finished at once (its log is too large to
+        // wait for a quiet moment), for the log size it reported: decided once per report (it
+        // reads the free disk space), not once per commit.
+        let mut finish_now: Option<(i64, bool)> = None;
         let mut events_since_compact = 0usize;
         let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
         let mut last_compact = self.clock.now_ms();
@@ -257,13 +261,22 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 self.pool.submit(std::mem::take(&mut pending.jobs));
             }
             if let Some(checkpoints) = checkpoints {
-                let quiet = steps.is_empty()
-                    && next_due.is_none_or(|at| at.saturating_sub(now) >= QUIET_MS);
-                if checkpoints.done.load(Ordering::Acquire)
-                    && (quiet || self.log_too_large(checkpoints))
-                {
-                    checkpoints.done.store(false, Ordering::Release);
-                    self.finish_checkpoint();
+                if checkpoints.done.load(Ordering::Acquire) {
+                    let quiet = steps.is_empty()
+                        && next_due.is_none_or(|at| at.saturating_sub(now) >= QUIET_MS);
+                    let wal_pages = checkpoints.wal_pages.load(Ordering::Relaxed);
+                    let urgent = match finish_now {
+                        Some((pages, urgent)) if pages == wal_pages => urgent,
+                        _ => {
+                            let urgent = self.log_too_large(wal_pages);
+                            finish_now = Some((wal_pages, urgent));
+                            urgent
+                        }
+                    };
+                    if quiet || urgent {
+                        checkpoints.done.store(false, Ordering::Release);
+                        self.finish_checkpoint();
+                    }
                 }
             }
             if hung_up {
@@ -303,11 +316,8 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
 
     /// Whether the log must be finished now rather than at a quiet moment: a busy runtime never
     /// has one, and the log must not fill the disk meanwhile.
-    fn log_too_large(&self, checkpoints: &Checkpoints) -> bool {
-        let bytes = checkpoints
-            .wal_pages
-            .load(Ordering::Relaxed)
-            .saturating_mul(PAGE_BYTES);
+    fn log_too_large(&self, wal_pages: i64) -> bool {
+        let bytes = wal_pages.saturating_mul(PAGE_BYTES);
         let share = self
             .store
             .available_bytes()

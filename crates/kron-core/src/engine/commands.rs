@@ -109,19 +109,7 @@ impl Engine {
         let next_fire_at = scheduled.map(|s| s.saturating_add(jitter));
         self.next_gen += 1;
         let gen = self.next_gen;
-        let rec = TimerRecord {
-            def,
-            lifecycle: Lifecycle::Active,
-            next_scheduled_at: scheduled,
-            next_fire_at,
-            created_at: now,
-            updated_at: now,
-            last_run_at: None,
-            last_status: None,
-            last_duration_ms: None,
-            run_count: 0,
-            failure_count: 0,
-        };
+        let rec = TimerRecord::created(def, now, scheduled, next_fire_at);
         let timer = Timer {
             rec,
             schedule,

@@ -105,19 +105,7 @@ pub fn provisional_view(
 ) -> Result<TimerView, crate::CoreError> {
     let schedule = super::commands::validate_def(def)?;
     let first = schedule.first(now);
-    let record = TimerRecord {
-        def: def.clone(),
-        lifecycle: Lifecycle::Active,
-        next_scheduled_at: first,
-        next_fire_at: first,
-        created_at: now,
-        updated_at: now,
-        last_run_at: None,
-        last_status: None,
-        last_duration_ms: None,
-        run_count: 0,
-        failure_count: 0,
-    };
+    let record = TimerRecord::created(def.clone(), now, first, first);
     Ok(TimerView {
         record,
         state: TimerState::Scheduled,
