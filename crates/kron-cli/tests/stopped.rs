@@ -231,6 +231,57 @@ fn list_status_and_history_of_a_stopped_directory() {
     assert_eq!(some["events"].as_array().unwrap().len(), 48);
 }
 
+/// While a `delay` timer's run is in progress its next occurrence is not scheduled yet (it is
+/// computed when the run is over); status still lists five fire times, assuming the run ends now.
+#[test]
+fn status_of_a_delay_timer_mid_run_lists_fire_times_from_now() {
+    let t0 = base_time();
+    let mut f = Fixture::new(t0);
+    f.register(every("slow", 10 * MINUTE as u64));
+    f.register(cron("nightly", "0 3 * * *", "Europe/Berlin"));
+    // The first run starts at t0 + 10m and would take 30 minutes; the process ends mid-run.
+    f.run_until(t0 + 15 * MINUTE, 1000, &|_| Act::Ok(30 * MINUTE));
+    let dir = f.stop();
+
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = wall();
+    let status = kron(&dir, &["job", "status", "slow", "--json"]).json();
+    let after = wall();
+    assert_eq!(status["state"], "running", "{status}");
+    assert!(status["next_run_at"].is_null(), "{status}");
+    let at = |v: &serde_json::Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    };
+    let fire: Vec<i64> = status["next_fire_times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(at)
+        .collect();
+    assert_eq!(fire.len(), 5, "{status}");
+    assert!(
+        (before + 10 * MINUTE..=after + 10 * MINUTE).contains(&fire[0]),
+        "every 10m after a run ending now: {status}"
+    );
+    for pair in fire.windows(2) {
+        assert_eq!(pair[1] - pair[0], 10 * MINUTE, "{status}");
+    }
+    let text = kron(&dir, &["job", "status", "slow"]).ok().to_string();
+    assert!(
+        text.contains("Next 5 fire times (if the run in progress ends now):"),
+        "{text}"
+    );
+}
+
 #[test]
 fn reads_change_nothing_and_never_create() {
     let mut f = sample();

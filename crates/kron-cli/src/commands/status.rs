@@ -2,7 +2,7 @@
 
 use kron_core::engine::TimerView;
 use kron_core::run::{RunPhase, RunRecord};
-use kron_core::schedule::Schedule;
+use kron_core::schedule::{Schedule, ScheduleSpec};
 use kron_core::time::{format_utc, EpochMs};
 use kron_core::timer::Lifecycle;
 use serde::Serialize;
@@ -125,6 +125,9 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
     } else {
         let note = match rec.lifecycle {
             Lifecycle::Paused => " (if resumed now)",
+            _ if rec.next_scheduled_at.is_none() && view.active_runs > 0 => {
+                " (if the run in progress ends now)"
+            }
             _ => "",
         };
         ctx.out
@@ -163,17 +166,23 @@ fn why_none(view: &TimerView) -> &'static str {
         Lifecycle::Orphaned => "orphaned: no function is registered for it",
         Lifecycle::Completed => "a one-shot that has run",
         Lifecycle::Dead => "a one-shot whose last attempt failed",
-        _ if view.active_runs > 0 => {
-            "the next occurrence is computed when the current run finishes"
-        }
+        _ if view.active_runs > 0 && one_shot(view) => "a one-shot whose run is in progress",
         _ => "the schedule has no further occurrence",
     }
 }
 
+fn one_shot(view: &TimerView) -> bool {
+    matches!(
+        view.record.def.schedule,
+        ScheduleSpec::After { .. } | ScheduleSpec::At { .. }
+    )
+}
+
 /// The timer's next `n` occurrences: the pending one (with its jitter) or the scheduled run
 /// waiting to start, then the schedule's (nominal; a `delay` timer's assume prompt runs). A
-/// paused timer shows what resuming now would give; orphaned and finished timers have none; a
-/// `delay` timer whose run is in progress has none until it finishes.
+/// paused timer shows what resuming now would give; orphaned and finished timers have none. A
+/// `delay` timer whose run is in progress schedules its next occurrence when the run is over, so
+/// the list assumes it ends promptly: now for a running attempt, at its retry for one waiting.
 pub fn upcoming(view: &TimerView, runs: &[&RunRecord], now: EpochMs, n: usize) -> Vec<EpochMs> {
     let rec = &view.record;
     if matches!(
@@ -191,9 +200,22 @@ pub fn upcoming(view: &TimerView, runs: &[&RunRecord], now: EpochMs, n: usize) -
         .filter(|r| !r.manual && r.phase == RunPhase::Due)
         .min_by_key(|r| r.fire_at)
         .map(|r| (r.scheduled_at, r.fire_at));
+    let in_flight_ends = runs
+        .iter()
+        .filter(|r| !r.manual)
+        .filter_map(|r| match r.phase {
+            RunPhase::Running => Some(now),
+            RunPhase::RetryWait => Some(r.fire_at.max(now)),
+            RunPhase::Due => None,
+        })
+        .max();
     let (mut nominal, mut first) = match (rec.next_scheduled_at, rec.next_fire_at, waiting) {
         (_, _, Some((scheduled, fire))) => (scheduled, fire),
         (Some(scheduled), Some(fire), None) => (scheduled, fire),
+        (None, _, None) => match in_flight_ends.and_then(|end| schedule.next_after(end)) {
+            Some(next) => (next, next),
+            None => return Vec::new(),
+        },
         _ => return Vec::new(),
     };
     if rec.lifecycle == Lifecycle::Paused && first < now && !schedule.is_one_shot() {
