@@ -66,6 +66,9 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(reader: &Reader) -> CliResult<Snapshot> {
+    // One moment: read apart, a run finishing in between would leave its timer waiting for a
+    // run that is no longer listed.
+    let _pinned = reader.pin()?;
     let timers = reader.timers()?;
     let runs = reader.runs()?;
     let mut engine = Engine::new(EngineConfig::default(), 0);

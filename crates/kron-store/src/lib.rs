@@ -68,6 +68,6 @@ pub use checkpoint::{CheckpointReport, Checkpointer};
 pub use db::DB_FILE;
 pub use error::StoreError;
 pub use lock::{is_locked, read_owner, LockOwner, LOCK_FILE};
-pub use reader::{EventFilter, Reader};
+pub use reader::{EventFilter, Pinned, Reader};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{CompactReport, Durability, Snapshot, Store};

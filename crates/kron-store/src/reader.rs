@@ -2,7 +2,8 @@
 //!
 //! A [`Reader`] opens `kron.db` with `SQLITE_OPEN_READONLY`, never takes the writer lock and never
 //! creates the data directory or the database. Each call is its own read transaction, so it sees
-//! everything the writer has committed up to that moment.
+//! everything the writer has committed up to that moment; [`Reader::pin`] makes several calls
+//! read one moment (timers and runs that belong together, say).
 //!
 //! # Write-ahead log and read-only access
 //!
@@ -45,6 +46,13 @@ pub struct EventFilter {
     pub until: Option<EpochMs>,
     /// Only the newest `limit` matching events (still returned oldest first).
     pub limit: Option<usize>,
+}
+
+/// A read transaction held open by [`Reader::pin`]; dropping it ends the transaction (nothing
+/// was written, so there is nothing to commit or lose).
+#[derive(Debug)]
+pub struct Pinned<'a> {
+    _txn: rusqlite::Transaction<'a>,
 }
 
 /// A read-only view of a data directory.
@@ -91,6 +99,18 @@ impl Reader {
             data_dir: data_dir.to_path_buf(),
             db_path,
         })
+    }
+
+    /// Until the returned guard is dropped, every read through this reader sees the database as
+    /// it was at the first of them: a runtime's commits in between are not seen, so the timers
+    /// and runs read are one consistent state (a run that finished is not missing from the runs
+    /// while its timer still waits for it).
+    pub fn pin(&self) -> Result<Pinned<'_>, StoreError> {
+        let txn = self
+            .conn
+            .unchecked_transaction()
+            .map_err(sql(&self.db_path, "starting a read transaction"))?;
+        Ok(Pinned { _txn: txn })
     }
 
     /// All timers, sorted by id.

@@ -257,6 +257,43 @@ fn every_type_round_trips_through_commit_and_load() {
 }
 
 #[test]
+fn a_pinned_reader_sees_one_moment_while_the_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let mut waiting = timer("a");
+    waiting.next_scheduled_at = None;
+    waiting.next_fire_at = None;
+    store
+        .commit(&Changes {
+            timers: vec![waiting],
+            runs: vec![run(1, "a", RunPhase::Running)],
+            ..Changes::default()
+        })
+        .unwrap();
+    let reader = Reader::open(dir.path()).unwrap();
+    let pinned = reader.pin().unwrap();
+    assert_eq!(reader.runs().unwrap().len(), 1);
+    // The run finishes and the timer gets its next occurrence, in one commit.
+    store
+        .commit(&Changes {
+            timers: vec![timer("a")],
+            finished_runs: vec![run_id(1)],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert_eq!(reader.timer("a").unwrap().unwrap().next_scheduled_at, None);
+    assert_eq!(reader.runs().unwrap().len(), 1);
+    drop(pinned);
+    assert!(reader
+        .timer("a")
+        .unwrap()
+        .unwrap()
+        .next_scheduled_at
+        .is_some());
+    assert!(reader.runs().unwrap().is_empty());
+}
+
+#[test]
 fn commit_replaces_and_deletes_rows() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());

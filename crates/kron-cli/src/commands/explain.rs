@@ -79,6 +79,8 @@ impl Explanation {
 pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     let name = parse::timer_name(&args.name)?;
     let reader = ctx.dir.reader()?;
+    // The record, its runs and its history as of one moment, however many reads it takes.
+    let _pinned = reader.pin()?;
     let record = reader.timer(name)?;
     let hist = History {
         reader: &reader,
