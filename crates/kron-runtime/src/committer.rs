@@ -2,6 +2,7 @@
 //! the workers). It is the only writer to storage; the scheduler thread decides the next step
 //! while this one commits the last, so deciding and writing overlap.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -34,10 +35,40 @@ const LOG_BOUND_BYTES: i64 = 16 * 1024 * 1024;
 const LOG_SHARE_OF_FREE_SPACE: u64 = 4;
 /// SQLite's page size (the default, which Kron does not change): a WAL frame holds one page.
 const PAGE_BYTES: i64 = 4096;
-/// With a history limit, retention runs after this many new events...
-const COMPACT_EVERY_EVENTS: usize = 200_000;
-/// ...or this long after the last retention, if anything was written since.
+/// With a history limit, retention runs after `RetentionPolicy::every_events` new events, or
+/// this long after the last retention, if anything was written since.
 const COMPACT_EVERY_MS: i64 = 10 * 60 * 1_000;
+/// Timers whose old runs one retention slice removes: a few milliseconds of work, so commits
+/// never wait long for retention.
+const RETENTION_TIMERS_PER_SLICE: usize = 256;
+
+/// When to ask the checkpoint thread for a checkpoint: after so many events or commits.
+#[derive(Default)]
+struct CheckpointPacing {
+    events: usize,
+    commits: usize,
+}
+
+impl CheckpointPacing {
+    /// A transaction that wrote (or deleted) `events` events committed.
+    fn wrote(&mut self, events: usize, checkpoints: Option<&Checkpoints>) {
+        self.events = self.events.saturating_add(events);
+        self.commits += 1;
+        if self.events >= CHECKPOINT_EVERY_EVENTS || self.commits >= CHECKPOINT_EVERY_COMMITS {
+            if let Some(checkpoints) = checkpoints {
+                let _ = checkpoints.request.try_send(());
+            }
+            *self = CheckpointPacing::default();
+        }
+    }
+}
+
+/// A retention pass under way: where the next slice starts, and what the pass removed so far.
+#[derive(Default)]
+struct Retention {
+    after: String,
+    deleted: u64,
+}
 
 /// One engine step, decided by the scheduler thread, to be made durable and then acted on.
 pub(crate) struct Step<C> {
@@ -56,7 +87,15 @@ pub(crate) struct Committer<C, H> {
     pub pool: Pool<C>,
     pub host: Arc<H>,
     pub clock: Arc<dyn Clock>,
-    pub history_limit: Option<usize>,
+    pub retention: Option<RetentionPolicy>,
+}
+
+/// Retention while running: keep each timer's latest `keep_runs` runs, in a pass after every
+/// `every_events` new events (or `COMPACT_EVERY_MS`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetentionPolicy {
+    pub keep_runs: NonZeroUsize,
+    pub every_events: usize,
 }
 
 /// The checkpoint thread, as the committer sees it.
@@ -176,12 +215,15 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
         // reads the free disk space), not once per commit.
         let mut finish_now: Option<(i64, bool)> = None;
         let mut events_since_compact = 0usize;
-        let (mut events_since_checkpoint, mut commits_since_checkpoint) = (0usize, 0usize);
+        let mut pacing = CheckpointPacing::default();
         let mut last_compact = self.clock.now_ms();
+        let policy = self.retention;
+        // A retention pass in progress: taken a slice at a time between commits.
+        let mut retention: Option<Retention> = None;
         while !hung_up {
             // Wait for a step (or for the retry); then take every step already waiting, so that
             // whatever was decided during the last commit goes into one group commit.
-            match self.wait(steps, retry_at) {
+            match self.wait(steps, retry_at, retention.is_some()) {
                 Ok(step) => {
                     next_due = step.next_due;
                     pending.add(step);
@@ -217,17 +259,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                         retry_at = None;
                         let events = pending.changes.events.len();
                         events_since_compact += events;
-                        events_since_checkpoint += events;
-                        commits_since_checkpoint += 1;
-                        if events_since_checkpoint >= CHECKPOINT_EVERY_EVENTS
-                            || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
-                        {
-                            if let Some(checkpoints) = checkpoints {
-                                let _ = checkpoints.request.try_send(());
-                            }
-                            events_since_checkpoint = 0;
-                            commits_since_checkpoint = 0;
-                        }
+                        pacing.wrote(events, checkpoints);
                         let done = std::mem::take(&mut pending);
                         if !done.jobs.is_empty() {
                             self.pool.submit(done.jobs);
@@ -282,25 +314,86 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
             if hung_up {
                 break;
             }
-            let compact_due = events_since_compact >= COMPACT_EVERY_EVENTS
+            let compact_due = policy.is_some_and(|p| events_since_compact >= p.every_events)
                 || (events_since_compact > 0 && now - last_compact >= COMPACT_EVERY_MS);
-            if let (Some(limit), true, true) =
-                (self.history_limit, compact_due, pending.changes.is_empty())
-            {
-                self.compact(limit);
+            if policy.is_some() && retention.is_none() && compact_due {
+                retention = Some(Retention::default());
                 events_since_compact = 0;
-                last_compact = self.clock.now_ms();
+                last_compact = now;
+            }
+            // One slice between commits, never while a step waits to be written or storage
+            // fails: a commit waits for a slice at most, never for a whole pass.
+            if let (Some(policy), Some(pass), true, None) = (
+                policy,
+                retention.as_mut(),
+                pending.changes.is_empty(),
+                retry_at,
+            ) {
+                let before = pass.deleted;
+                let done = self.retention_slice(policy.keep_runs, pass);
+                // Deleting dirties pages as writing does: the log must be checkpointed as well.
+                pacing.wrote(
+                    usize::try_from(pass.deleted - before).unwrap_or(usize::MAX),
+                    checkpoints,
+                );
+                if done {
+                    retention = None;
+                }
             }
         }
     }
 
-    /// The next step, waiting at most until the retry instant when a commit failed.
+    /// One slice of a retention pass; true when the pass is over (finished, or failed: it is
+    /// tried again at the next due time).
+    fn retention_slice(&mut self, keep: NonZeroUsize, pass: &mut Retention) -> bool {
+        match self
+            .store
+            .compact_slice(keep, &pass.after, RETENTION_TIMERS_PER_SLICE)
+        {
+            Ok(slice) => {
+                pass.deleted += slice.events_deleted;
+                match slice.last_timer {
+                    Some(last) => {
+                        pass.after = last;
+                        false
+                    }
+                    None => {
+                        if pass.deleted > 0 {
+                            self.host.log(
+                                LogLevel::Info,
+                                &format!(
+                                    "history limit {keep}: removed {} old events",
+                                    pass.deleted
+                                ),
+                            );
+                        }
+                        true
+                    }
+                }
+            }
+            Err(err) => {
+                self.host.log(
+                    LogLevel::Warning,
+                    &format!("history retention failed (will retry later): {err}"),
+                );
+                true
+            }
+        }
+    }
+
+    /// The next step, waiting at most until the retry instant when a commit failed, and not at
+    /// all while a retention pass has slices left (`busy`).
     fn wait(
         &self,
         steps: &Receiver<Step<C>>,
         retry_at: Option<i64>,
+        busy: bool,
     ) -> Result<Step<C>, RecvTimeoutError> {
         match retry_at {
+            None if busy => steps.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            }),
             None => steps.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(at) => {
                 let micros = at
@@ -335,24 +428,6 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 LogLevel::Warning,
                 &format!("checkpoint failed (will retry): {err}"),
             );
-        }
-    }
-
-    /// Applies the history limit. Runs on this thread (the store's only writer) between commits.
-    fn compact(&mut self, keep_runs: usize) {
-        match self.store.compact(Some(keep_runs), None) {
-            Ok(report) if report.events_deleted > 0 => self.host.log(
-                LogLevel::Info,
-                &format!(
-                    "history limit {keep_runs}: removed {} old events ({} -> {} bytes)",
-                    report.events_deleted, report.bytes_before, report.bytes_after
-                ),
-            ),
-            Ok(_) => {}
-            Err(err) => self.host.log(
-                LogLevel::Warning,
-                &format!("history retention failed (will retry later): {err}"),
-            ),
         }
     }
 }

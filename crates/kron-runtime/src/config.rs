@@ -21,7 +21,13 @@ pub struct RuntimeConfig {
     /// Keep only the latest N runs of each timer in history (events of runs in flight are always
     /// kept). Applied at start and then as history grows; `None` keeps everything.
     pub history_limit: Option<usize>,
+    /// With a history limit, retention runs again after this many new events (or ten minutes
+    /// after the last time, if anything was written since).
+    pub retention_every_events: usize,
 }
+
+/// The default of [`RuntimeConfig::retention_every_events`].
+pub const RETENTION_EVERY_EVENTS: usize = 200_000;
 
 impl RuntimeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -32,6 +38,7 @@ impl RuntimeConfig {
             engine: EngineConfig::default(),
             clock: Arc::new(SystemClock),
             history_limit: None,
+            retention_every_events: RETENTION_EVERY_EVENTS,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The runtime's public face: register timers, start, shut down, observe, command.
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -15,6 +16,7 @@ use kron_core::timer::TimerDef;
 use kron_core::CommandError;
 use kron_store::{Reader, Store};
 
+use crate::committer::RetentionPolicy;
 use crate::config::RuntimeConfig;
 use crate::control::{Admin, ControlServer, RuntimeStatus};
 use crate::error::RuntimeError;
@@ -234,7 +236,13 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             host,
             clock,
             capacity: config.max_workers.saturating_mul(IN_FLIGHT_PER_WORKER),
-            history_limit: config.history_limit,
+            retention: config
+                .history_limit
+                .and_then(NonZeroUsize::new)
+                .map(|keep_runs| RetentionPolicy {
+                    keep_runs,
+                    every_events: config.retention_every_events.max(1),
+                }),
         };
         let thread = scheduler.spawn().map_err(RuntimeError::Thread)?;
         state.running = Some(Running {

@@ -17,7 +17,7 @@ mod scheduler;
 mod shared;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::RuntimeConfig;
+pub use config::{RuntimeConfig, RETENTION_EVERY_EVENTS};
 pub use control::{Admin, RuntimeStatus, SOCKET_FILE, TOKEN_FILE};
 pub use error::RuntimeError;
 pub use host::{Host, Job, LogLevel};

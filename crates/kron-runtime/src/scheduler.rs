@@ -14,7 +14,7 @@ use kron_core::engine::Outcome;
 use kron_store::Store;
 
 use crate::clock::Clock;
-use crate::committer::{Committer, Step};
+use crate::committer::{Committer, RetentionPolicy, Step};
 use crate::host::{Host, Job};
 use crate::pool::Pool;
 use crate::shared::Shared;
@@ -37,7 +37,7 @@ pub(crate) struct Scheduler<C, H> {
     pub clock: Arc<dyn Clock>,
     /// Most attempts in flight at once (handed to workers, not yet reported).
     pub capacity: usize,
-    pub history_limit: Option<usize>,
+    pub retention: Option<RetentionPolicy>,
 }
 
 /// The deciding half, on the scheduler thread.
@@ -59,7 +59,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
             pool: self.pool,
             host: self.host,
             clock: self.clock.clone(),
-            history_limit: self.history_limit,
+            retention: self.retention,
         };
         let committer = std::thread::Builder::new()
             .name("kron-committer".to_string())

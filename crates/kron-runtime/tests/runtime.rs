@@ -209,6 +209,62 @@ fn registrations_while_running_are_scheduled_and_persisted() -> Result<(), Runti
     Ok(())
 }
 
+/// With a history limit, retention runs while timers fire, a slice of timers at a time between
+/// commits, and covers every timer (more than one slice's worth here).
+#[test]
+fn history_limit_is_applied_while_running() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    let timers = 300;
+    for i in 0..timers {
+        kron.register(
+            def(&format!("t{i:03}"), ScheduleSpec::Every { ms: 200 }, 1),
+            Behaviour::Succeed,
+            now(),
+        )?;
+    }
+    let mut cfg = config(dir.path());
+    cfg.history_limit = Some(2);
+    cfg.retention_every_events = 3_000;
+    kron.start(cfg, host.clone(), None)?;
+    let passes = || {
+        host.logs
+            .lock()
+            .map(|logs| {
+                logs.iter()
+                    .filter(|l| l.starts_with("history limit 2: removed"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || passes() >= 3),
+        "retention passes: {}",
+        passes()
+    );
+    kron.shutdown(Duration::from_secs(5));
+    let reader = kron_store::Reader::open(dir.path())?;
+    let mut runs = 0;
+    let mut kept = 0;
+    for timer in reader.timers()? {
+        let history = reader.history(&timer.def.id, 100_000)?;
+        runs += timer.run_count;
+        kept += history
+            .iter()
+            .filter(|e| e.event.kind == EventKind::RunDue)
+            .count() as u64;
+        // Every timer was reached: its first runs are gone.
+        assert!(
+            history[0].event.kind != EventKind::TimerCreated,
+            "{} kept everything",
+            timer.def.id
+        );
+    }
+    assert!(kept * 2 < runs, "kept {kept} of {runs} runs");
+    Ok(())
+}
+
 #[test]
 fn shutdown_is_quick_when_idle_and_safe_twice() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;

@@ -61,6 +61,7 @@ mod grouped;
 pub mod lock;
 mod query;
 mod reader;
+mod retention;
 mod schema;
 mod writer;
 
@@ -70,4 +71,6 @@ pub use error::StoreError;
 pub use lock::{is_locked, read_owner, LockOwner, LOCK_FILE};
 pub use reader::{EventFilter, Pinned, Reader};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{CompactReport, Durability, Snapshot, Store};
+pub use writer::{
+    CompactReport, CompactSlice, Durability, Snapshot, Store, VACUUM_PAGES_PER_SLICE,
+};

@@ -5,6 +5,7 @@
 //! flight), never replays history. Every engine step is written by [`Store::commit`] as one
 //! transaction, so a timer's state and the events that produced it are durable together.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +14,7 @@ use kron_core::event::StoredEvent;
 use kron_core::run::RunRecord;
 use kron_core::time::EpochMs;
 use kron_core::timer::TimerRecord;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 
 use crate::checkpoint::{self, CheckpointReport, Checkpointer};
 use crate::codec;
@@ -22,6 +23,7 @@ use crate::error::{io_error, sql, sql_error, StoreError};
 use crate::grouped::{self, WriteError};
 use crate::lock::DirLock;
 use crate::query;
+use crate::retention;
 use crate::schema::{self, DbState};
 
 /// How hard a commit tries to survive a power loss. Chosen at open.
@@ -46,6 +48,18 @@ pub struct Snapshot {
     /// The highest event `seq` ever assigned (0 for none); the next event gets `max_seq + 1`.
     pub max_seq: i64,
 }
+
+/// What one [`Store::compact_slice`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactSlice {
+    pub events_deleted: u64,
+    /// Where the next slice starts (`after`); `None` when this slice finished the pass.
+    pub last_timer: Option<String>,
+}
+
+/// At most this many freed pages (4 MiB) go back to the file system after one
+/// [`Store::compact_slice`]; the rest stay free for new rows.
+pub const VACUUM_PAGES_PER_SLICE: u32 = 1024;
 
 /// What [`Store::compact`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -271,8 +285,9 @@ impl Store {
     /// `PRAGMA incremental_vacuum` (the file shrinks; the cost follows what was freed, there is
     /// no full rewrite as with `VACUUM`) and truncates the WAL. Event seqs are never reused.
     ///
-    /// Runs on the writer, so commits wait for it: measured ~0.3 s to drop the oldest 10% of
-    /// 1M events, ~2.5 s to drop 87% of them (release build).
+    /// One transaction, so commits wait for all of it: measured ~0.3 s to drop the oldest 10% of
+    /// 1M events, ~2.5 s to drop 87% of them (release build). A running runtime uses
+    /// [`Store::compact_slice`] instead.
     pub fn compact(
         &mut self,
         keep_runs_per_timer: Option<usize>,
@@ -286,84 +301,70 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql(path, "starting compaction"))?;
         // The high-water mark survives the deletion of the newest events.
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('max_seq', ?1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [self.max_seq.to_string()],
-        )
-        .map_err(sql(path, "compacting"))?;
-        const NOT_IN_FLIGHT: &str = "(run_id IS NULL OR run_id NOT IN (SELECT run_id FROM runs))";
+        retention::keep_max_seq(&tx, path, self.max_seq)?;
+        let not_in_flight = retention::NOT_IN_FLIGHT;
         let mut deleted = 0usize;
         if let Some(before) = older_than {
             deleted += tx
                 .execute(
-                    &format!("DELETE FROM events WHERE ts < ?1 AND {NOT_IN_FLIGHT}"),
+                    &format!("DELETE FROM events WHERE ts < ?1 AND {not_in_flight}"),
                     [before],
                 )
                 .map_err(sql(path, "deleting old events"))?;
         }
-        match keep_runs_per_timer {
+        match keep_runs_per_timer.map(NonZeroUsize::new) {
             None => {}
-            Some(0) => {
+            Some(None) => {
                 deleted += tx
-                    .execute(&format!("DELETE FROM events WHERE {NOT_IN_FLIGHT}"), [])
+                    .execute(&format!("DELETE FROM events WHERE {not_in_flight}"), [])
                     .map_err(sql(path, "deleting run events"))?;
             }
-            Some(keep) => {
-                // Every timer that has events (removed ones included), found by skipping
-                // through the (timer_id, seq) index rather than reading all of it.
-                let timer_ids: Vec<String> = {
-                    let mut stmt = tx
-                        .prepare(
-                            "WITH RECURSIVE t(id) AS ( \
-                                SELECT min(timer_id) FROM events \
-                                UNION ALL \
-                                SELECT (SELECT min(timer_id) FROM events WHERE timer_id > t.id) FROM t \
-                                WHERE t.id IS NOT NULL) \
-                             SELECT id FROM t WHERE id IS NOT NULL",
-                        )
-                        .map_err(sql(path, "listing timers with events"))?;
-                    let rows = stmt
-                        .query_map([], |row| row.get(0))
-                        .map_err(sql(path, "listing timers with events"))?;
-                    rows.collect::<Result<_, _>>()
-                        .map_err(sql(path, "listing timers with events"))?
-                };
-                // A run begins with its RUN_DUE, so the timer's keep-th most recent RUN_DUE is
-                // where the history to keep starts; walking the index newest-first finds it
-                // reading only what is kept.
-                let mut find_cutoff = tx
-                    .prepare(
-                        "SELECT seq FROM events INDEXED BY events_timer_seq \
-                         WHERE timer_id = ?1 AND kind = 'RUN_DUE' ORDER BY seq DESC LIMIT 1 OFFSET ?2",
-                    )
-                    .map_err(sql(path, "finding runs to keep"))?;
-                let mut delete = tx
-                    .prepare(&format!(
-                        "DELETE FROM events WHERE timer_id = ?1 AND seq < ?2 AND {NOT_IN_FLIGHT}"
-                    ))
-                    .map_err(sql(path, "deleting run events"))?;
-                let offset = i64::try_from(keep - 1).unwrap_or(i64::MAX);
-                for timer_id in &timer_ids {
-                    let cutoff: Option<i64> = find_cutoff
-                        .query_row(params![timer_id, offset], |row| row.get(0))
-                        .optional()
-                        .map_err(sql(path, "finding runs to keep"))?;
-                    if let Some(cutoff) = cutoff {
-                        deleted += delete
-                            .execute(params![timer_id, cutoff])
-                            .map_err(sql(path, "deleting run events"))?;
-                    }
-                }
+            Some(Some(keep)) => {
+                let timer_ids = retention::timers_with_events(&tx, path, "", usize::MAX)?;
+                deleted += retention::keep_latest_runs(&tx, path, keep, &timer_ids)?;
             }
         }
         tx.commit().map_err(sql(path, "committing compaction"))?;
-        incremental_vacuum(&self.conn, path)?;
+        incremental_vacuum(&self.conn, path, None)?;
         checkpoint(&self.conn, path)?;
         Ok(CompactReport {
             events_deleted: deleted as u64,
             bytes_before,
             bytes_after: db::file_bytes(path),
+        })
+    }
+
+    /// Retention by runs for a running runtime, a slice at a time: the next `max_timers` timers
+    /// with events after `after` (in id order; `""` starts a pass) keep only their latest
+    /// `keep_runs` runs, as [`Store::compact`] does, in one short transaction. Up to
+    /// [`VACUUM_PAGES_PER_SLICE`] freed pages then go back to the file system. Commits wait for
+    /// one slice at most (milliseconds), never for a whole pass.
+    pub fn compact_slice(
+        &mut self,
+        keep_runs: NonZeroUsize,
+        after: &str,
+        max_timers: usize,
+    ) -> Result<CompactSlice, StoreError> {
+        let path = self.db_path.as_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(path, "starting compaction"))?;
+        retention::keep_max_seq(&tx, path, self.max_seq)?;
+        let timer_ids = retention::timers_with_events(&tx, path, after, max_timers.max(1))?;
+        let deleted = retention::keep_latest_runs(&tx, path, keep_runs, &timer_ids)?;
+        tx.commit().map_err(sql(path, "committing compaction"))?;
+        if deleted > 0 {
+            incremental_vacuum(&self.conn, path, Some(VACUUM_PAGES_PER_SLICE))?;
+        }
+        let more = timer_ids.len() >= max_timers.max(1);
+        Ok(CompactSlice {
+            events_deleted: deleted as u64,
+            last_timer: if more {
+                timer_ids.last().cloned()
+            } else {
+                None
+            },
         })
     }
 
@@ -548,9 +549,18 @@ fn checkpoint(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// `PRAGMA incremental_vacuum`: moves pages from the end of the file into free slots and
 /// truncates it. It yields one row per page freed and only does the work as it is stepped, so it
 /// must be stepped to the end.
-fn incremental_vacuum(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+/// Returns free pages to the file system: all of them, or at most `max_pages`.
+fn incremental_vacuum(
+    conn: &Connection,
+    path: &Path,
+    max_pages: Option<u32>,
+) -> Result<(), StoreError> {
+    let pragma = match max_pages {
+        Some(n) => format!("PRAGMA incremental_vacuum({n})"),
+        None => "PRAGMA incremental_vacuum".to_string(),
+    };
     let mut stmt = conn
-        .prepare("PRAGMA incremental_vacuum")
+        .prepare(&pragma)
         .map_err(sql(path, "returning free pages"))?;
     let mut rows = stmt.query([]).map_err(sql(path, "returning free pages"))?;
     while rows

@@ -1041,10 +1041,10 @@ fn reclaim_log_waits_only_briefly_for_a_reader_and_leaves_the_log_to_it() {
 // ---------------------------------------------------------------------------------------------
 // Compaction
 
-#[test]
-fn compact_keeps_recent_and_in_flight_runs_and_shrinks_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path());
+/// 20 timers with 200 runs each (3 events a run, the last with a 200-byte error), t0's
+/// `TIMER_CREATED` as the newest event, and two runs in flight: run 0 of t0 (the oldest of all)
+/// and run 21 of t1. Returns the number of events and the runs in flight.
+fn compaction_fixture(store: &mut Store) -> (u64, Vec<RunRecord>) {
     let timers = 20u64;
     let runs_per_timer = 200u64;
     let mut events = Vec::new();
@@ -1069,7 +1069,15 @@ fn compact_keeps_recent_and_in_flight_runs_and_shrinks_the_file() {
             ..Changes::default()
         })
         .unwrap();
-    let total = 3 * timers * runs_per_timer + 1;
+    (3 * timers * runs_per_timer + 1, in_flight)
+}
+
+#[test]
+fn compact_keeps_recent_and_in_flight_runs_and_shrinks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let timers = 20u64;
+    let (total, _) = compaction_fixture(&mut store);
     let max_seq = store.load().unwrap().max_seq;
     assert_eq!(max_seq, total as i64);
 
@@ -1127,6 +1135,51 @@ fn compact_keeps_recent_and_in_flight_runs_and_shrinks_the_file() {
         })
         .unwrap();
     assert_eq!(seqs(&store.history("t0", 10).unwrap()), vec![max_seq + 1]);
+}
+
+#[test]
+fn compaction_in_slices_keeps_exactly_what_one_compaction_keeps() {
+    let whole_dir = tempfile::tempdir().unwrap();
+    let mut whole = open(whole_dir.path());
+    compaction_fixture(&mut whole);
+    let expected = whole.compact(Some(2), None).unwrap().events_deleted;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let (total, _) = compaction_fixture(&mut store);
+    let keep = std::num::NonZeroUsize::new(2).unwrap();
+    let (mut after, mut slices, mut deleted) = (String::new(), 0, 0);
+    loop {
+        let slice = store.compact_slice(keep, &after, 3).unwrap();
+        slices += 1;
+        deleted += slice.events_deleted;
+        match slice.last_timer {
+            Some(last) => {
+                assert!(last > after, "{last} after {after}");
+                after = last;
+            }
+            None => break,
+        }
+    }
+    // 20 timers, 3 a slice: 7 slices, the last one short.
+    assert_eq!(slices, 7);
+    assert_eq!(deleted, expected);
+    let all = |dir: &Path| {
+        Reader::open(dir)
+            .unwrap()
+            .events(&EventFilter::default())
+            .unwrap()
+    };
+    let kept = all(dir.path());
+    assert_eq!(kept, all(whole_dir.path()));
+    assert_eq!(kept.len() as u64, total - deleted);
+    // A pass over nothing left to delete deletes nothing; seqs still go on from the highest.
+    assert_eq!(
+        store.compact_slice(keep, "", 100).unwrap().events_deleted,
+        0
+    );
+    let max_seq = store.load().unwrap().max_seq;
+    assert_eq!(max_seq, total as i64);
 }
 
 // ---------------------------------------------------------------------------------------------
