@@ -70,10 +70,12 @@ pub struct CompactReport {
     pub bytes_after: u64,
 }
 
-/// `PRAGMA cache_size`: 8 MiB of page cache (default 2 MiB) keeps the index pages of large
-/// commits in memory. The cache fills with the rows written and stays full, so it is part of
-/// the memory each timer costs (about 80 bytes per timer at 100k timers).
-const CACHE_KIB: i64 = 8 * 1024;
+/// `PRAGMA cache_size`: 2 MiB of page cache (SQLite's default, set explicitly because it is a
+/// measured choice). The cache fills with the rows written and stays full, so it is part of the
+/// memory each timer costs (about 20 bytes per timer at 100k timers). Measured against 8 MiB
+/// (burst of 50k, 100k registrations, restart with 100k timers): no slower, 70 bytes less per
+/// timer; the operating system's page cache serves what falls out of it.
+const CACHE_KIB: i64 = 2 * 1024;
 /// `PRAGMA journal_size_limit`: after a checkpoint the WAL is truncated to at most this.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// `PRAGMA wal_autocheckpoint`, in pages: checkpoint once the WAL holds 16 MiB (default 4 MiB).
