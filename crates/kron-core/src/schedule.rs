@@ -98,15 +98,68 @@ impl Schedule {
     pub fn spec(&self) -> &ScheduleSpec {
         &self.spec
     }
+    /// The compiled cron, without the definition (which the caller keeps anyway).
+    pub(crate) fn into_cron(self) -> Option<Box<CronSchedule>> {
+        self.cron
+    }
+    /// The schedule's answers, borrowed.
+    pub fn view(&self) -> ScheduleRef<'_> {
+        ScheduleRef {
+            spec: &self.spec,
+            cron: self.cron.as_deref(),
+        }
+    }
+    pub fn is_one_shot(&self) -> bool {
+        self.view().is_one_shot()
+    }
+    /// See [`ScheduleRef::first`].
+    pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {
+        self.view().first(created_at)
+    }
+    /// See [`ScheduleRef::next_after`].
+    pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
+        self.view().next_after(t)
+    }
+    /// See [`ScheduleRef::count_between`].
+    pub fn count_between(
+        &self,
+        after: EpochMs,
+        until: EpochMs,
+        cap: u64,
+    ) -> (u64, Option<EpochMs>) {
+        self.view().count_between(after, until, cap)
+    }
+    /// See [`ScheduleRef::describe`].
+    pub fn describe(&self) -> String {
+        self.view().describe()
+    }
+}
+
+/// A compiled schedule as a definition plus its compiled cron, held apart: the engine keeps the
+/// definition in the timer's record already, and a second copy per timer is memory for nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduleRef<'a> {
+    spec: &'a ScheduleSpec,
+    cron: Option<&'a CronSchedule>,
+}
+
+impl<'a> ScheduleRef<'a> {
+    /// `cron` must be what [`Schedule::from_spec`] compiled from `spec` (`None` unless cron).
+    pub(crate) fn new(spec: &'a ScheduleSpec, cron: Option<&'a CronSchedule>) -> Self {
+        ScheduleRef { spec, cron }
+    }
+    pub fn spec(&self) -> &'a ScheduleSpec {
+        self.spec
+    }
     pub fn is_one_shot(&self) -> bool {
         matches!(
-            self.spec,
+            *self.spec,
             ScheduleSpec::After { .. } | ScheduleSpec::At { .. }
         )
     }
     /// The first occurrence of a timer created at `created_at`.
     pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {
-        match &self.spec {
+        match self.spec {
             ScheduleSpec::Cron { .. } => self.next_after(created_at),
             ScheduleSpec::Every { ms } | ScheduleSpec::After { ms } => {
                 created_at.checked_add(signed(*ms)?)
@@ -119,8 +172,8 @@ impl Schedule {
     /// For `Every` this is `t + ms`: the caller passes the previous occurrence (not "now") to keep
     /// the grid.
     pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
-        match &self.spec {
-            ScheduleSpec::Cron { .. } => self.cron.as_ref()?.next_after(t),
+        match self.spec {
+            ScheduleSpec::Cron { .. } => self.cron?.next_after(t),
             ScheduleSpec::Every { ms } => t.checked_add(signed(*ms)?),
             ScheduleSpec::After { .. } | ScheduleSpec::At { .. } => None,
         }
@@ -141,7 +194,7 @@ impl Schedule {
         if until <= after || cap == 0 {
             return (0, None);
         }
-        match &self.spec {
+        match self.spec {
             ScheduleSpec::Every { ms } => {
                 if *ms == 0 {
                     return (0, None);
@@ -177,7 +230,7 @@ impl Schedule {
     }
     /// "every 30m", "cron 0 8 * * * (Europe/Berlin)", "after 10s", "at 2026-11-26T08:00:00.000Z".
     pub fn describe(&self) -> String {
-        match &self.spec {
+        match self.spec {
             ScheduleSpec::Cron { expr, timezone } => format!("cron {} ({timezone})", expr.trim()),
             ScheduleSpec::Every { ms } => format!("every {}", format_duration(*ms)),
             ScheduleSpec::After { ms } => format!("after {}", format_duration(*ms)),

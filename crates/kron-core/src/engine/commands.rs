@@ -1,6 +1,7 @@
 //! Registration and operator commands: register, orphan, pause, resume, trigger, remove.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 
 use super::{Engine, Timer};
 use crate::error::CommandError;
@@ -45,7 +46,7 @@ impl Engine {
     pub fn register(&mut self, def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
         let schedule = validate_def(&def)?;
         let id = def.id.clone();
-        let Some(timer) = self.timers.get_mut(&id) else {
+        let Some(timer) = self.timers.get_mut(id.as_str()) else {
             self.create(def, schedule, now);
             return Ok(Registered::Created);
         };
@@ -59,12 +60,12 @@ impl Engine {
             timer.rec.lifecycle = Lifecycle::Active;
         }
         if !same_schedule {
-            timer.schedule = schedule;
+            timer.cron = schedule.into_cron();
             timer.coalesced = None;
             if matches!(timer.rec.lifecycle, Lifecycle::Completed | Lifecycle::Dead) {
                 timer.rec.lifecycle = Lifecycle::Active;
             }
-            let next = timer.schedule.first(now);
+            let next = timer.schedule().first(now);
             self.set_next(&id, next);
         } else if revived {
             self.push_occurrence(&id);
@@ -85,8 +86,8 @@ impl Engine {
         if same_definition {
             return Ok(Registered::Unchanged);
         }
-        let (text, next) = match self.timers.get(&id) {
-            Some(t) => (t.schedule.describe(), t.rec.next_fire_at),
+        let (text, next) = match self.timers.get(id.as_str()) {
+            Some(t) => (t.schedule().describe(), t.rec.next_fire_at),
             None => (String::new(), None),
         };
         let detail = EventDetail {
@@ -112,14 +113,15 @@ impl Engine {
         let rec = TimerRecord::created(def, now, scheduled, next_fire_at);
         let timer = Timer {
             rec,
-            schedule,
+            cron: schedule.into_cron(),
             running: 0,
             retrying: 0,
             gen,
             coalesced: None,
         };
+        let key: Arc<str> = Arc::from(id.as_str());
         if let Some(at) = next_fire_at {
-            self.occurrences.push(Reverse((at, gen, id.clone())));
+            self.occurrences.push(Reverse((at, gen, key.clone())));
         }
         if !self.changes.removed_timers.is_empty() {
             self.changes.removed_timers.remove(&id);
@@ -139,7 +141,7 @@ impl Engine {
             attempt: None,
             detail,
         });
-        self.timers.insert(id, Box::new(timer));
+        self.timers.insert(key, Box::new(timer));
     }
 
     /// Marks every active timer for which `registered` is false as orphaned (`TIMER_ORPHANED`):
@@ -149,11 +151,11 @@ impl Engine {
             .timers
             .iter()
             .filter(|(id, t)| t.rec.lifecycle == Lifecycle::Active && !registered(id))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect();
         orphans.sort();
         for id in &orphans {
-            if let Some(timer) = self.timers.get_mut(id) {
+            if let Some(timer) = self.timers.get_mut(id.as_str()) {
                 timer.rec.lifecycle = Lifecycle::Orphaned;
             }
             self.touch_timer(id, now);
@@ -211,9 +213,9 @@ impl Engine {
         }
         timer.rec.lifecycle = Lifecycle::Active;
         let passed = timer.rec.next_fire_at.is_some_and(|at| at < now);
-        if passed && !timer.schedule.is_one_shot() {
+        if passed && !timer.schedule().is_one_shot() {
             timer.coalesced = None;
-            let next = timer.schedule.first(now);
+            let next = timer.schedule().first(now);
             self.set_next(id, next);
         } else {
             self.push_occurrence(id);

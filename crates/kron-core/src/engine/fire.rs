@@ -54,7 +54,7 @@ impl Engine {
             let late = now.saturating_sub(fire_at) > self.config.late_grace_ms;
             if late
                 && timer.coalesced.is_none()
-                && !timer.schedule.is_one_shot()
+                && !timer.schedule().is_one_shot()
                 && timer.rec.def.catchup != Catchup::All
             {
                 self.catch_up(&id, now);
@@ -72,10 +72,10 @@ impl Engine {
         };
         let coalesced = timer.coalesced.take();
         let after = coalesced.map_or(scheduled_at, |(_, until)| until);
-        let one_shot = timer.schedule.is_one_shot();
+        let one_shot = timer.schedule().is_one_shot();
         let next = match timer.rec.def.overlap {
             // Keep the grid: the next occurrence does not wait for this run.
-            Overlap::Skip | Overlap::Allow if !one_shot => timer.schedule.next_after(after),
+            Overlap::Skip | Overlap::Allow if !one_shot => timer.schedule().next_after(after),
             // Delay: computed from this run's finish; one-shots have none.
             _ => None,
         };
@@ -121,7 +121,7 @@ impl Engine {
             if run.phase == RunPhase::Running || run.fire_at != at {
                 continue;
             }
-            let Some(timer) = self.timers.get(&run.timer_id) else {
+            let Some(timer) = self.timers.get(run.timer_id.as_str()) else {
                 continue;
             };
             // Paused or orphaned timers hold their runs; resume/revival requeues them.
@@ -146,7 +146,7 @@ impl Engine {
             let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
             // The timer row is not rewritten here: the attempt is counted, and `last_run_at`
             // persisted, with its outcome (a run is durable through its own row meanwhile).
-            if let Some(timer) = self.timers.get_mut(&timer_id) {
+            if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.running += 1;
                 if was_retrying {
                     timer.retrying = timer.retrying.saturating_sub(1);
@@ -207,10 +207,10 @@ impl Engine {
         let Some(first) = timer.rec.next_scheduled_at else {
             return;
         };
-        if timer.schedule.is_one_shot() || first > now {
+        if timer.schedule().is_one_shot() || first > now {
             return;
         }
-        let (more, last) = timer.schedule.count_between(first, now, cap);
+        let (more, last) = timer.schedule().count_between(first, now, cap);
         let count = more.saturating_add(1);
         let until = last.unwrap_or(first);
         match timer.rec.def.catchup {
@@ -223,7 +223,7 @@ impl Engine {
                 self.touch_timer(id, now);
             }
             Catchup::Skip => {
-                let next = timer.schedule.next_after(until);
+                let next = timer.schedule().next_after(until);
                 self.set_next(id, next);
                 self.touch_timer(id, now);
                 let next_run_at = self.timers.get(id).and_then(|t| t.rec.next_fire_at);

@@ -17,14 +17,16 @@ mod tests;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::changes::Changes;
+use crate::cron::CronSchedule;
 use crate::event::{Event, EventDetail, EventKind};
 use crate::rng::Rng;
 use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, ScheduleRef};
 use crate::time::EpochMs;
 use crate::timer::TimerRecord;
 use crate::CoreError;
@@ -81,7 +83,8 @@ pub struct Dispatch {
 #[derive(Debug, Clone)]
 pub(crate) struct Timer {
     pub(crate) rec: TimerRecord,
-    pub(crate) schedule: Schedule,
+    /// The compiled cron of `rec.def.schedule` (see [`Timer::schedule`]).
+    pub(crate) cron: Option<Box<CronSchedule>>,
     /// Runs of this timer in `Running`.
     pub(crate) running: u32,
     /// Runs of this timer in `RetryWait`.
@@ -92,6 +95,13 @@ pub(crate) struct Timer {
     pub(crate) coalesced: Option<(u64, EpochMs)>,
 }
 
+impl Timer {
+    /// The timer's schedule, compiled: its definition (in the record) with its compiled cron.
+    pub(crate) fn schedule(&self) -> ScheduleRef<'_> {
+        ScheduleRef::new(&self.rec.def.schedule, self.cron.as_deref())
+    }
+}
+
 /// The engine. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
@@ -100,12 +110,13 @@ pub struct Engine {
     ids: RunIdGen,
     // Boxed: a timer is a few hundred bytes, and a map sized for growth would otherwise reserve
     // that much per empty slot too.
-    timers: HashMap<String, Box<Timer>>,
+    // Keys are shared with the occurrence heap: one copy of each id, not two.
+    timers: HashMap<Arc<str>, Box<Timer>>,
     runs: HashMap<RunId, RunRecord>,
     /// (fire_at, generation, timer id) of each active timer's next occurrence. Generations are
     /// unique, so entries due at the same instant are ordered by generation (the order they were
     /// queued) and the ids are never compared.
-    occurrences: BinaryHeap<Reverse<(EpochMs, u64, String)>>,
+    occurrences: BinaryHeap<Reverse<(EpochMs, u64, Arc<str>)>>,
     /// (fire_at, run id) of runs waiting to start (Due, RetryWait).
     waiting: BinaryHeap<Reverse<(EpochMs, RunId)>>,
     next_gen: u64,
@@ -154,17 +165,17 @@ impl Engine {
             let id = rec.def.id.clone();
             let timer = Timer {
                 rec,
-                schedule,
+                cron: schedule.into_cron(),
                 running: 0,
                 retrying: 0,
                 gen: 0,
                 coalesced: None,
             };
-            self.timers.insert(id.clone(), Box::new(timer));
+            self.timers.insert(Arc::from(id.as_str()), Box::new(timer));
             self.push_occurrence(&id);
         }
         for run in runs {
-            if let Some(timer) = self.timers.get_mut(&run.timer_id) {
+            if let Some(timer) = self.timers.get_mut(run.timer_id.as_str()) {
                 match run.phase {
                     RunPhase::Running => timer.running += 1,
                     RunPhase::RetryWait => timer.retrying += 1,
@@ -194,7 +205,7 @@ impl Engine {
     }
 
     pub fn timer_ids(&self) -> impl Iterator<Item = &str> {
-        self.timers.keys().map(String::as_str)
+        self.timers.keys().map(|id| &**id)
     }
 
     /// Runs in flight (any phase).
@@ -217,7 +228,7 @@ impl Engine {
         let mut timers = Vec::new();
         let mut timer_states = Vec::new();
         for id in &pending.timers {
-            if let Some(t) = self.timers.get(id) {
+            if let Some(t) = self.timers.get(id.as_str()) {
                 if pending.defs.contains(id) {
                     timers.push(t.rec.clone());
                 } else {
@@ -312,10 +323,14 @@ impl Engine {
     fn push_occurrence(&mut self, id: &str) {
         self.next_gen += 1;
         let gen = self.next_gen;
+        let Some((key, _)) = self.timers.get_key_value(id) else {
+            return;
+        };
+        let key = key.clone();
         if let Some(timer) = self.timers.get_mut(id) {
             timer.gen = gen;
             if let Some(at) = timer.rec.next_fire_at {
-                self.occurrences.push(Reverse((at, gen, id.to_string())));
+                self.occurrences.push(Reverse((at, gen, key)));
             }
         }
     }

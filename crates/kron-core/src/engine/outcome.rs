@@ -63,10 +63,10 @@ impl Engine {
             .iter()
             .filter(|(_, t)| {
                 t.rec.lifecycle == Lifecycle::Active
-                    && !t.schedule.is_one_shot()
+                    && !t.schedule().is_one_shot()
                     && t.rec.next_fire_at.is_some_and(|at| at < now)
             })
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect();
         late.sort();
         for id in late {
@@ -102,13 +102,13 @@ impl Engine {
                 let Some(run) = self.drop_run(run_id) else {
                     return;
                 };
-                if let Some(timer) = self.timers.get_mut(&timer_id) {
+                if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                     timer.running = timer.running.saturating_sub(1);
                     timer.rec.run_count += 1;
                     timer.rec.last_run_at = Some(run.fire_at);
                     timer.rec.last_status = Some(LastStatus::Ok);
                     timer.rec.last_duration_ms = Some(duration_ms);
-                    if timer.schedule.is_one_shot() && !run.manual {
+                    if timer.schedule().is_one_shot() && !run.manual {
                         timer.rec.lifecycle = Lifecycle::Completed;
                     }
                 }
@@ -128,7 +128,7 @@ impl Engine {
                     Some((run_id, attempt)),
                     detail,
                 );
-                if let Some(timer) = self.timers.get_mut(&timer_id) {
+                if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                     timer.rec.last_duration_ms = Some(duration_ms);
                 }
                 self.settle_failure(run_id, error, now, true);
@@ -148,9 +148,9 @@ impl Engine {
         let started_at = run.fire_at;
         let max_attempts = self
             .timers
-            .get(&timer_id)
+            .get(timer_id.as_str())
             .map_or(1, |t| t.rec.def.max_attempts);
-        if let Some(timer) = self.timers.get_mut(&timer_id) {
+        if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
             timer.running = timer.running.saturating_sub(1);
             timer.rec.run_count += 1;
             timer.rec.last_run_at = Some(started_at);
@@ -164,7 +164,7 @@ impl Engine {
                 run.attempt = attempt + 1;
                 run.fire_at = fire_at;
             }
-            if let Some(timer) = self.timers.get_mut(&timer_id) {
+            if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.retrying += 1;
                 timer.rec.last_status = Some(LastStatus::Failed(error));
             }
@@ -196,9 +196,9 @@ impl Engine {
             let Some(run) = self.drop_run(run_id) else {
                 return;
             };
-            if let Some(timer) = self.timers.get_mut(&timer_id) {
+            if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.rec.last_status = Some(LastStatus::Dead(error));
-                if timer.schedule.is_one_shot() && !run.manual {
+                if timer.schedule().is_one_shot() && !run.manual {
                     timer.rec.lifecycle = Lifecycle::Dead;
                 }
             }
@@ -214,23 +214,23 @@ impl Engine {
             return;
         }
         let recovered_at = self.recovered_at;
-        let Some(timer) = self.timers.get(&run.timer_id) else {
+        let Some(timer) = self.timers.get(run.timer_id.as_str()) else {
             return;
         };
         if timer.rec.def.overlap != Overlap::Delay
-            || timer.schedule.is_one_shot()
+            || timer.schedule().is_one_shot()
             || timer.rec.next_fire_at.is_some()
         {
             return;
         }
-        let on_grid = timer.schedule.next_after(run.scheduled_at);
+        let on_grid = timer.schedule().next_after(run.scheduled_at);
         let next = match (timer.rec.def.catchup, on_grid, recovered_at) {
             (Catchup::All, Some(n), Some(r)) if n <= r => Some(n),
-            _ => match timer.schedule.spec() {
+            _ => match timer.schedule().spec() {
                 ScheduleSpec::Every { ms } => {
                     Some(now.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)))
                 }
-                _ => timer.schedule.next_after(now),
+                _ => timer.schedule().next_after(now),
             },
         };
         let id = run.timer_id.clone();

@@ -1,6 +1,7 @@
 //! Read-only views of timers for status and listing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Engine, Timer};
 use crate::run::RunPhase;
@@ -63,13 +64,12 @@ impl Engine {
                 );
             }
         }
-        let mut ids: Vec<&String> = self.timers.keys().collect();
+        let mut ids: Vec<&Arc<str>> = self.timers.keys().collect();
         ids.sort();
         ids.into_iter()
             .filter_map(|id| {
                 let timer = self.timers.get(id)?;
-                let (first_waiting, active) =
-                    waiting.get(id.as_str()).copied().unwrap_or((None, 0));
+                let (first_waiting, active) = waiting.get(&**id).copied().unwrap_or((None, 0));
                 Some(make_view(timer, first_waiting, active))
             })
             .collect()
@@ -91,7 +91,7 @@ fn make_view(timer: &Timer, first_waiting: Option<EpochMs>, active_runs: u32) ->
     TimerView {
         record,
         state: derive_state(timer.rec.lifecycle, timer.running, timer.retrying),
-        schedule: timer.schedule.describe(),
+        schedule: timer.schedule().describe(),
         next_run_at,
         active_runs,
     }
