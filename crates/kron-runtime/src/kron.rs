@@ -115,7 +115,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             let had_changes = core.engine.has_changes();
             let id = def.id.clone();
             core.engine.register(def, now)?;
-            core.callbacks.insert(id, callback);
+            let key = shared_key(&core.engine, &id);
+            core.callbacks.insert(key, callback);
             // The scheduler takes every pending change before it sleeps: it needs waking only by
             // the first change after it took the last ones (later ones join the same commit).
             let wake = !had_changes && core.engine.has_changes();
@@ -163,16 +164,16 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         // start keeps them. Registered: what the last runtime held, and the registry (which
         // wins: registered since).
         let last_core = state.last.as_ref().map(|shared| shared.lock());
-        let mut callbacks: HashMap<String, C> = HashMap::with_capacity(
+        let mut callbacks: HashMap<Arc<str>, C> = HashMap::with_capacity(
             state.registry.len() + last_core.as_ref().map_or(0, |c| c.callbacks.len()),
         );
         if let Some(core) = &last_core {
             for (id, callback) in &core.callbacks {
-                if !state.registry.contains_key(id) {
+                if !state.registry.contains_key(&**id) {
                     if let Some(def) = core.engine.definition(id) {
                         engine.register(def.clone(), now)?;
                     }
-                    callbacks.insert(id.clone(), callback.clone());
+                    callbacks.insert(shared_key(&engine, id), callback.clone());
                 }
             }
         }
@@ -186,7 +187,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             if let Some(def) = def {
                 engine.register(def, now)?;
             }
-            callbacks.insert(id.clone(), registration.callback.clone());
+            callbacks.insert(shared_key(&engine, id), registration.callback.clone());
         }
         drop(last_core);
         engine.mark_orphans(|id| callbacks.contains_key(id), now);
@@ -503,4 +504,9 @@ impl<C: Clone + Send + Sync + 'static> Admin for &'static Kron<C> {
     fn runtime_status(&self) -> Option<RuntimeStatus> {
         Kron::runtime_status(self)
     }
+}
+
+/// The engine's copy of a timer id, for a map keyed by id (one copy per timer, not two).
+fn shared_key(engine: &Engine, id: &str) -> Arc<str> {
+    engine.shared_id(id).unwrap_or_else(|| Arc::from(id))
 }

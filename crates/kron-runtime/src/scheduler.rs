@@ -102,7 +102,7 @@ impl<C: Clone + Send + 'static> Decider<C> {
                     FIRST_BATCH
                 };
                 for dispatch in dispatches {
-                    match core.callbacks.get(&dispatch.timer_id) {
+                    match core.callbacks.get(dispatch.timer_id.as_str()) {
                         Some(callback) => jobs.push(Job {
                             callback: callback.clone(),
                             dispatch,

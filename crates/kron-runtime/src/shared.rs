@@ -1,7 +1,7 @@
 //! State shared by the API caller, the scheduler thread and the workers, behind one mutex.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use kron_core::engine::Engine;
 
@@ -9,7 +9,7 @@ use kron_core::engine::Engine;
 /// committing to storage or running a callback.
 pub(crate) struct Core<C> {
     pub engine: Engine,
-    pub callbacks: HashMap<String, C>,
+    pub callbacks: HashMap<Arc<str>, C>,
     /// False once shutdown began: no new attempts start.
     pub accepting: bool,
     /// Set by shutdown after waiting for active runs: flush once more and exit.

@@ -204,6 +204,12 @@ impl Engine {
         self.timers.get(id).map(|t| &t.rec.def)
     }
 
+    /// The timer's id as the engine holds it, shared: a map keyed by timer id elsewhere can
+    /// hold the same copy instead of another.
+    pub fn shared_id(&self, id: &str) -> Option<Arc<str>> {
+        self.timers.get_key_value(id).map(|(key, _)| key.clone())
+    }
+
     pub fn timer_ids(&self) -> impl Iterator<Item = &str> {
         self.timers.keys().map(|id| &**id)
     }
