@@ -20,12 +20,12 @@ fn def(id: String, schedule: ScheduleSpec, overlap: Overlap) -> TimerDef {
     TimerDef {
         id,
         schedule,
-        timezone: "UTC".to_string(),
+        timezone: "UTC".into(),
         max_attempts: 3,
         overlap,
         catchup: Catchup::Once,
         jitter_ms: 0,
-        fn_name: "bench.job".to_string(),
+        fn_name: "bench.job".into(),
     }
 }
 

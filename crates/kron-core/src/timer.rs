@@ -1,5 +1,7 @@
 //! Timers: their definition (what the application registers) and their durable state.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::ScheduleSpec;
@@ -76,8 +78,9 @@ text_enum!(
 pub struct TimerDef {
     pub id: String,
     pub schedule: ScheduleSpec,
-    /// IANA zone the schedule is read in (cron fields, naive `at` values).
-    pub timezone: String,
+    /// IANA zone the schedule is read in (cron fields, naive `at` values). Shared: the engine
+    /// keeps one copy of each distinct zone name (and function name) for all its timers.
+    pub timezone: Arc<str>,
     /// Attempts per due run, the first included (>= 1).
     pub max_attempts: u32,
     pub overlap: Overlap,
@@ -85,7 +88,7 @@ pub struct TimerDef {
     /// Each occurrence is delayed by a random amount in `0..=jitter_ms`.
     pub jitter_ms: u64,
     /// The registered function's qualified name, for people reading status.
-    pub fn_name: String,
+    pub fn_name: Arc<str>,
 }
 
 impl TimerDef {

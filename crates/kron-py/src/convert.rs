@@ -115,12 +115,12 @@ pub fn timer_def(
     Ok(TimerDef {
         id,
         schedule,
-        timezone,
+        timezone: timezone.into(),
         max_attempts,
         overlap: Overlap::parse(overlap)?,
         catchup: Catchup::parse(catchup)?,
         jitter_ms,
-        fn_name,
+        fn_name: fn_name.into(),
     })
 }
 
@@ -134,8 +134,8 @@ pub fn view_dict<'py>(
     d.set_item("id", &rec.def.id)?;
     d.set_item("state", view.state.as_str())?;
     d.set_item("schedule", &view.schedule)?;
-    d.set_item("timezone", &rec.def.timezone)?;
-    d.set_item("fn_name", &rec.def.fn_name)?;
+    d.set_item("timezone", &*rec.def.timezone)?;
+    d.set_item("fn_name", &*rec.def.fn_name)?;
     d.set_item("next_run_at", view.next_run_at)?;
     d.set_item("last_run_at", rec.last_run_at)?;
     d.set_item("last_status", rec.last_status.as_ref().map(|s| s.display()))?;

@@ -23,12 +23,12 @@ fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     TimerDef {
         id: id.to_string(),
         schedule,
-        timezone: "Europe/Berlin".to_string(),
+        timezone: "Europe/Berlin".into(),
         max_attempts: 3,
         overlap: Overlap::Skip,
         catchup: Catchup::Once,
         jitter_ms: 250,
-        fn_name: format!("app.jobs.{}", id.replace(['-', '.', ':'], "_")),
+        fn_name: format!("app.jobs.{}", id.replace(['-', '.', ':'], "_")).into(),
     }
 }
 

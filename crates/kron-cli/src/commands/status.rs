@@ -60,7 +60,7 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
     ))?;
     let mut fields: Vec<(&str, String)> = vec![
         ("schedule", view.schedule.clone()),
-        ("function", rec.def.fn_name.clone()),
+        ("function", rec.def.fn_name.to_string()),
         (
             "next run",
             view.next_run_at.map_or_else(

@@ -32,12 +32,12 @@ pub fn every(id: &str, ms: u64) -> TimerDef {
     TimerDef {
         id: id.to_string(),
         schedule: ScheduleSpec::Every { ms },
-        timezone: "UTC".to_string(),
+        timezone: "UTC".into(),
         max_attempts: 3,
         overlap: Overlap::Delay,
         catchup: Catchup::Once,
         jitter_ms: 0,
-        fn_name: format!("app.jobs.{}", id.replace('-', "_")),
+        fn_name: format!("app.jobs.{}", id.replace('-', "_")).into(),
     }
 }
 
@@ -47,7 +47,7 @@ pub fn cron(id: &str, expr: &str, tz: &str) -> TimerDef {
             expr: expr.to_string(),
             timezone: tz.to_string(),
         },
-        timezone: tz.to_string(),
+        timezone: tz.into(),
         ..every(id, 1)
     }
 }

@@ -43,8 +43,9 @@ impl Engine {
     /// occurrence keeps its time, a finished one-shot stays finished). Changed definition:
     /// `TIMER_UPDATED`, and the next occurrence is recomputed when the schedule itself changed.
     /// An orphaned timer is revived (`TIMER_RESUMED`).
-    pub fn register(&mut self, def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
+    pub fn register(&mut self, mut def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
         let schedule = validate_def(&def)?;
+        self.share_names(&mut def);
         let id = def.id.clone();
         let Some(timer) = self.timers.get_mut(id.as_str()) else {
             self.create(def, schedule, now);

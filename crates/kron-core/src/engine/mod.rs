@@ -28,7 +28,7 @@ use crate::rng::Rng;
 use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
 use crate::schedule::{Schedule, ScheduleRef};
 use crate::time::EpochMs;
-use crate::timer::TimerRecord;
+use crate::timer::{TimerDef, TimerRecord};
 use crate::CoreError;
 
 pub use commands::{validate_def, Registered};
@@ -123,6 +123,9 @@ pub struct Engine {
     /// When `recover` ran: catch-up "all" replays the grid up to here.
     recovered_at: Option<EpochMs>,
     changes: Pending,
+    /// One copy of each distinct zone and function name: thousands of timers usually share a
+    /// handful (kept for the engine's life; there are only as many as distinct names).
+    names: HashSet<Arc<str>>,
 }
 
 /// Changes accumulated since the last `take_changes`.
@@ -150,6 +153,19 @@ impl Engine {
             next_gen: 0,
             recovered_at: None,
             changes: Pending::default(),
+            names: HashSet::default(),
+        }
+    }
+
+    /// Makes the definition's zone and function name the engine's shared copies.
+    fn share_names(&mut self, def: &mut TimerDef) {
+        for name in [&mut def.timezone, &mut def.fn_name] {
+            match self.names.get(&**name) {
+                Some(shared) => *name = shared.clone(),
+                None => {
+                    self.names.insert(name.clone());
+                }
+            }
         }
     }
 
@@ -160,8 +176,9 @@ impl Engine {
         timers: Vec<TimerRecord>,
         runs: Vec<RunRecord>,
     ) -> Result<(), CoreError> {
-        for rec in timers {
+        for mut rec in timers {
             let schedule = Schedule::from_spec(rec.def.schedule.clone())?;
+            self.share_names(&mut rec.def);
             let id = rec.def.id.clone();
             let timer = Timer {
                 rec,

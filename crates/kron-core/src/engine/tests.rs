@@ -12,12 +12,12 @@ fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     TimerDef {
         id: id.to_string(),
         schedule,
-        timezone: "UTC".to_string(),
+        timezone: "UTC".into(),
         max_attempts: 3,
         overlap: Overlap::Delay,
         catchup: Catchup::Once,
         jitter_ms: 0,
-        fn_name: "app.job".to_string(),
+        fn_name: "app.job".into(),
     }
 }
 
@@ -606,4 +606,46 @@ fn poll_batch_bounds_both_due_records_and_starts() {
     assert_eq!(e.poll_batch(T0 + 1_000, 4, 16).len(), 4);
     let rest = e.poll(T0 + 1_000, usize::MAX);
     assert_eq!(rest.len(), 100 - 16 - 4);
+}
+
+#[test]
+fn timers_share_one_copy_of_each_zone_and_function_name() {
+    let shared = |e: &Engine, a: &str, b: &str| {
+        let (a, b) = (e.definition(a).unwrap(), e.definition(b).unwrap());
+        (
+            Arc::ptr_eq(&a.timezone, &b.timezone),
+            Arc::ptr_eq(&a.fn_name, &b.fn_name),
+        )
+    };
+    let mut e = engine();
+    // Equal names, allocated apart (as each registration from Python is).
+    let mut b = every("b", 1_000);
+    b.timezone = String::from("UTC").into();
+    b.fn_name = String::from("app.job").into();
+    let mut c = every("c", 1_000);
+    c.fn_name = "app.other".into();
+    for d in [every("a", 1_000), b, c] {
+        e.register(d, T0).unwrap();
+    }
+    assert_eq!(shared(&e, "a", "b"), (true, true));
+    assert_eq!(shared(&e, "a", "c"), (true, false));
+    assert_eq!(&*e.definition("c").unwrap().fn_name, "app.other");
+
+    // Records read back from storage share them too.
+    let records: Vec<TimerRecord> = e.views().into_iter().map(|v| v.record).collect();
+    let decoded: Vec<TimerRecord> = records
+        .iter()
+        .map(|r| serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap())
+        .collect();
+    let mut restored = engine();
+    restored.restore(decoded, Vec::new()).unwrap();
+    assert_eq!(shared(&restored, "a", "b"), (true, true));
+    assert_eq!(
+        records,
+        restored
+            .views()
+            .into_iter()
+            .map(|v| v.record)
+            .collect::<Vec<_>>()
+    );
 }
