@@ -132,14 +132,11 @@ fn list_status_and_history_of_a_stopped_directory() {
     assert_eq!(status["last_status"], "OK");
     let fire = status["next_fire_times"].as_array().unwrap();
     assert_eq!(fire.len(), 5);
-    let at = |v: &serde_json::Value| {
-        v.as_str()
-            .unwrap()
-            .parse::<jiff::Timestamp>()
-            .unwrap()
-            .as_millisecond()
-    };
-    assert_eq!(at(&fire[1]) - at(&fire[0]), 10 * MINUTE, "{status}");
+    assert_eq!(
+        epoch_ms(&fire[1]) - epoch_ms(&fire[0]),
+        10 * MINUTE,
+        "{status}"
+    );
     let text = kron(&dir, &["job", "status", "flaky"]).ok().to_string();
     assert!(text.starts_with("flaky  scheduled"), "{text}");
     assert!(text.contains("Next 5 fire times:"), "{text}");
@@ -254,18 +251,11 @@ fn status_of_a_delay_timer_mid_run_lists_fire_times_from_now() {
     let after = wall();
     assert_eq!(status["state"], "running", "{status}");
     assert!(status["next_run_at"].is_null(), "{status}");
-    let at = |v: &serde_json::Value| {
-        v.as_str()
-            .unwrap()
-            .parse::<jiff::Timestamp>()
-            .unwrap()
-            .as_millisecond()
-    };
     let fire: Vec<i64> = status["next_fire_times"]
         .as_array()
         .unwrap()
         .iter()
-        .map(at)
+        .map(epoch_ms)
         .collect();
     assert_eq!(fire.len(), 5, "{status}");
     assert!(

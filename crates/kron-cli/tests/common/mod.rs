@@ -28,6 +28,15 @@ pub fn base_time() -> EpochMs {
     (now - 2 * DAY) / DAY * DAY + DAY / 2
 }
 
+/// An ISO 8601 instant the CLI printed, as epoch milliseconds.
+pub fn epoch_ms(v: &serde_json::Value) -> EpochMs {
+    v.as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond()
+}
+
 pub fn every(id: &str, ms: u64) -> TimerDef {
     TimerDef {
         id: id.to_string(),
