@@ -321,8 +321,9 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 events_since_compact = 0;
                 last_compact = now;
             }
-            // One slice between commits, never while a step waits to be written or storage
-            // fails: a commit waits for a slice at most, never for a whole pass.
+            // At most one slice per commit, and none while a failed commit waits for its retry:
+            // a commit waits for one slice at most, never for a whole pass, and a busy runtime
+            // still finishes the pass.
             if let (Some(policy), Some(pass), true, None) = (
                 policy,
                 retention.as_mut(),
