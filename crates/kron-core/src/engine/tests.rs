@@ -611,7 +611,10 @@ fn poll_batch_bounds_both_due_records_and_starts() {
 #[test]
 fn timers_share_one_copy_of_each_zone_and_function_name() {
     let shared = |e: &Engine, a: &str, b: &str| {
-        let (a, b) = (e.definition(a).unwrap(), e.definition(b).unwrap());
+        let (a, b) = (
+            e.definition(a).expect("timer a"),
+            e.definition(b).expect("timer b"),
+        );
         (
             Arc::ptr_eq(&a.timezone, &b.timezone),
             Arc::ptr_eq(&a.fn_name, &b.fn_name),
@@ -625,20 +628,23 @@ fn timers_share_one_copy_of_each_zone_and_function_name() {
     let mut c = every("c", 1_000);
     c.fn_name = "app.other".into();
     for d in [every("a", 1_000), b, c] {
-        e.register(d, T0).unwrap();
+        e.register(d, T0).expect("register");
     }
     assert_eq!(shared(&e, "a", "b"), (true, true));
     assert_eq!(shared(&e, "a", "c"), (true, false));
-    assert_eq!(&*e.definition("c").unwrap().fn_name, "app.other");
+    assert_eq!(&*e.definition("c").expect("timer c").fn_name, "app.other");
 
     // Records read back from storage share them too.
     let records: Vec<TimerRecord> = e.views().into_iter().map(|v| v.record).collect();
     let decoded: Vec<TimerRecord> = records
         .iter()
-        .map(|r| serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap())
+        .map(|r| {
+            let json = serde_json::to_string(r).expect("encode");
+            serde_json::from_str(&json).expect("decode")
+        })
         .collect();
     let mut restored = engine();
-    restored.restore(decoded, Vec::new()).unwrap();
+    restored.restore(decoded, Vec::new()).expect("restore");
     assert_eq!(shared(&restored, "a", "b"), (true, true));
     assert_eq!(
         records,
