@@ -25,6 +25,13 @@ pub enum ScheduleSpec {
     At { at_ms: EpochMs },
 }
 
+impl ScheduleSpec {
+    /// `after` and `at`: fires once.
+    pub fn is_one_shot(&self) -> bool {
+        matches!(self, ScheduleSpec::After { .. } | ScheduleSpec::At { .. })
+    }
+}
+
 /// A compiled schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -152,10 +159,7 @@ impl<'a> ScheduleRef<'a> {
         self.spec
     }
     pub fn is_one_shot(&self) -> bool {
-        matches!(
-            *self.spec,
-            ScheduleSpec::After { .. } | ScheduleSpec::At { .. }
-        )
+        self.spec.is_one_shot()
     }
     /// The first occurrence of a timer created at `created_at`.
     pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {

@@ -65,9 +65,41 @@ impl CheckpointPacing {
 
 /// A retention pass under way: where the next slice starts, and what the pass removed so far.
 #[derive(Default)]
-struct Retention {
+struct RetentionPass {
     after: String,
     deleted: u64,
+}
+
+/// Retention while running: what was written since the last pass, and the pass in progress.
+struct Retention {
+    policy: RetentionPolicy,
+    events_since: usize,
+    last_pass: i64,
+    pass: Option<RetentionPass>,
+}
+
+impl Retention {
+    fn new(policy: RetentionPolicy, now: i64) -> Self {
+        Retention {
+            policy,
+            events_since: 0,
+            last_pass: now,
+            pass: None,
+        }
+    }
+
+    /// The pass in progress, starting one when it is due: after `every_events` new events, or
+    /// `COMPACT_EVERY_MS` after the last pass if anything was written since.
+    fn pass_due(&mut self, now: i64) -> Option<&mut RetentionPass> {
+        let due = self.events_since >= self.policy.every_events
+            || (self.events_since > 0 && now - self.last_pass >= COMPACT_EVERY_MS);
+        if self.pass.is_none() && due {
+            self.pass = Some(RetentionPass::default());
+            self.events_since = 0;
+            self.last_pass = now;
+        }
+        self.pass.as_mut()
+    }
 }
 
 /// One engine step, decided by the scheduler thread, to be made durable and then acted on.
@@ -210,20 +242,17 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
         let mut retry_at: Option<i64> = None;
         let mut hung_up = false;
         let mut next_due: Option<i64> = None;
-        // Whether the background checkpoint must be finished at once (its log is too large to
-        // wait for a quiet moment), for the log size it reported: decided once per report (it
-        // reads the free disk space), not once per commit.
+        // See `finish_checkpoint_when_due`.
         let mut finish_now: Option<(i64, bool)> = None;
-        let mut events_since_compact = 0usize;
         let mut pacing = CheckpointPacing::default();
-        let mut last_compact = self.clock.now_ms();
-        let policy = self.retention;
-        // A retention pass in progress: taken a slice at a time between commits.
-        let mut retention: Option<Retention> = None;
+        let mut retention = self
+            .retention
+            .map(|policy| Retention::new(policy, self.clock.now_ms()));
         while !hung_up {
             // Wait for a step (or for the retry); then take every step already waiting, so that
             // whatever was decided during the last commit goes into one group commit.
-            match self.wait(steps, retry_at, retention.is_some()) {
+            let in_pass = retention.as_ref().is_some_and(|r| r.pass.is_some());
+            match self.wait(steps, retry_at, in_pass) {
                 Ok(step) => {
                     next_due = step.next_due;
                     pending.add(step);
@@ -258,7 +287,9 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                     Ok(()) => {
                         retry_at = None;
                         let events = pending.changes.events.len();
-                        events_since_compact += events;
+                        if let Some(retention) = retention.as_mut() {
+                            retention.events_since += events;
+                        }
                         pacing.wrote(events, checkpoints);
                         let done = std::mem::take(&mut pending);
                         if !done.jobs.is_empty() {
@@ -293,60 +324,66 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                 self.pool.submit(std::mem::take(&mut pending.jobs));
             }
             if let Some(checkpoints) = checkpoints {
-                if checkpoints.done.load(Ordering::Acquire) {
-                    let quiet = steps.is_empty()
-                        && next_due.is_none_or(|at| at.saturating_sub(now) >= QUIET_MS);
-                    let wal_pages = checkpoints.wal_pages.load(Ordering::Relaxed);
-                    let urgent = match finish_now {
-                        Some((pages, urgent)) if pages == wal_pages => urgent,
-                        _ => {
-                            let urgent = self.log_too_large(wal_pages);
-                            finish_now = Some((wal_pages, urgent));
-                            urgent
-                        }
-                    };
-                    if quiet || urgent {
-                        checkpoints.done.store(false, Ordering::Release);
-                        self.finish_checkpoint();
-                    }
-                }
+                let quiet = steps.is_empty()
+                    && next_due.is_none_or(|at| at.saturating_sub(now) >= QUIET_MS);
+                self.finish_checkpoint_when_due(checkpoints, quiet, &mut finish_now);
             }
             if hung_up {
                 break;
             }
-            let compact_due = policy.is_some_and(|p| events_since_compact >= p.every_events)
-                || (events_since_compact > 0 && now - last_compact >= COMPACT_EVERY_MS);
-            if policy.is_some() && retention.is_none() && compact_due {
-                retention = Some(Retention::default());
-                events_since_compact = 0;
-                last_compact = now;
-            }
             // At most one slice per commit, and none while a failed commit waits for its retry:
             // a commit waits for one slice at most, never for a whole pass, and a busy runtime
             // still finishes the pass.
-            if let (Some(policy), Some(pass), true, None) = (
-                policy,
-                retention.as_mut(),
-                pending.changes.is_empty(),
-                retry_at,
-            ) {
-                let before = pass.deleted;
-                let done = self.retention_slice(policy.keep_runs, pass);
-                // Deleting dirties pages as writing does: the log must be checkpointed as well.
-                pacing.wrote(
-                    usize::try_from(pass.deleted - before).unwrap_or(usize::MAX),
-                    checkpoints,
-                );
-                if done {
-                    retention = None;
+            if let Some(retention) = retention.as_mut() {
+                let keep = retention.policy.keep_runs;
+                if let Some(pass) = retention.pass_due(now) {
+                    if pending.changes.is_empty() && retry_at.is_none() {
+                        let before = pass.deleted;
+                        let done = self.retention_slice(keep, pass);
+                        // Deleting dirties pages as writing does: the log needs checkpoints too.
+                        pacing.wrote(
+                            usize::try_from(pass.deleted - before).unwrap_or(usize::MAX),
+                            checkpoints,
+                        );
+                        if done {
+                            retention.pass = None;
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// Finishes the checkpoint thread's last checkpoint (see `Store::finish_checkpoint`) at a
+    /// `quiet` moment, or at once when its log is too large to wait. Whether it is too large is
+    /// decided once per checkpoint report (it reads the free disk space), not once per commit.
+    fn finish_checkpoint_when_due(
+        &mut self,
+        checkpoints: &Checkpoints,
+        quiet: bool,
+        finish_now: &mut Option<(i64, bool)>,
+    ) {
+        if !checkpoints.done.load(Ordering::Acquire) {
+            return;
+        }
+        let wal_pages = checkpoints.wal_pages.load(Ordering::Relaxed);
+        let urgent = match *finish_now {
+            Some((pages, urgent)) if pages == wal_pages => urgent,
+            _ => {
+                let urgent = self.log_too_large(wal_pages);
+                *finish_now = Some((wal_pages, urgent));
+                urgent
+            }
+        };
+        if quiet || urgent {
+            checkpoints.done.store(false, Ordering::Release);
+            self.finish_checkpoint();
+        }
+    }
+
     /// One slice of a retention pass; true when the pass is over (finished, or failed: it is
     /// tried again at the next due time).
-    fn retention_slice(&mut self, keep: NonZeroUsize, pass: &mut Retention) -> bool {
+    fn retention_slice(&mut self, keep: NonZeroUsize, pass: &mut RetentionPass) -> bool {
         match self
             .store
             .compact_slice(keep, &pass.after, RETENTION_TIMERS_PER_SLICE)

@@ -348,18 +348,19 @@ impl Store {
         max_timers: usize,
     ) -> Result<CompactSlice, StoreError> {
         let path = self.db_path.as_path();
+        let max_timers = max_timers.max(1);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql(path, "starting compaction"))?;
         retention::keep_max_seq(&tx, path, self.max_seq)?;
-        let timer_ids = retention::timers_with_events(&tx, path, after, max_timers.max(1))?;
+        let timer_ids = retention::timers_with_events(&tx, path, after, max_timers)?;
         let deleted = retention::keep_latest_runs(&tx, path, keep_runs, &timer_ids)?;
         tx.commit().map_err(sql(path, "committing compaction"))?;
         if deleted > 0 {
             incremental_vacuum(&self.conn, path, Some(VACUUM_PAGES_PER_SLICE))?;
         }
-        let more = timer_ids.len() >= max_timers.max(1);
+        let more = timer_ids.len() >= max_timers;
         Ok(CompactSlice {
             events_deleted: deleted as u64,
             last_timer: if more {

@@ -2,7 +2,7 @@
 
 use kron_core::engine::TimerView;
 use kron_core::run::{RunPhase, RunRecord};
-use kron_core::schedule::{Schedule, ScheduleSpec};
+use kron_core::schedule::Schedule;
 use kron_core::time::{format_utc, EpochMs};
 use kron_core::timer::Lifecycle;
 use serde::Serialize;
@@ -166,16 +166,11 @@ fn why_none(view: &TimerView) -> &'static str {
         Lifecycle::Orphaned => "orphaned: no function is registered for it",
         Lifecycle::Completed => "a one-shot that has run",
         Lifecycle::Dead => "a one-shot whose last attempt failed",
-        _ if view.active_runs > 0 && one_shot(view) => "a one-shot whose run is in progress",
+        _ if view.active_runs > 0 && view.record.def.schedule.is_one_shot() => {
+            "a one-shot whose run is in progress"
+        }
         _ => "the schedule has no further occurrence",
     }
-}
-
-fn one_shot(view: &TimerView) -> bool {
-    matches!(
-        view.record.def.schedule,
-        ScheduleSpec::After { .. } | ScheduleSpec::At { .. }
-    )
 }
 
 /// The timer's next `n` occurrences: the pending one (with its jitter) or the scheduled run
