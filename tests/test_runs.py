@@ -4,6 +4,8 @@ pause / resume / trigger / remove."""
 from __future__ import annotations
 
 import logging
+import math
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -49,6 +51,30 @@ def test_run_ids_are_unique_and_sortable(name: str, data_dir: str, recorder: Rec
     assert sorted(ids) == ids, "run ids must sort in creation order"
     keys = [c["ctx"]["idempotency_key"] for c in recorder.calls_of(name)]
     assert len(set(keys)) == len(keys), "each due run has its own idempotency key"
+
+
+def test_at_with_a_fraction_of_a_millisecond_is_never_called_early(
+    names: Any, data_dir: str
+) -> None:
+    # Kron keeps the exact instant of `at`: the callback comes at or after it (never before), and
+    # the run's scheduled instant is it rounded up to the millisecond.
+    called: dict[str, tuple[float, datetime]] = {}
+
+    def record(ctx: dict[str, Any]) -> None:
+        called[ctx["timer_id"]] = (time.time(), ctx["scheduled_at"])
+
+    base = datetime.now(UTC) + timedelta(seconds=1)
+    dues = {names(f"at{i}"): base + timedelta(milliseconds=7 * i, microseconds=1 + 97 * i) for i in range(20)}
+    for timer, due in dues.items():
+        kron.schedule(timer, record, at=due)
+    kron.start(data_dir)
+    wait_until(lambda: len(called) == len(dues))
+    for timer, due in dues.items():
+        at, scheduled = called[timer]
+        assert at >= due.timestamp(), f"{timer} called {1e6 * (due.timestamp() - at):.0f} us early"
+        whole_ms = math.ceil(due.timestamp() * 1000)
+        assert round(scheduled.timestamp() * 1000) == whole_ms
+        assert kron.status(timer)["state"] == "completed"
 
 
 def test_one_shot_after_runs_once_then_completed(name: str, data_dir: str, recorder: Recorder) -> None:

@@ -66,7 +66,7 @@ def _duration(arg: str, value: object) -> str | int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_MS = timedelta(milliseconds=1)
+_ONE_US = timedelta(microseconds=1)
 
 
 def _instant(value: object) -> str | int:
@@ -78,8 +78,8 @@ def _instant(value: object) -> str | int:
                 # Naive: a wall-clock time in the timer's time zone, resolved by the core.
                 return value.isoformat()
             # Aware minus aware subtracts in UTC; timedelta // timedelta is exact integer
-            # arithmetic: epoch milliseconds, rounding partial milliseconds up.
-            return -((_EPOCH - value) // _ONE_MS)
+            # arithmetic: epoch microseconds (the core keeps the exact instant).
+            return (value - _EPOCH) // _ONE_US
         except Exception as exc:  # a tzinfo is user code and may fail
             raise _value_error("at", value, f"its tzinfo failed: {type(exc).__name__}: {exc}") from exc
     raise _type_error("at", "a datetime or an ISO 8601 string", value)

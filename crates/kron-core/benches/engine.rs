@@ -34,7 +34,7 @@ fn one_shots(n: usize, at_ms: EpochMs) -> Vec<TimerDef> {
         .map(|i| {
             def(
                 format!("b{i:07}"),
-                ScheduleSpec::At { at_ms },
+                ScheduleSpec::at_ms(at_ms),
                 Overlap::Delay,
             )
         })

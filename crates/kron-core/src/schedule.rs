@@ -21,11 +21,41 @@ pub enum ScheduleSpec {
     Every { ms: u64 },
     /// Once, `ms` after the timer was first created.
     After { ms: u64 },
-    /// Once, at an absolute instant.
-    At { at_ms: EpochMs },
+    /// Once, at an absolute instant: `at_ms` is it rounded up to a whole millisecond (what the
+    /// engine's arithmetic uses and what is shown); `at_us` keeps it exactly when it has a
+    /// fraction of a millisecond, so the callback is invoked at that instant, not up to a
+    /// millisecond after it.
+    At {
+        at_ms: EpochMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_us: Option<i64>,
+    },
 }
 
 impl ScheduleSpec {
+    /// `at` a whole-millisecond instant.
+    pub fn at_ms(at_ms: EpochMs) -> ScheduleSpec {
+        ScheduleSpec::At { at_ms, at_us: None }
+    }
+
+    /// `at` an instant in microseconds: rounded up to the millisecond, the exact instant kept
+    /// when it is not a whole millisecond.
+    pub fn at_micros(us: i64) -> ScheduleSpec {
+        let fraction = us.rem_euclid(1_000) != 0;
+        ScheduleSpec::At {
+            at_ms: us.div_euclid(1_000) + i64::from(fraction),
+            at_us: fraction.then_some(us),
+        }
+    }
+
+    /// The exact instant of an `at` one-shot in microseconds, when it is not a whole millisecond.
+    pub fn exact_micros(&self) -> Option<i64> {
+        match self {
+            ScheduleSpec::At { at_us, .. } => *at_us,
+            _ => None,
+        }
+    }
+
     /// `after` and `at`: fires once.
     pub fn is_one_shot(&self) -> bool {
         matches!(self, ScheduleSpec::After { .. } | ScheduleSpec::At { .. })
@@ -84,7 +114,17 @@ impl Schedule {
                 check_interval("after", *ms)?;
                 None
             }
-            ScheduleSpec::At { at_ms } => {
+            ScheduleSpec::At { at_ms, at_us } => {
+                // A stored definition is checked too: the exact instant must round to `at_ms`.
+                if let Some(us) = at_us {
+                    if ScheduleSpec::at_micros(*us) != spec {
+                        return Err(CoreError::invalid(
+                            "at",
+                            format!("{us}us"),
+                            format!("does not round up to the instant {at_ms}ms"),
+                        ));
+                    }
+                }
                 // Only instants jiff can represent, so `describe` shows the real value.
                 if !(MIN_EPOCH_MS..=MAX_EPOCH_MS).contains(at_ms) {
                     return Err(CoreError::invalid(
@@ -168,7 +208,7 @@ impl<'a> ScheduleRef<'a> {
             ScheduleSpec::Every { ms } | ScheduleSpec::After { ms } => {
                 created_at.checked_add(signed(*ms)?)
             }
-            ScheduleSpec::At { at_ms } => Some(*at_ms),
+            ScheduleSpec::At { at_ms, .. } => Some(*at_ms),
         }
     }
     /// The next occurrence strictly after `t`; `None` for one-shots.
@@ -238,7 +278,7 @@ impl<'a> ScheduleRef<'a> {
             ScheduleSpec::Cron { expr, timezone } => format!("cron {} ({timezone})", expr.trim()),
             ScheduleSpec::Every { ms } => format!("every {}", format_duration(*ms)),
             ScheduleSpec::After { ms } => format!("after {}", format_duration(*ms)),
-            ScheduleSpec::At { at_ms } => format!("at {}", format_utc(*at_ms)),
+            ScheduleSpec::At { at_ms, .. } => format!("at {}", format_utc(*at_ms)),
         }
     }
 }
@@ -274,14 +314,10 @@ mod tests {
                 ms: MAX_INTERVAL_MS,
             },
             ScheduleSpec::After { ms: 10_000 },
-            ScheduleSpec::At { at_ms: 0 },
-            ScheduleSpec::At { at_ms: -1 },
-            ScheduleSpec::At {
-                at_ms: MIN_EPOCH_MS,
-            },
-            ScheduleSpec::At {
-                at_ms: MAX_EPOCH_MS,
-            },
+            ScheduleSpec::at_ms(0),
+            ScheduleSpec::at_ms(-1),
+            ScheduleSpec::at_ms(MIN_EPOCH_MS),
+            ScheduleSpec::at_ms(MAX_EPOCH_MS),
         ];
         for spec in specs {
             let schedule = Schedule::from_spec(spec.clone()).unwrap_or_else(|e| panic!("{e}"));
@@ -305,15 +341,10 @@ mod tests {
                 "invalid after",
             ),
             (
-                ScheduleSpec::At { at_ms: i64::MAX },
+                ScheduleSpec::at_ms(i64::MAX),
                 "invalid at \"9223372036854775807\"",
             ),
-            (
-                ScheduleSpec::At {
-                    at_ms: MIN_EPOCH_MS - 1,
-                },
-                "out of range",
-            ),
+            (ScheduleSpec::at_ms(MIN_EPOCH_MS - 1), "out of range"),
             (cron("0 8 * *", "UTC"), "invalid cron \"0 8 * *\""),
             (cron("0 0 30 2 *", "UTC"), "never matches"),
             (
@@ -328,6 +359,53 @@ mod tests {
                 .to_string();
             assert!(e.contains(fragment), "{spec:?}: {e}");
         }
+    }
+
+    #[test]
+    fn at_keeps_a_fraction_of_a_millisecond_and_rounds_up() {
+        assert_eq!(ScheduleSpec::at_micros(5_000), ScheduleSpec::at_ms(5));
+        assert_eq!(
+            ScheduleSpec::at_micros(5_001),
+            ScheduleSpec::At {
+                at_ms: 6,
+                at_us: Some(5_001)
+            }
+        );
+        assert_eq!(
+            ScheduleSpec::at_micros(-1_500),
+            ScheduleSpec::At {
+                at_ms: -1,
+                at_us: Some(-1_500)
+            }
+        );
+        assert_eq!(ScheduleSpec::at_micros(5_001).exact_micros(), Some(5_001));
+        assert_eq!(ScheduleSpec::at_ms(5).exact_micros(), None);
+        // Whole milliseconds are stored as before; a fraction adds one field.
+        let json = |spec: &ScheduleSpec| serde_json::to_string(spec).expect("json");
+        assert_eq!(json(&ScheduleSpec::at_ms(5)), r#"{"kind":"at","at_ms":5}"#);
+        assert_eq!(
+            json(&ScheduleSpec::at_micros(5_001)),
+            r#"{"kind":"at","at_ms":6,"at_us":5001}"#
+        );
+        let back: ScheduleSpec =
+            serde_json::from_str(r#"{"kind":"at","at_ms":6,"at_us":5001}"#).expect("parse");
+        assert_eq!(back, ScheduleSpec::at_micros(5_001));
+        // A stored exact instant that does not round to its millisecond is refused.
+        let bad = ScheduleSpec::At {
+            at_ms: 7,
+            at_us: Some(5_001),
+        };
+        let err = Schedule::from_spec(bad).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("at") && e.contains("5001us")),
+            "{err:?}"
+        );
+        let whole = ScheduleSpec::At {
+            at_ms: 5,
+            at_us: Some(5_000),
+        };
+        assert!(Schedule::from_spec(whole).is_err());
     }
 
     #[test]
@@ -351,9 +429,7 @@ mod tests {
                 None,
             ),
             (
-                ScheduleSpec::At {
-                    at_ms: at("2026-11-26T08:00:00Z"),
-                },
+                ScheduleSpec::at_ms(at("2026-11-26T08:00:00Z")),
                 Some("2026-11-26T08:00:00.000Z"),
                 None,
             ),
@@ -372,7 +448,7 @@ mod tests {
         assert!(!compile(cron("@daily", "UTC")).is_one_shot());
         assert!(!compile(ScheduleSpec::Every { ms: 5 }).is_one_shot());
         assert!(compile(ScheduleSpec::After { ms: 5 }).is_one_shot());
-        assert!(compile(ScheduleSpec::At { at_ms: 5 }).is_one_shot());
+        assert!(compile(ScheduleSpec::at_ms(5)).is_one_shot());
     }
 
     #[test]
@@ -388,9 +464,7 @@ mod tests {
             (cron(" @daily ", "UTC"), "cron @daily (UTC)"),
             (ScheduleSpec::After { ms: 10_000 }, "after 10s"),
             (
-                ScheduleSpec::At {
-                    at_ms: at("2026-11-26T08:00:00Z"),
-                },
+                ScheduleSpec::at_ms(at("2026-11-26T08:00:00Z")),
                 "at 2026-11-26T08:00:00.000Z",
             ),
         ];
@@ -409,9 +483,7 @@ mod tests {
             compile(ScheduleSpec::After {
                 ms: MAX_INTERVAL_MS,
             }),
-            compile(ScheduleSpec::At {
-                at_ms: MAX_EPOCH_MS,
-            }),
+            compile(ScheduleSpec::at_ms(MAX_EPOCH_MS)),
             compile(cron("* * * * * *", "Pacific/Chatham")),
         ];
         let instants = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
@@ -497,10 +569,7 @@ mod tests {
             (5, Some(at("2026-01-01T05:00:00Z")))
         );
         assert_eq!(s.count_between(a, a + 1, 5), (0, None));
-        for spec in [
-            ScheduleSpec::After { ms: 1 },
-            ScheduleSpec::At { at_ms: a + 1 },
-        ] {
+        for spec in [ScheduleSpec::After { ms: 1 }, ScheduleSpec::at_ms(a + 1)] {
             assert_eq!(compile(spec).count_between(a, a + 10, 5), (0, None));
         }
     }

@@ -56,8 +56,22 @@ pub fn validate_timezone(name: &str) -> Result<(), CoreError> {
 /// `2026-03-08 02:30:00`, `2026-03-08T02:30`, fractional seconds, and a bare date
 /// (`2026-03-08` = local midnight). A local time in a spring-forward gap becomes the first instant
 /// after the gap (02:30 on a 02:00→03:00 day is 03:00), the same rule cron uses, so `at` and cron
-/// agree on when a non-existent local time happens. Precision beyond milliseconds is truncated.
+/// agree on when a non-existent local time happens. Precision beyond milliseconds is truncated
+/// ([`parse_datetime_micros`] keeps it).
 pub fn parse_datetime(arg: &'static str, text: &str, timezone: &str) -> Result<EpochMs, CoreError> {
+    Ok(parse_timestamp(arg, text, timezone)?.as_millisecond())
+}
+
+/// [`parse_datetime`] to the microsecond (finer precision is truncated).
+pub fn parse_datetime_micros(
+    arg: &'static str,
+    text: &str,
+    timezone: &str,
+) -> Result<i64, CoreError> {
+    Ok(parse_timestamp(arg, text, timezone)?.as_microsecond())
+}
+
+fn parse_timestamp(arg: &'static str, text: &str, timezone: &str) -> Result<Timestamp, CoreError> {
     let tz = time_zone(timezone)?;
     let err = |reason: String| CoreError::invalid(arg, text, reason);
     let s = text.trim();
@@ -89,7 +103,7 @@ pub fn parse_datetime(arg: &'static str, text: &str, timezone: &str) -> Result<E
             .to_datetime(pieces.time().unwrap_or(Time::midnight()));
         resolve_local(&tz, dt).map_err(|e| err(e.to_string()))?
     };
-    Ok(ts.as_millisecond())
+    Ok(ts)
 }
 
 const DATETIME_HINT: &str = "expected an ISO 8601 datetime such as 2026-03-08T02:30:00Z, \
@@ -234,6 +248,25 @@ mod tests {
             assert!(e.contains("timezone"), "{name:?}: {e}");
             assert!(e.contains(&format!("{name:?}")), "{name:?}: {e}");
         }
+    }
+
+    #[test]
+    fn parses_datetimes_to_the_microsecond() {
+        let base = parse_datetime_micros("at", "2026-03-08T02:30:00Z", "UTC").expect("parse");
+        let cases = [
+            ("2026-03-08T02:30:00.123456Z", 123_456),
+            ("2026-03-08T02:30:00.123456789Z", 123_456),
+            ("2026-03-08T03:30:00.000001+01:00", 1),
+            ("2026-03-08T02:30:00.5", 500_000),
+        ];
+        for (text, micros) in cases {
+            assert_eq!(
+                parse_datetime_micros("at", text, "UTC").ok(),
+                Some(base + micros),
+                "{text}"
+            );
+        }
+        assert!(parse_datetime_micros("at", "soon", "UTC").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use kron_core::duration::parse_duration;
 use kron_core::engine::TimerView;
 use kron_core::event::StoredEvent;
 use kron_core::schedule::ScheduleSpec;
-use kron_core::time::parse_datetime;
+use kron_core::time::parse_datetime_micros;
 use kron_core::timer::{Catchup, Overlap, TimerDef};
 use kron_core::CoreError;
 use pyo3::prelude::*;
@@ -60,12 +60,12 @@ pub fn schedule_spec(
         "at" => {
             if let Ok(text) = value.extract::<String>() {
                 kron_core::time::validate_timezone(timezone)?;
-                return Ok(ScheduleSpec::At {
-                    at_ms: parse_datetime("at", &text, timezone)?,
-                });
+                let us = parse_datetime_micros("at", &text, timezone)?;
+                return Ok(ScheduleSpec::at_micros(us));
             }
+            // An aware datetime arrives as epoch microseconds (see `kron._args`).
             match value.extract::<i64>() {
-                Ok(at_ms) => Ok(ScheduleSpec::At { at_ms }),
+                Ok(us) => Ok(ScheduleSpec::at_micros(us)),
                 Err(_) => Err(CoreError::invalid(
                     "at",
                     repr(value),

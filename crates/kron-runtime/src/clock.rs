@@ -1,16 +1,33 @@
 //! The runtime's only source of time. Tests inject a [`ManualClock`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kron_core::time::EpochMs;
+
+/// Longest [`Clock::wait_until_micros`] blocks. Attempts start at most a few milliseconds ahead
+/// of their instant, so a longer wait means the clock went back; the attempt then runs.
+const MAX_INSTANT_WAIT: Duration = Duration::from_millis(20);
 
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> EpochMs;
 
-    /// Microseconds, for sleeping precisely until a millisecond instant.
+    /// Microseconds, for sleeping precisely until an instant.
     fn now_micros(&self) -> i64 {
         self.now_ms().saturating_mul(1_000)
+    }
+
+    /// Blocks until `at_us` (epoch microseconds), for at most a few milliseconds.
+    fn wait_until_micros(&self, at_us: i64) {
+        let deadline = Instant::now() + MAX_INSTANT_WAIT;
+        loop {
+            let left = at_us.saturating_sub(self.now_micros());
+            let now = Instant::now();
+            if left <= 0 || now >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(left.unsigned_abs()).min(deadline - now));
+        }
     }
 }
 

@@ -26,6 +26,12 @@ pub struct RuntimeConfig {
     pub retention_every_events: usize,
 }
 
+/// How far ahead of its instant the runtime starts an attempt (see
+/// [`EngineConfig::start_ahead_ms`]): room for the commit of its `RUN_STARTED` (well under a
+/// millisecond) and the hand-over to a worker. Instants are whole milliseconds rounded up, so an
+/// exact instant with a fraction of one is still 1 to 2 ms ahead.
+pub const START_AHEAD_MS: i64 = 2;
+
 /// The default of [`RuntimeConfig::retention_every_events`].
 pub const RETENTION_EVERY_EVENTS: usize = 200_000;
 
@@ -35,7 +41,10 @@ impl RuntimeConfig {
             data_dir: data_dir.into(),
             max_workers: 8,
             durability: Durability::Normal,
-            engine: EngineConfig::default(),
+            engine: EngineConfig {
+                start_ahead_ms: START_AHEAD_MS,
+                ..EngineConfig::default()
+            },
             clock: Arc::new(SystemClock),
             history_limit: None,
             retention_every_events: RETENTION_EVERY_EVENTS,

@@ -69,26 +69,44 @@ fn work<C, H: Host<C>>(
     host: Arc<H>,
     clock: Arc<dyn Clock>,
 ) {
-    while let Ok(batch) = rx.recv() {
-        let run_ids: Vec<_> = batch
-            .iter()
-            .map(|job| job.dispatch.run_id.clone())
-            .collect();
-        let outcomes = catch_unwind(AssertUnwindSafe(|| host.invoke(batch))).unwrap_or_default();
-        let now = clock.now_ms();
-        let mut core = shared.lock();
-        core.in_flight = core.in_flight.saturating_sub(run_ids.len());
-        if !core.closed {
-            for (i, run_id) in run_ids.iter().enumerate() {
-                let outcome = outcomes.get(i).cloned().unwrap_or_else(|| Outcome::Failed {
-                    error: "internal error: the callback host returned no outcome for this run"
-                        .to_string(),
-                    duration_ms: 0,
-                });
-                core.engine.finish(run_id, outcome, now);
-            }
+    while let Ok(mut batch) = rx.recv() {
+        // Attempts started ahead of their instant are invoked at it: wait for the first, then
+        // invoke every attempt whose instant has come by then, and so on.
+        while !batch.is_empty() {
+            clock.wait_until_micros(batch[0].dispatch.not_before_us);
+            let now = clock.now_micros();
+            let ready = batch
+                .iter()
+                .position(|job| job.dispatch.not_before_us > now)
+                .unwrap_or(batch.len())
+                .max(1);
+            let later = batch.split_off(ready);
+            run_batch(batch, &shared, &*host, &*clock);
+            batch = later;
         }
-        drop(core);
-        shared.notify();
     }
+}
+
+/// Invokes a batch of attempts and records their outcomes.
+fn run_batch<C, H: Host<C>>(batch: Vec<Job<C>>, shared: &Shared<C>, host: &H, clock: &dyn Clock) {
+    let run_ids: Vec<_> = batch
+        .iter()
+        .map(|job| job.dispatch.run_id.clone())
+        .collect();
+    let outcomes = catch_unwind(AssertUnwindSafe(|| host.invoke(batch))).unwrap_or_default();
+    let now = clock.now_ms();
+    let mut core = shared.lock();
+    core.in_flight = core.in_flight.saturating_sub(run_ids.len());
+    if !core.closed {
+        for (i, run_id) in run_ids.iter().enumerate() {
+            let outcome = outcomes.get(i).cloned().unwrap_or_else(|| Outcome::Failed {
+                error: "internal error: the callback host returned no outcome for this run"
+                    .to_string(),
+                duration_ms: 0,
+            });
+            core.engine.finish(run_id, outcome, now);
+        }
+    }
+    drop(core);
+    shared.notify();
 }

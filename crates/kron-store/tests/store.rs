@@ -132,7 +132,7 @@ fn every_type_round_trips_through_commit_and_load() {
         },
         ScheduleSpec::Every { ms: 30_000 },
         ScheduleSpec::After { ms: 10_000 },
-        ScheduleSpec::At { at_ms: -5 },
+        ScheduleSpec::at_ms(-5),
     ];
     let lifecycles = [
         Lifecycle::Active,

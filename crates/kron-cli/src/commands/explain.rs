@@ -557,7 +557,7 @@ impl Explainer<'_> {
         let schedule = self.schedule.as_ref()?;
         let rec = self.record?;
         match schedule.spec() {
-            ScheduleSpec::At { at_ms } => (*at_ms <= t).then_some(*at_ms),
+            ScheduleSpec::At { at_ms, .. } => (*at_ms <= t).then_some(*at_ms),
             ScheduleSpec::After { .. } | ScheduleSpec::Every { .. } => {
                 // The grid starts at the first occurrence after creation.
                 let first = schedule.first(rec.created_at)?;

@@ -102,14 +102,16 @@ impl Engine {
         self.emit(now, id, EventKind::RunDue, Some((&run_id, 1)), detail);
     }
 
-    /// Starts due runs, oldest first, up to `capacity`.
+    /// Starts due runs, oldest first, up to `capacity`: those due by `now`, and those due within
+    /// the start-ahead, stamped with their instant (they are invoked at it).
     fn start_due(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
+        let horizon = now.saturating_add(self.config.start_ahead_ms);
         let mut out = Vec::new();
         while out.len() < capacity {
             let Some(Reverse((at, _))) = self.waiting.peek() else {
                 break;
             };
-            if *at > now {
+            if *at > horizon {
                 break;
             }
             let Some(Reverse((at, run_id))) = self.waiting.pop() else {
@@ -132,6 +134,13 @@ impl Engine {
             }
             let busy = timer.running + timer.retrying > 0;
             let first_attempt = run.phase == RunPhase::Due;
+            // The exact instant of an `at` one-shot, when its run was not moved (jitter, manual).
+            let exact_us = timer
+                .rec
+                .def
+                .schedule
+                .exact_micros()
+                .filter(|_| first_attempt && !run.manual && at == run.scheduled_at);
             let timer_id = run.timer_id.clone();
             if first_attempt && !run.manual && busy && timer.rec.def.overlap == Overlap::Skip {
                 self.skip_for_overlap(&run_id, &timer_id, now);
@@ -141,8 +150,9 @@ impl Engine {
                 continue;
             };
             let was_retrying = run.phase == RunPhase::RetryWait;
+            let start = at.max(now);
             run.phase = RunPhase::Running;
-            run.fire_at = now;
+            run.fire_at = start;
             let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
             // The timer row is not rewritten here: the attempt is counted, and `last_run_at`
             // persisted, with its outcome (a run is durable through its own row meanwhile).
@@ -158,7 +168,7 @@ impl Engine {
                 ..Default::default()
             };
             self.emit(
-                now,
+                start,
                 &timer_id,
                 EventKind::RunStarted,
                 Some((&run_id, attempt)),
@@ -169,6 +179,7 @@ impl Engine {
                 timer_id,
                 attempt,
                 scheduled_at,
+                not_before_us: exact_us.unwrap_or_else(|| at.saturating_mul(1_000)),
             });
         }
         out

@@ -41,6 +41,11 @@ pub struct EngineConfig {
     /// How far ahead of its instant an occurrence becomes a durable `RUN_DUE`, so the write is
     /// done before the instant and durability adds no lateness.
     pub lookahead_ms: i64,
+    /// How far ahead of its instant an attempt may start: its `RUN_STARTED` committed and the
+    /// attempt handed out, with [`Dispatch::not_before_us`] telling the runtime to invoke it at
+    /// the exact instant. Takes the commit and the hand-over off the callback's lateness. 0: an
+    /// attempt starts only once its instant has come.
+    pub start_ahead_ms: i64,
     /// First retry delay; doubles per failed attempt.
     pub backoff_base_ms: u64,
     /// Upper bound of a retry delay.
@@ -60,6 +65,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             lookahead_ms: 50,
+            start_ahead_ms: 0,
             backoff_base_ms: 1_000,
             backoff_cap_ms: 300_000,
             late_grace_ms: 1_000,
@@ -69,14 +75,18 @@ impl Default for EngineConfig {
     }
 }
 
-/// A callback the runtime must invoke now. Its `RUN_STARTED` is in the same [`Changes`] as the
-/// decision, so the runtime commits before invoking.
+/// A callback the runtime must invoke, at `not_before_us` or as soon as possible after it. Its
+/// `RUN_STARTED` is in the same [`Changes`] as the decision, so the runtime commits before
+/// invoking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dispatch {
     pub run_id: RunId,
     pub timer_id: String,
     pub attempt: u32,
     pub scheduled_at: EpochMs,
+    /// The exact instant to invoke at, in epoch microseconds: in the past unless the attempt
+    /// started ahead ([`EngineConfig::start_ahead_ms`]).
+    pub not_before_us: i64,
 }
 
 /// A registered timer in memory: its durable record, compiled schedule and in-flight counters.
@@ -282,7 +292,9 @@ impl Engine {
             .peek()
             .map(|Reverse((at, _, _))| at.saturating_sub(self.config.lookahead_ms));
         let run = if workers_free {
-            self.waiting.peek().map(|Reverse((at, _))| *at)
+            self.waiting
+                .peek()
+                .map(|Reverse((at, _))| at.saturating_sub(self.config.start_ahead_ms))
         } else {
             None
         };

@@ -83,6 +83,9 @@ impl Engine {
         if run.phase != RunPhase::Running {
             return;
         }
+        // An attempt started ahead is stamped with its instant in whole milliseconds; one that
+        // ends within that millisecond must not be recorded as ending before it started.
+        let now = now.max(run.fire_at);
         let (timer_id, attempt, scheduled_at) =
             (run.timer_id.clone(), run.attempt, run.scheduled_at);
         match outcome {

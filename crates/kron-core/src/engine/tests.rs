@@ -102,7 +102,7 @@ fn bad_definitions_are_rejected_before_anything_changes() {
 #[test]
 fn due_record_is_written_ahead_and_run_starts_at_its_instant() {
     let mut e = engine();
-    e.register(def("x", ScheduleSpec::At { at_ms: T0 + 1_000 }), T0)
+    e.register(def("x", ScheduleSpec::at_ms(T0 + 1_000)), T0)
         .ok();
     e.take_changes();
     let lookahead = e.config().lookahead_ms;
@@ -185,6 +185,89 @@ fn three_attempts_then_dead_with_backoff() {
         v.record.last_status.map(|s| s.display()),
         Some("DEAD: ValueError: boom".to_string())
     );
+}
+
+fn starting_ahead(ms: i64) -> Engine {
+    Engine::new(
+        EngineConfig {
+            start_ahead_ms: ms,
+            ..EngineConfig::default()
+        },
+        42,
+    )
+}
+
+#[test]
+fn an_attempt_starts_ahead_stamped_with_its_instant_and_carries_the_exact_instant() {
+    let mut e = starting_ahead(2);
+    // 1,000.4 ms after T0: the whole-millisecond instant is T0 + 1,001.
+    let exact_us = (T0 + 1_000) * 1_000 + 400;
+    e.register(def("x", ScheduleSpec::at_micros(exact_us)), T0)
+        .ok();
+    assert!(e.poll(T0 + 998, 10).is_empty());
+    assert_eq!(e.next_wakeup(true), Some(T0 + 999));
+    e.take_changes();
+    let ds = e.poll(T0 + 999, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].scheduled_at, T0 + 1_001);
+    assert_eq!(ds[0].not_before_us, exact_us);
+    let c = e.take_changes();
+    assert_eq!(kinds(&c), vec![K::RunStarted]);
+    assert_eq!(c.events[0].ts, T0 + 1_001);
+    // An outcome reported within that millisecond is not stamped before the start.
+    e.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 0 },
+        T0 + 1_000,
+    );
+    let c = e.take_changes();
+    assert_eq!(kinds(&c), vec![K::RunSucceeded]);
+    assert_eq!(c.events[0].ts, T0 + 1_001);
+    assert_eq!(e.view("x").map(|v| v.state), Some(TimerState::Completed));
+}
+
+#[test]
+fn attempts_moved_from_their_instant_start_at_their_whole_millisecond() {
+    let mut e = starting_ahead(2);
+    let exact_us = (T0 + 1_000) * 1_000 + 400;
+    let mut jittered = def("j", ScheduleSpec::at_micros(exact_us));
+    jittered.jitter_ms = 5_000;
+    e.register(jittered, T0).ok();
+    e.register(def("late", ScheduleSpec::at_micros(exact_us)), T0)
+        .ok();
+    // `late` is polled after its instant: it starts now, nothing to wait for.
+    let fire_j = e.view("j").and_then(|v| v.record.next_fire_at).expect("j");
+    let ds = e.poll(T0 + 1_010, 10);
+    let late = ds.iter().find(|d| d.timer_id == "late").expect("late");
+    assert_eq!(late.not_before_us, exact_us);
+    let mut now = T0 + 1_010;
+    let mut found = None;
+    while found.is_none() && now <= T0 + 7_000 {
+        found = e.poll(now, 10).into_iter().find(|d| d.timer_id == "j");
+        now += 1;
+    }
+    let j = found.expect("the jittered run starts");
+    if fire_j != T0 + 1_001 {
+        assert_eq!(j.not_before_us, fire_j * 1_000);
+    }
+    // A manual run starts at once.
+    let run = e.trigger("late", T0 + 8_000).expect("trigger");
+    let ds = e.poll(T0 + 8_000, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].run_id, run);
+    assert_eq!(ds[0].not_before_us, (T0 + 8_000) * 1_000);
+}
+
+#[test]
+fn without_start_ahead_an_attempt_waits_for_its_whole_millisecond() {
+    let mut e = engine();
+    let exact_us = (T0 + 1_000) * 1_000 + 400;
+    e.register(def("x", ScheduleSpec::at_micros(exact_us)), T0)
+        .ok();
+    assert!(e.poll(T0 + 1_000, 10).is_empty());
+    let ds = e.poll(T0 + 1_001, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].not_before_us, exact_us);
 }
 
 #[test]
@@ -280,11 +363,8 @@ fn allow_runs_concurrently() {
 fn capacity_limits_starts_and_holds_the_rest() {
     let mut e = engine();
     for i in 0..10 {
-        e.register(
-            def(&format!("t{i}"), ScheduleSpec::At { at_ms: T0 + 100 }),
-            T0,
-        )
-        .ok();
+        e.register(def(&format!("t{i}"), ScheduleSpec::at_ms(T0 + 100)), T0)
+            .ok();
     }
     assert_eq!(e.poll(T0 + 100, 4).len(), 4);
     assert_eq!(e.next_wakeup(false), None);
@@ -363,7 +443,7 @@ fn pending_one_shot_fires_at_its_original_time_after_restart() {
 #[test]
 fn past_one_shot_fires_right_after_start() {
     let mut e = engine();
-    e.register(def("x", ScheduleSpec::At { at_ms: T0 - 60_000 }), T0)
+    e.register(def("x", ScheduleSpec::at_ms(T0 - 60_000)), T0)
         .ok();
     e.recover(T0);
     assert_eq!(e.poll(T0, 10).len(), 1);
@@ -577,7 +657,7 @@ fn poll_batch_bounds_both_due_records_and_starts() {
     let mut e = engine();
     for i in 0..100 {
         e.register(
-            def(&format!("t{i:03}"), ScheduleSpec::At { at_ms: T0 + 1_000 }),
+            def(&format!("t{i:03}"), ScheduleSpec::at_ms(T0 + 1_000)),
             T0,
         )
         .ok();
