@@ -125,6 +125,8 @@ def build_workload(n: int, seed: int, base_ms: int, horizon_s: float) -> list[di
         else:
             at = base_ms + int(rng.uniform(-10.0, max(1.0, horizon_s)) * 1000)
             t.update(kind="at", name=f"at-{i:04d}", at_ms=at)
+            if rng.random() < 0.5:  # an exact instant a fraction of a millisecond before at_ms
+                t["at_us"] = at * 1000 - rng.randrange(1, 1000)
         one_shot = t["kind"] in ("after", "at")
         b = rng.random()
         if b < 0.62:
@@ -179,6 +181,8 @@ def schedule_kwargs(t: dict[str, Any]) -> dict[str, Any]:
         kw["cron"] = t["cron"]
     elif kind == "after":
         kw["after"] = f"{t['ms']}ms"
+    elif "at_us" in t:
+        kw["at"] = us_to_iso(t["at_us"])
     else:
         kw["at"] = ms_to_iso(t["at_ms"])
     return kw
@@ -187,6 +191,11 @@ def schedule_kwargs(t: dict[str, Any]) -> dict[str, Any]:
 def ms_to_iso(ms: int) -> str:
     secs, rem = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
+
+
+def us_to_iso(us: int) -> str:
+    secs, rem = divmod(us, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:06d}Z"
 
 
 def expected_spec(t: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +207,8 @@ def expected_spec(t: dict[str, Any]) -> dict[str, Any]:
         return {"kind": "cron", "expr": t["cron"], "timezone": t["timezone"]}
     if kind == "after":
         return {"kind": "after", "ms": t["ms"]}
+    if "at_us" in t:
+        return {"kind": "at", "at_ms": t["at_ms"], "at_us": t["at_us"]}
     return {"kind": "at", "at_ms": t["at_ms"]}
 
 
