@@ -66,8 +66,8 @@ pub fn cron(data: &[u8]) {
     };
     let _ = explain_cron(expr);
     let spec = ScheduleSpec::Cron {
-        expr: expr.to_string(),
-        timezone: tz.to_string(),
+        expr: expr.into(),
+        timezone: tz.into(),
     };
     let schedule = match Schedule::from_spec(spec) {
         Ok(s) => s,
@@ -310,7 +310,7 @@ pub fn stored_events(data: &[u8]) {
     let _ = r.events(&EventFilter::default());
     if let Ok(timers) = r.timers() {
         for t in &timers {
-            assert_eq!(t.def.id, timer_id);
+            assert_eq!(&*t.def.id, timer_id);
         }
     }
     let _ = r.timer(timer_id);

@@ -136,7 +136,7 @@ impl TimerJson {
     pub fn from_view(view: &TimerView) -> TimerJson {
         let rec = &view.record;
         TimerJson {
-            id: rec.def.id.clone(),
+            id: rec.def.id.to_string(),
             state: view.state.as_str(),
             schedule: view.schedule.clone(),
             timezone: rec.def.timezone.to_string(),

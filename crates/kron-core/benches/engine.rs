@@ -18,7 +18,7 @@ const CAPACITY: usize = 2_048;
 
 fn def(id: String, schedule: ScheduleSpec, overlap: Overlap) -> TimerDef {
     TimerDef {
-        id,
+        id: id.into(),
         schedule,
         timezone: "UTC".into(),
         max_attempts: 3,

@@ -84,10 +84,10 @@ fn decode(c: &mut Criterion) {
 fn timer_record(c: &mut Criterion) {
     let record = TimerRecord {
         def: TimerDef {
-            id: "nightly-report".to_string(),
+            id: "nightly-report".into(),
             schedule: ScheduleSpec::Cron {
-                expr: "0 2 * * *".to_string(),
-                timezone: "Europe/Berlin".to_string(),
+                expr: "0 2 * * *".into(),
+                timezone: "Europe/Berlin".into(),
             },
             timezone: "Europe/Berlin".into(),
             max_attempts: 3,

@@ -28,8 +28,8 @@ const CRONS: &[(&str, &str, &str)] = &[
 fn cron(spec: (&str, &str, &str)) -> Schedule {
     let (_, expr, tz) = spec;
     Schedule::from_spec(ScheduleSpec::Cron {
-        expr: expr.to_string(),
-        timezone: tz.to_string(),
+        expr: expr.into(),
+        timezone: tz.into(),
     })
     .expect("valid cron expression")
 }

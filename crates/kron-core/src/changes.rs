@@ -1,6 +1,8 @@
 //! What one step of the engine changed: the unit of durable writing. The runtime hands a
 //! `Changes` to storage, which applies it in one transaction (group commit).
 
+use std::sync::Arc;
+
 use crate::event::Event;
 use crate::run::{RunId, RunRecord};
 use crate::timer::TimerRecord;
@@ -46,21 +48,20 @@ impl Changes {
             .timers
             .iter()
             .chain(&newer.timer_states)
-            .map(|t| t.def.id.as_str())
+            .map(|t| &*t.def.id)
             .chain(newer.removed_timers.iter().map(String::as_str))
             .collect();
         // A timer written by both batches keeps its newest record; it stays a full write if
         // either batch changed its definition.
-        let older_full: HashSet<String> = self
+        let older_full: HashSet<Arc<str>> = self
             .timers
             .iter()
             .map(|t| t.def.id.clone())
-            .filter(|id| newer_ids.contains(id.as_str()))
+            .filter(|id| newer_ids.contains(&**id))
             .collect();
-        self.timers
-            .retain(|t| !newer_ids.contains(t.def.id.as_str()));
+        self.timers.retain(|t| !newer_ids.contains(&*t.def.id));
         self.timer_states
-            .retain(|t| !newer_ids.contains(t.def.id.as_str()));
+            .retain(|t| !newer_ids.contains(&*t.def.id));
         self.removed_timers
             .retain(|id| !newer_ids.contains(id.as_str()));
         self.events.extend(newer.events);

@@ -76,7 +76,7 @@ text_enum!(
 /// Everything the application says about a timer when it registers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimerDef {
-    pub id: String,
+    pub id: Arc<str>,
     pub schedule: ScheduleSpec,
     /// IANA zone the schedule is read in (cron fields, naive `at` values). Shared: the engine
     /// keeps one copy of each distinct zone name (and function name) for all its timers.

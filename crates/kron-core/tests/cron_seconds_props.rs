@@ -269,8 +269,8 @@ fn check(e: &Expr, zone_idx: usize, t: EpochMs) -> Result<(), TestCaseError> {
     let name = ZONES[zone_idx];
     let tz = zone(name);
     let spec = ScheduleSpec::Cron {
-        expr: e.text(),
-        timezone: name.to_string(),
+        expr: e.text().into(),
+        timezone: name.into(),
     };
     let schedule = match Schedule::from_spec(spec) {
         Ok(s) => s,

@@ -21,8 +21,8 @@ fn at(text: &str) -> EpochMs {
 
 fn schedule(expr: &str, tz: &str) -> Schedule {
     Schedule::from_spec(ScheduleSpec::Cron {
-        expr: expr.to_string(),
-        timezone: tz.to_string(),
+        expr: expr.into(),
+        timezone: tz.into(),
     })
     .unwrap_or_else(|e| panic!("{expr}: {e}"))
 }

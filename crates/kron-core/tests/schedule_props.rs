@@ -306,8 +306,8 @@ fn check_against_reference(e: &Expr, zone_idx: usize, t: EpochMs) -> Result<(), 
     let name = ZONES[zone_idx];
     let tz = zone(name);
     let spec = ScheduleSpec::Cron {
-        expr: e.text(),
-        timezone: name.to_string(),
+        expr: e.text().into(),
+        timezone: name.into(),
     };
     let schedule = match Schedule::from_spec(spec) {
         Ok(s) => s,
@@ -365,7 +365,7 @@ proptest! {
 
     #[test]
     fn cron_parsing_never_panics(expr in "[0-9*/,LW#?@ -]{0,24}|[0-9A-Za-z*/, -]{0,30}", z in 0..ZONES.len()) {
-        let spec = ScheduleSpec::Cron { expr: expr.clone(), timezone: ZONES[z].to_string() };
+        let spec = ScheduleSpec::Cron { expr: expr.as_str().into(), timezone: ZONES[z].into() };
         match Schedule::from_spec(spec) {
             Ok(s) => {
                 let t = 1_780_000_000_000;

@@ -46,8 +46,8 @@ pub fn schedule_spec(
     match kind {
         "cron" => match value.extract::<String>() {
             Ok(expr) => Ok(ScheduleSpec::Cron {
-                expr: expr.trim().to_string(),
-                timezone: timezone.to_string(),
+                expr: expr.trim().into(),
+                timezone: timezone.into(),
             }),
             Err(_) => Err(CoreError::invalid("cron", repr(value), "must be a string")),
         },
@@ -93,7 +93,7 @@ pub fn jitter_ms(value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
 
 #[allow(clippy::too_many_arguments)]
 pub fn timer_def(
-    id: String,
+    id: &str,
     schedule: ScheduleSpec,
     timezone: String,
     max_attempts: i64,
@@ -113,7 +113,7 @@ pub fn timer_def(
             )
         })?;
     Ok(TimerDef {
-        id,
+        id: id.into(),
         schedule,
         timezone: timezone.into(),
         max_attempts,
@@ -131,7 +131,7 @@ pub fn view_dict<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let rec = &view.record;
     let d = PyDict::new(py);
-    d.set_item("id", &rec.def.id)?;
+    d.set_item("id", &*rec.def.id)?;
     d.set_item("state", view.state.as_str())?;
     d.set_item("schedule", &view.schedule)?;
     d.set_item("timezone", &*rec.def.timezone)?;

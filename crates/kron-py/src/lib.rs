@@ -50,13 +50,13 @@ fn shared_callback(function: Py<PyAny>, takes_context: bool, is_async: bool) -> 
 }
 
 /// Registers or re-registers a timer. `value` is the cron expression, the duration (str, or int
-/// milliseconds) or the instant (ISO str, or int epoch milliseconds); `jitter` likewise.
+/// milliseconds) or the instant (ISO str, or int epoch microseconds); `jitter` like a duration.
 #[pyfunction]
 #[pyo3(signature = (name, fn_, fn_name, takes_context, is_async, kind, value, timezone, max_attempts, overlap, catchup, jitter))]
 #[allow(clippy::too_many_arguments)]
 fn register(
     py: Python<'_>,
-    name: String,
+    name: &str,
     fn_: Py<PyAny>,
     fn_name: String,
     takes_context: bool,

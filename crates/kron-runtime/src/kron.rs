@@ -54,7 +54,7 @@ struct State<C> {
     /// the runtime (engine and callbacks) and this is empty; after a shutdown the last runtime
     /// keeps the callbacks it had, and the next start takes them from there. Each timer is held
     /// in one place, so its id and callback are not stored twice.
-    registry: BTreeMap<String, Registration<C>>,
+    registry: BTreeMap<Arc<str>, Registration<C>>,
     running: Option<Running<C>>,
     /// The core of the last runtime, kept after shutdown so status still answers.
     last: Option<Arc<Shared<C>>>,
@@ -343,7 +343,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
 
     /// All timers, sorted by id.
     pub fn list(&self, now: i64) -> Vec<TimerView> {
-        let mut views: BTreeMap<String, TimerView> = self
+        let mut views: BTreeMap<Arc<str>, TimerView> = self
             .with_engine(|engine| engine.views())
             .unwrap_or_default()
             .into_iter()

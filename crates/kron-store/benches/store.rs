@@ -20,7 +20,7 @@ const T0: i64 = 1_800_000_000_000;
 fn timer(id: &str) -> TimerRecord {
     TimerRecord {
         def: TimerDef {
-            id: id.to_string(),
+            id: id.into(),
             schedule: ScheduleSpec::Every { ms: 60_000 },
             timezone: "UTC".into(),
             max_attempts: 3,

@@ -124,7 +124,7 @@ pub(crate) fn timer_state_values(record: &TimerRecord) -> Result<[Value; 10], St
         None => Value::Null,
     };
     Ok([
-        Value::Text(record.def.id.clone()),
+        Value::Text(record.def.id.to_string()),
         Value::Text(lifecycle_str(record.lifecycle).to_string()),
         opt(record.next_scheduled_at),
         opt(record.next_fire_at),
@@ -143,7 +143,7 @@ pub(crate) fn timer_from_row(row: &Row<'_>) -> Result<TimerRecord, DecodeError> 
     let def_json: String = row.get(1)?;
     let def: TimerDef = serde_json::from_str(&def_json)
         .map_err(|e| invalid(format!("timer {id:?}: bad definition JSON: {e}")))?;
-    if def.id != id {
+    if *def.id != *id {
         return Err(invalid(format!(
             "timer {id:?}: its definition names {:?}",
             def.id

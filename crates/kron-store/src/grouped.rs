@@ -169,7 +169,7 @@ pub(crate) fn update_timer_states<'t>(
     let mut exists = tx.prepare_cached("SELECT 1 FROM timers WHERE id = ?1")?;
     let mut missing = Vec::new();
     for timer in timers {
-        if !exists.exists([timer.def.id.as_str()])? {
+        if !exists.exists([&*timer.def.id])? {
             missing.push(timer);
         }
     }

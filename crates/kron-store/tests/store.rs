@@ -21,7 +21,7 @@ use kron_store::{
 
 fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     TimerDef {
-        id: id.to_string(),
+        id: id.into(),
         schedule,
         timezone: "Europe/Berlin".into(),
         max_attempts: 3,
@@ -127,8 +127,8 @@ fn every_type_round_trips_through_commit_and_load() {
     let mut store = open(dir.path());
     let schedules = [
         ScheduleSpec::Cron {
-            expr: "0 8 * * MON-FRI".to_string(),
-            timezone: "America/New_York".to_string(),
+            expr: "0 8 * * MON-FRI".into(),
+            timezone: "America/New_York".into(),
         },
         ScheduleSpec::Every { ms: 30_000 },
         ScheduleSpec::After { ms: 10_000 },
@@ -1425,7 +1425,7 @@ fn grouped_writes_keep_the_last_value_and_write_missing_rows_whole() {
     assert!(snapshot
         .timers
         .iter()
-        .all(|t| t.run_count == if t.def.id == "ghost" { 3 } else { 7 }));
+        .all(|t| t.run_count == if &*t.def.id == "ghost" { 3 } else { 7 }));
     assert_eq!(snapshot.runs.len(), 40);
     let five = snapshot
         .runs

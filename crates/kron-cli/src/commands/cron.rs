@@ -41,8 +41,8 @@ pub fn run(ctx: &mut Ctx, args: &CronArgs) -> CliResult {
         )));
     }
     let spec = ScheduleSpec::Cron {
-        expr: args.expr.clone(),
-        timezone: args.timezone.clone(),
+        expr: args.expr.as_str().into(),
+        timezone: args.timezone.as_str().into(),
     };
     let schedule = Schedule::from_spec(spec)?;
     let description = explain_cron(&args.expr)?;

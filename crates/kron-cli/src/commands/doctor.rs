@@ -313,7 +313,7 @@ fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
         .views
         .iter()
         .filter(|v| v.record.lifecycle == Lifecycle::Orphaned)
-        .map(|v| v.record.def.id.clone())
+        .map(|v| v.record.def.id.to_string())
         .collect();
     if orphaned.is_empty() {
         checks.add("orphaned", Level::Ok, "no orphaned timers");

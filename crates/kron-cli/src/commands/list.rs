@@ -61,7 +61,7 @@ pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
             .as_ref()
             .map_or("-".to_string(), |s| s.display());
         table.push(vec![
-            Cell::new(rec.def.id.clone()),
+            Cell::new(rec.def.id.to_string()),
             Cell::colored(view.state.as_str(), state_color(view.state.as_str())),
             Cell::new(view.schedule.clone()),
             next,

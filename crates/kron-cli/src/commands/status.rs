@@ -31,7 +31,7 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
     let name = parse::timer_name(name)?;
     let reader = ctx.dir.reader()?;
     let snapshot = data::snapshot(&reader)?;
-    let Some(view) = snapshot.views.iter().find(|v| v.record.def.id == name) else {
+    let Some(view) = snapshot.views.iter().find(|v| *v.record.def.id == *name) else {
         return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
     };
     let runs: Vec<_> = snapshot

@@ -39,7 +39,7 @@ pub fn epoch_ms(v: &serde_json::Value) -> EpochMs {
 
 pub fn every(id: &str, ms: u64) -> TimerDef {
     TimerDef {
-        id: id.to_string(),
+        id: id.into(),
         schedule: ScheduleSpec::Every { ms },
         timezone: "UTC".into(),
         max_attempts: 3,
@@ -53,8 +53,8 @@ pub fn every(id: &str, ms: u64) -> TimerDef {
 pub fn cron(id: &str, expr: &str, tz: &str) -> TimerDef {
     TimerDef {
         schedule: ScheduleSpec::Cron {
-            expr: expr.to_string(),
-            timezone: tz.to_string(),
+            expr: expr.into(),
+            timezone: tz.into(),
         },
         timezone: tz.into(),
         ..every(id, 1)
@@ -106,7 +106,7 @@ impl Fixture {
     }
 
     pub fn register(&mut self, def: TimerDef) {
-        self.defs.insert(def.id.clone(), def.clone());
+        self.defs.insert(def.id.to_string(), def.clone());
         self.engine.register(def, self.now).unwrap();
         self.commit();
     }

@@ -1,7 +1,6 @@
 //! Registration and operator commands: register, orphan, pause, resume, trigger, remove.
 
 use std::cmp::Reverse;
-use std::sync::Arc;
 
 use super::{Engine, Timer};
 use crate::error::CommandError;
@@ -46,8 +45,12 @@ impl Engine {
     pub fn register(&mut self, mut def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
         let schedule = validate_def(&def)?;
         self.share_names(&mut def);
+        // A known timer keeps its id shared with the engine's map (one copy, not two).
+        if let Some((key, _)) = self.timers.get_key_value(&*def.id) {
+            def.id = key.clone();
+        }
         let id = def.id.clone();
-        let Some(timer) = self.timers.get_mut(id.as_str()) else {
+        let Some(timer) = self.timers.get_mut(&*id) else {
             self.create(def, schedule, now);
             return Ok(Registered::Created);
         };
@@ -87,7 +90,7 @@ impl Engine {
         if same_definition {
             return Ok(Registered::Unchanged);
         }
-        let (text, next) = match self.timers.get(id.as_str()) {
+        let (text, next) = match self.timers.get(&*id) {
             Some(t) => (t.schedule().describe(), t.rec.next_fire_at),
             None => (String::new(), None),
         };
@@ -120,15 +123,16 @@ impl Engine {
             gen,
             coalesced: None,
         };
-        let key: Arc<str> = Arc::from(id.as_str());
+        // The record's id is the map's key and the queue's: one copy.
+        let key = id.clone();
         if let Some(at) = next_fire_at {
             self.occurrences.push(Reverse((at, gen, key.clone())));
         }
         if !self.changes.removed_timers.is_empty() {
-            self.changes.removed_timers.remove(&id);
+            self.changes.removed_timers.remove(&*id);
         }
-        self.changes.timers.insert(id.clone());
-        self.changes.defs.insert(id.clone());
+        self.changes.timers.insert(id.to_string());
+        self.changes.defs.insert(id.to_string());
         let detail = EventDetail {
             schedule: Some(text),
             next_run_at: next_fire_at,
@@ -136,7 +140,7 @@ impl Engine {
         };
         self.changes.events.push(crate::event::Event {
             ts: now,
-            timer_id: id.clone(),
+            timer_id: id.to_string(),
             kind: EventKind::TimerCreated,
             run_id: None,
             attempt: None,

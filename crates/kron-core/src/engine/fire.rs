@@ -70,7 +70,7 @@ impl Engine {
         let Some(timer) = self.timers.get_mut(id) else {
             return;
         };
-        let coalesced = timer.coalesced.take();
+        let coalesced = timer.coalesced.take().map(|c| *c);
         let after = coalesced.map_or(scheduled_at, |(_, until)| until);
         let one_shot = timer.schedule().is_one_shot();
         let next = match timer.rec.def.overlap {
@@ -227,7 +227,7 @@ impl Engine {
         match timer.rec.def.catchup {
             Catchup::All => {}
             Catchup::Once => {
-                timer.coalesced = (count > 1).then_some((count, until));
+                timer.coalesced = (count > 1).then(|| Box::new((count, until)));
                 timer.rec.next_scheduled_at = Some(first);
                 timer.rec.next_fire_at = Some(now);
                 self.push_occurrence(id);

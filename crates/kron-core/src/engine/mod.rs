@@ -102,7 +102,8 @@ pub(crate) struct Timer {
     /// Heap entries carrying another generation are stale.
     pub(crate) gen: u64,
     /// Catch-up "once": the pending occurrence stands for this many missed ones, up to `.1`.
-    pub(crate) coalesced: Option<(u64, EpochMs)>,
+    /// Boxed: rare, and every timer carries the field.
+    pub(crate) coalesced: Option<Box<(u64, EpochMs)>>,
 }
 
 impl Timer {
@@ -167,9 +168,15 @@ impl Engine {
         }
     }
 
-    /// Makes the definition's zone and function name the engine's shared copies.
+    /// Makes the definition's zone and function name (and a cron's zone) the engine's shared
+    /// copies.
     fn share_names(&mut self, def: &mut TimerDef) {
-        for name in [&mut def.timezone, &mut def.fn_name] {
+        let cron_zone = match &mut def.schedule {
+            crate::schedule::ScheduleSpec::Cron { timezone, .. } => Some(timezone),
+            _ => None,
+        };
+        let names = [Some(&mut def.timezone), Some(&mut def.fn_name), cron_zone];
+        for name in names.into_iter().flatten() {
             match self.names.get(&**name) {
                 Some(shared) => *name = shared.clone(),
                 None => {
@@ -198,7 +205,8 @@ impl Engine {
                 gen: 0,
                 coalesced: None,
             };
-            self.timers.insert(Arc::from(id.as_str()), Box::new(timer));
+            // The record's id is the map's key: one copy.
+            self.timers.insert(id.clone(), Box::new(timer));
             self.push_occurrence(&id);
         }
         for run in runs {

@@ -10,7 +10,7 @@ const T0: EpochMs = 1_800_000_000_000;
 
 fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     TimerDef {
-        id: id.to_string(),
+        id: id.into(),
         schedule,
         timezone: "UTC".into(),
         max_attempts: 3,
