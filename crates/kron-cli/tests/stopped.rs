@@ -273,6 +273,34 @@ fn status_of_a_delay_timer_mid_run_lists_fire_times_from_now() {
 }
 
 #[test]
+fn status_moves_a_stored_next_run_past_an_occurrence_already_due() {
+    let t0 = base_time();
+    let mut f = Fixture::new(t0);
+    let mut grid = every("grid", 10 * MINUTE as u64);
+    grid.overlap = kron_core::timer::Overlap::Skip;
+    f.register(grid);
+    // The run of t0 + 10m takes 30 minutes; the process ends mid-run.
+    f.run_until(t0 + 15 * MINUTE, 1000, &|_| Act::Ok(30 * MINUTE));
+    let dir = f.stop();
+    // Making the occurrence due wrote its run row, not the timer's row.
+    let stored = Reader::open(&dir).unwrap().timer("grid").unwrap().unwrap();
+    assert_eq!(stored.next_scheduled_at, Some(t0 + 10 * MINUTE));
+    let status = kron(&dir, &["job", "status", "grid", "--json"]).json();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(
+        epoch_ms(&status["next_run_at"]),
+        t0 + 20 * MINUTE,
+        "{status}"
+    );
+    let list = kron(&dir, &["job", "list", "--json"]).json();
+    assert_eq!(
+        epoch_ms(&list["timers"][0]["next_run_at"]),
+        t0 + 20 * MINUTE,
+        "{list}"
+    );
+}
+
+#[test]
 fn reads_change_nothing_and_never_create() {
     let mut f = sample();
     let dir = f.stop();

@@ -7,6 +7,7 @@
 //! between that one and TIME, that occurrence is explained instead: paused, orphaned, removed,
 //! waiting for a `delay` run to finish, or still pending because no runtime has run since.
 
+use kron_core::engine::settle_taken_occurrences;
 use kron_core::event::{EventKind, StoredEvent};
 use kron_core::schedule::{Schedule, ScheduleSpec};
 use kron_core::time::{format_utc, EpochMs};
@@ -81,7 +82,11 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     let reader = ctx.dir.reader()?;
     // The record, its runs and its history as of one moment, however many reads it takes.
     let _pinned = reader.pin()?;
-    let record = reader.timer(name)?;
+    let mut record = reader.timer(name)?;
+    if let Some(rec) = record.as_mut() {
+        // Its stored next occurrence may be one already made due (and in flight).
+        settle_taken_occurrences(std::slice::from_mut(rec), &reader.runs()?);
+    }
     let hist = History {
         reader: &reader,
         timer: name,

@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 
+use super::settle::next_after_due;
 use super::{Dispatch, Engine};
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunPhase, RunRecord};
@@ -72,13 +73,11 @@ impl Engine {
         };
         let coalesced = timer.coalesced.take().map(|c| *c);
         let after = coalesced.map_or(scheduled_at, |(_, until)| until);
-        let one_shot = timer.schedule().is_one_shot();
-        let next = match timer.rec.def.overlap {
-            // Keep the grid: the next occurrence does not wait for this run.
-            Overlap::Skip | Overlap::Allow if !one_shot => timer.schedule().next_after(after),
-            // Delay: computed from this run's finish; one-shots have none.
-            _ => None,
-        };
+        let next = next_after_due(timer.schedule(), timer.rec.def.overlap, after);
+        // The timer's row is rewritten with the run's outcome; until then the run row tells a
+        // restart that this occurrence is taken (see `settle`). Not when restoring could not
+        // tell the same next occurrence: one drawn with jitter, or one after coalesced ones.
+        let rewrite_row = coalesced.is_some() || timer.rec.def.jitter_ms > 0;
         let run = RunRecord {
             run_id: run_id.clone(),
             timer_id: id.to_string(),
@@ -92,7 +91,9 @@ impl Engine {
         self.runs.insert(run_id.clone(), run);
         self.touch_run(&run_id);
         self.set_next(id, next);
-        self.touch_timer(id, now);
+        if rewrite_row {
+            self.touch_timer(id, now);
+        }
         let detail = EventDetail {
             scheduled_at: Some(scheduled_at),
             count: coalesced.map(|(count, _)| count),

@@ -10,6 +10,7 @@
 mod commands;
 mod fire;
 mod outcome;
+mod settle;
 mod view;
 
 #[cfg(test)]
@@ -33,6 +34,7 @@ use crate::CoreError;
 
 pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
+pub use settle::settle_taken_occurrences;
 pub use view::{derive_state, provisional_view, TimerView};
 
 /// Tunables. The defaults are what the embedded runtime uses.
@@ -193,10 +195,12 @@ impl Engine {
         timers: Vec<TimerRecord>,
         runs: Vec<RunRecord>,
     ) -> Result<(), CoreError> {
+        let taken = settle::taken_occurrences(&runs);
         for mut rec in timers {
             let schedule = Schedule::from_spec(rec.def.schedule.clone())?;
-            self.share_names(&mut rec.def);
             let id = rec.def.id.clone();
+            settle::settle_record(&mut rec, schedule.view(), |at| taken.contains(&(&*id, at)));
+            self.share_names(&mut rec.def);
             let timer = Timer {
                 rec,
                 cron: schedule.into_cron(),

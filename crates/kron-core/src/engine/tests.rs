@@ -735,3 +735,150 @@ fn timers_share_one_copy_of_each_zone_and_function_name() {
             .collect::<Vec<_>>()
     );
 }
+
+/// The rows a store would hold: every change applied in order.
+#[derive(Default)]
+struct Stored {
+    timers: std::collections::BTreeMap<Arc<str>, TimerRecord>,
+    runs: std::collections::BTreeMap<RunId, RunRecord>,
+}
+
+impl Stored {
+    /// Commits the engine's pending changes; returns them.
+    fn commit(&mut self, e: &mut Engine) -> Changes {
+        let c = e.take_changes();
+        for t in c.timers.iter().chain(&c.timer_states) {
+            self.timers.insert(t.def.id.clone(), t.clone());
+        }
+        for r in &c.runs {
+            self.runs.insert(r.run_id.clone(), r.clone());
+        }
+        for r in &c.finished_runs {
+            self.runs.remove(r);
+        }
+        c
+    }
+
+    fn restore(&self) -> Engine {
+        let mut fresh = engine();
+        let timers = self.timers.values().cloned().collect();
+        let runs = self.runs.values().cloned().collect();
+        assert!(fresh.restore(timers, runs).is_ok());
+        fresh
+    }
+}
+
+#[test]
+fn making_an_occurrence_due_writes_the_run_row_not_the_timer_row() {
+    let mut e = engine();
+    let mut d = every("a", 1_000);
+    d.overlap = Overlap::Skip;
+    e.register(d, T0).ok();
+    let mut stored = Stored::default();
+    stored.commit(&mut e);
+    assert_eq!(e.poll(T0 + 1_000, 10).len(), 1);
+    let c = stored.commit(&mut e);
+    assert_eq!(kinds(&c), vec![K::RunDue, K::RunStarted]);
+    assert!(c.timers.is_empty() && c.timer_states.is_empty());
+    assert_eq!(c.runs.len(), 1);
+    // The stored row still names T0 + 1,000; a restart moves past it, as memory did.
+    assert_eq!(stored.timers["a"].next_scheduled_at, Some(T0 + 1_000));
+    let mut e2 = stored.restore();
+    let v = e2.view("a").expect("a");
+    assert_eq!(v.record.next_scheduled_at, Some(T0 + 2_000));
+    assert_eq!(v.record.next_fire_at, Some(T0 + 2_000));
+    e2.register(every_skip("a"), T0 + 1_500).ok();
+    e2.recover(T0 + 1_500);
+    let ds = e2.poll(T0 + 1_500, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!((ds[0].attempt, ds[0].scheduled_at), (2, T0 + 1_000));
+    assert_eq!(
+        kinds(&e2.take_changes()),
+        vec![K::RunInterrupted, K::RunRetrying, K::RunStarted]
+    );
+    e2.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 0 },
+        T0 + 1_600,
+    );
+    e2.take_changes();
+    let ds = e2.poll(T0 + 2_000, 10);
+    assert_eq!(ds.len(), 1);
+    assert_eq!((ds[0].attempt, ds[0].scheduled_at), (1, T0 + 2_000));
+}
+
+fn every_skip(id: &str) -> TimerDef {
+    let mut d = every(id, 1_000);
+    d.overlap = Overlap::Skip;
+    d
+}
+
+#[test]
+fn a_restart_moves_past_every_occurrence_already_due() {
+    // Allow: two occurrences in flight, neither rewrote the row.
+    let mut e = engine();
+    let mut d = every("a", 1_000);
+    d.overlap = Overlap::Allow;
+    e.register(d, T0).ok();
+    let mut stored = Stored::default();
+    stored.commit(&mut e);
+    e.poll(T0 + 1_000, 10);
+    e.poll(T0 + 2_000, 10);
+    stored.commit(&mut e);
+    assert_eq!(stored.timers["a"].next_scheduled_at, Some(T0 + 1_000));
+    let e2 = stored.restore();
+    assert_eq!(
+        e2.view("a").and_then(|v| v.record.next_scheduled_at),
+        Some(T0 + 3_000)
+    );
+    // Delay: no next occurrence while the run is in flight. One-shot: none at all.
+    let mut e = engine();
+    e.register(every("d", 1_000), T0).ok();
+    e.register(def("o", ScheduleSpec::at_ms(T0 + 1_000)), T0)
+        .ok();
+    let mut stored = Stored::default();
+    stored.commit(&mut e);
+    assert_eq!(e.poll(T0 + 1_000, 10).len(), 2);
+    stored.commit(&mut e);
+    let e2 = stored.restore();
+    for id in ["d", "o"] {
+        let v = e2.view(id).expect("timer");
+        assert_eq!(v.record.next_scheduled_at, None, "{id}");
+        assert_eq!(v.record.next_fire_at, None, "{id}");
+        assert_eq!(v.active_runs, 1, "{id}");
+    }
+    // The same, through the function readers of stored rows use.
+    let mut timers: Vec<TimerRecord> = stored.timers.values().cloned().collect();
+    let runs: Vec<RunRecord> = stored.runs.values().cloned().collect();
+    settle_taken_occurrences(&mut timers, &runs);
+    assert!(timers.iter().all(|t| t.next_scheduled_at.is_none()));
+}
+
+#[test]
+fn rows_that_a_restart_could_not_rebuild_are_written_when_made_due() {
+    // Jitter is drawn when the next occurrence is set: the row must carry it.
+    let mut e = engine();
+    let mut d = every_skip("j");
+    d.jitter_ms = 500;
+    e.register(d, T0).ok();
+    let fire = e
+        .view("j")
+        .and_then(|v| v.record.next_fire_at)
+        .expect("next");
+    e.take_changes();
+    e.poll(fire, 10);
+    let c = e.take_changes();
+    assert_eq!(c.timer_states.len(), 1);
+    // A manual run takes no occurrence: the stored next occurrence stands.
+    let mut e = engine();
+    e.register(every_skip("m"), T0).ok();
+    let mut stored = Stored::default();
+    stored.commit(&mut e);
+    e.trigger("m", T0 + 1_000).expect("trigger");
+    stored.commit(&mut e);
+    let e2 = stored.restore();
+    assert_eq!(
+        e2.view("m").and_then(|v| v.record.next_scheduled_at),
+        Some(T0 + 1_000)
+    );
+}
