@@ -771,9 +771,7 @@ impl Stored {
 #[test]
 fn making_an_occurrence_due_writes_the_run_row_not_the_timer_row() {
     let mut e = engine();
-    let mut d = every("a", 1_000);
-    d.overlap = Overlap::Skip;
-    e.register(d, T0).ok();
+    e.register(every_skip("a"), T0).ok();
     let mut stored = Stored::default();
     stored.commit(&mut e);
     assert_eq!(e.poll(T0 + 1_000, 10).len(), 1);
