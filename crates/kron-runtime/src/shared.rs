@@ -1,6 +1,7 @@
 //! State shared by the API caller, the scheduler thread and the workers, behind one mutex.
 
-use std::collections::HashMap;
+// foldhash, not SipHash: looked up for every run started and written for every registration.
+use foldhash::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use kron_core::engine::Engine;
