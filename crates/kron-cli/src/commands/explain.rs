@@ -9,6 +9,7 @@
 
 use kron_core::engine::settle_taken_occurrences;
 use kron_core::event::{EventKind, StoredEvent};
+use kron_core::run::RunRecord;
 use kron_core::schedule::{Schedule, ScheduleSpec};
 use kron_core::time::{format_utc, EpochMs};
 use kron_core::timer::{Lifecycle, Overlap, TimerRecord};
@@ -83,9 +84,10 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     // The record, its runs and its history as of one moment, however many reads it takes.
     let _pinned = reader.pin()?;
     let mut record = reader.timer(name)?;
+    let runs = reader.runs()?;
     if let Some(rec) = record.as_mut() {
         // Its stored next occurrence may be one already made due (and in flight).
-        settle_taken_occurrences(std::slice::from_mut(rec), &reader.runs()?);
+        settle_taken_occurrences(std::slice::from_mut(rec), &runs);
     }
     let hist = History {
         reader: &reader,
@@ -105,6 +107,7 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
         hist,
         name,
         record: record.as_ref(),
+        runs: &runs,
         schedule: record
             .as_ref()
             .and_then(|r| Schedule::from_spec(r.def.schedule.clone()).ok()),
@@ -336,6 +339,8 @@ struct Explainer<'a> {
     hist: History<'a>,
     name: &'a str,
     record: Option<&'a TimerRecord>,
+    /// Every run in flight, read with the record.
+    runs: &'a [RunRecord],
     schedule: Option<Schedule>,
     clock: &'a Clock,
     live: bool,
@@ -855,7 +860,7 @@ impl Explainer<'_> {
                 "retrying"
             }
             Some(EventKind::RunStarted) => {
-                let in_flight = self.run_in_flight(&run_id)?;
+                let in_flight = self.run_in_flight(&run_id);
                 let started = events.last().map_or(0, |e| e.event.ts);
                 if in_flight {
                     parts.push(format!(
@@ -901,13 +906,8 @@ impl Explainer<'_> {
         })
     }
 
-    fn run_in_flight(&self, run_id: &str) -> CliResult<bool> {
-        Ok(self
-            .hist
-            .reader
-            .runs()?
-            .iter()
-            .any(|r| r.run_id.0 == run_id))
+    fn run_in_flight(&self, run_id: &str) -> bool {
+        self.runs.iter().any(|r| r.run_id.0 == run_id)
     }
 }
 
