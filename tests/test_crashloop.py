@@ -142,9 +142,9 @@ def test_checker_catches_a_moved_next_fire_time(short_run: Path, tmp_path: Path)
     db = sqlite3.connect(work / "data" / "kron.db")
     with db:
         changed = db.execute(
-            "UPDATE timers SET next_scheduled_at = next_scheduled_at + 1000, "
+            "UPDATE timer_state SET next_scheduled_at = next_scheduled_at + 1000, "
             "next_fire_at = next_fire_at + 1000 WHERE id = "
-            "(SELECT id FROM timers WHERE next_scheduled_at IS NOT NULL ORDER BY id LIMIT 1)"
+            "(SELECT id FROM timer_state WHERE next_scheduled_at IS NOT NULL ORDER BY id LIMIT 1)"
         ).rowcount
     db.close()
     assert changed == 1

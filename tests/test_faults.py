@@ -429,11 +429,11 @@ def _root_pages(data: bytes) -> dict[str, int]:
     return roots
 
 
-@pytest.mark.parametrize("table", ["timers", "runs", "events"])
+@pytest.mark.parametrize("table", ["timer_defs", "timer_state", "runs", "events"])
 def test_garbled_table_root_is_refused_without_writing(
     tmp_path: Path, names: Any, pristine_db: bytes, table: str
 ) -> None:
-    """Damage in a page start-up reads (the root of timers, runs, events): start refuses, names
+    """Damage in a page start-up reads (the root of a timer, run or event table): start refuses, names
     the file, and leaves every byte as it was."""
     page = _root_pages(pristine_db)[table]
     damaged = _garble_page(pristine_db, page)

@@ -70,7 +70,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-SCHEMA_TABLES = ("meta", "timers", "runs", "events")
+SCHEMA_TABLES = ("meta", "timer_defs", "timer_state", "runs", "events")
+#: Views: ``timers`` joins a timer's definition and state, with schema version 1's columns.
+SCHEMA_VIEWS = ("timers",)
 APPLICATION_ID = 0x4B524F4E  # "KRON"
 CRON_PERIODS = (1, 2, 3, 5, 10, 15, 20, 30, 60)
 EVERY_PERIODS_MS = (100, 200, 250, 500, 500, 500, 750, 750, 1000, 1000, 1000, 1000, 1500, 1500, 2000, 2000)
@@ -475,6 +477,9 @@ class Checker:
         names = {row[1] for row in schema if row[0] == "table"}
         if not set(SCHEMA_TABLES) <= names:
             self.violation(f"tables missing: {sorted(set(SCHEMA_TABLES) - names)}")
+        views = {row[1] for row in schema if row[0] == "view"}
+        if not set(SCHEMA_VIEWS) <= views:
+            self.violation(f"views missing: {sorted(set(SCHEMA_VIEWS) - views)}")
         if self.schema is None:
             self.schema, self.user_version = schema, version
         else:

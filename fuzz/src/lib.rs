@@ -256,7 +256,9 @@ pub fn stored_events(data: &[u8]) {
     let f = fields(data);
     let env = env().lock().unwrap_or_else(|p| p.into_inner());
     let w = &env.writer;
-    w.execute_batch("DELETE FROM events; DELETE FROM timers; DELETE FROM runs;")
+    w.execute_batch(
+        "DELETE FROM events; DELETE FROM timer_defs; DELETE FROM timer_state; DELETE FROM runs;",
+    )
         .expect("clear");
     let timer_id = "t";
     let kind = value(f.get(2));
@@ -266,12 +268,15 @@ pub fn stored_events(data: &[u8]) {
         rusqlite::params![value(f.first()), timer_id, kind, value(f.get(3)), value(f.get(4)), value(f.get(5))],
     );
     let _ = w.execute(
-        "INSERT INTO timers (id, def, lifecycle, next_scheduled_at, next_fire_at, created_at, updated_at, \
+        "INSERT INTO timer_defs (id, def, created_at) VALUES (?1, ?2, 0)",
+        rusqlite::params![timer_id, value(f.get(6))],
+    );
+    let _ = w.execute(
+        "INSERT INTO timer_state (id, lifecycle, next_scheduled_at, next_fire_at, updated_at, \
          last_run_at, last_status, last_duration_ms, run_count, failure_count) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, NULL, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8)",
         rusqlite::params![
             timer_id,
-            value(f.get(6)),
             value(f.get(7)),
             value(f.get(8)),
             value(f.get(9)),

@@ -89,28 +89,17 @@ pub(crate) const TIMER_COLUMNS: &str =
     "id, def, lifecycle, next_scheduled_at, next_fire_at, created_at, \
      updated_at, last_run_at, last_status, last_duration_ms, run_count, failure_count";
 
-/// A timer row's values in [`TIMER_COLUMNS`] order, ready to bind.
-pub(crate) fn timer_values(record: &TimerRecord) -> Result<[Value; 12], String> {
+/// The `timer_defs` row of a timer: id, definition JSON, created_at.
+pub(crate) fn timer_def_values(record: &TimerRecord) -> Result<[Value; 3], String> {
     let def = serde_json::to_string(&record.def).map_err(|e| format!("timer definition: {e}"))?;
-    let [id, lifecycle, next_scheduled_at, next_fire_at, updated_at, last_run_at, last_status, last_duration, run_count, failure_count] =
-        timer_state_values(record)?;
     Ok([
-        id,
+        Value::Text(record.def.id.to_string()),
         Value::Text(def),
-        lifecycle,
-        next_scheduled_at,
-        next_fire_at,
         Value::Integer(record.created_at),
-        updated_at,
-        last_run_at,
-        last_status,
-        last_duration,
-        run_count,
-        failure_count,
     ])
 }
 
-/// The state columns of a timer, for `UPDATE_TIMER_STATE` (id first; no definition JSON).
+/// The `timer_state` row of a timer, in that table's column order (id first).
 pub(crate) fn timer_state_values(record: &TimerRecord) -> Result<[Value; 10], String> {
     let last_status = match &record.last_status {
         Some(status) => {

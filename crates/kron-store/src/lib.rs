@@ -11,9 +11,10 @@
 //!
 //! `kron.db` (SQLite; `kron.db-wal` and `kron.db-shm` beside it while a runtime runs, or after a
 //! crash) and `kron.lock`. Tables (schema version [`SCHEMA_VERSION`] = `PRAGMA user_version`,
-//! `PRAGMA application_id` = "KRON"): `timers` (one row per timer: its definition as JSON plus
-//! status columns), `runs` (runs in flight), `events` (the append-only history, numbered by
-//! `seq`, indexed by `(timer_id, seq)` and `ts`), `meta` (creation info, seq high-water mark).
+//! `PRAGMA application_id` = "KRON"): `timer_defs` (each timer's definition as JSON) and
+//! `timer_state` (its status columns), joined by the view `timers`; `runs` (runs in flight),
+//! `events` (the append-only history, numbered by `seq`, indexed by `(timer_id, seq)`), `meta`
+//! (creation info, seq high-water mark).
 //!
 //! # Decisions
 //!

@@ -92,7 +92,7 @@ impl Reader {
         let conn = db::open_read_only(&db_path)?;
         match schema::inspect(&conn, &db_path)? {
             DbState::Empty => return Err(StoreError::NotFound { path: db_path }),
-            DbState::Version(_) => schema::verify(&conn, &db_path)?,
+            DbState::Version(version) => schema::verify(&conn, &db_path, version)?,
         }
         Ok(Reader {
             conn,
