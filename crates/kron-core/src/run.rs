@@ -15,6 +15,17 @@ impl RunId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id's 128-bit value: orders like the id for every id [`RunIdGen`] makes, and compares
+    /// as two integers rather than 30 bytes (queues of thousands of runs due at the same
+    /// millisecond compare ids at every step). Characters outside the alphabet count as 0.
+    pub fn sort_key(&self) -> u128 {
+        let digits = self.0.strip_prefix("run_").unwrap_or(&self.0);
+        digits.bytes().take(26).fold(0u128, |key, b| {
+            let digit = CROCKFORD.iter().position(|&c| c == b).unwrap_or(0);
+            (key << 5) | digit as u128
+        })
+    }
 }
 
 impl std::fmt::Display for RunId {
@@ -106,5 +117,12 @@ mod tests {
         assert!(ids
             .iter()
             .all(|id| id.as_str().len() == 30 && id.as_str().starts_with("run_")));
+        let keys: Vec<u128> = ids.iter().map(RunId::sort_key).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        assert_eq!(
+            ids[0].sort_key() >> 80,
+            1_000,
+            "the time is the top 48 bits"
+        );
     }
 }

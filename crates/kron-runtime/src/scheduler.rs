@@ -94,10 +94,16 @@ impl<C: Clone + Send + 'static> Decider<C> {
             if core.accepting && !stopping && !core.commit_failing {
                 let free = self.capacity.saturating_sub(core.in_flight);
                 let dispatches = core.engine.poll_batch(now, free, batch);
-                // Slow start: a step that filled its batch is followed by one twice as large; any
-                // other step (caught up, look-ahead only, workers busy) by a small one again.
+                // Slow start: a step that filled its batch is followed by one twice as large; a
+                // step held back by busy workers keeps its size (the burst is not over: the next
+                // step takes as many as have finished); any other step (caught up, look-ahead
+                // only) is followed by a small one again. Resetting on busy workers made a long
+                // burst commit in steps of 32, 64, ... again and again: measured ~10% fewer
+                // runs/s in a burst of 50k.
                 batch = if dispatches.len() >= batch {
                     batch.saturating_mul(2)
+                } else if free < batch && dispatches.len() >= free {
+                    batch
                 } else {
                     FIRST_BATCH
                 };

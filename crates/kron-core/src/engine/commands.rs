@@ -259,7 +259,7 @@ impl Engine {
             fire_at: now,
             manual: true,
         };
-        self.waiting.push(Reverse((now, run_id.clone())));
+        self.queue_run(now, run_id.clone());
         self.runs.insert(run_id.clone(), run);
         self.touch_run(&run_id);
         let detail = EventDetail {
@@ -307,8 +307,8 @@ impl Engine {
             .filter(|r| r.timer_id == id && r.phase != RunPhase::Running)
             .map(|r| (r.fire_at, r.run_id.clone()))
             .collect();
-        for entry in entries {
-            self.waiting.push(Reverse(entry));
+        for (fire_at, run_id) in entries {
+            self.queue_run(fire_at, run_id);
         }
     }
 }

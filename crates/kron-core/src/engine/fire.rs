@@ -87,7 +87,7 @@ impl Engine {
             fire_at,
             manual: false,
         };
-        self.waiting.push(Reverse((fire_at, run_id.clone())));
+        self.queue_run(fire_at, run_id.clone());
         self.runs.insert(run_id.clone(), run);
         self.touch_run(&run_id);
         self.set_next(id, next);
@@ -109,13 +109,13 @@ impl Engine {
         let horizon = now.saturating_add(self.config.start_ahead_ms);
         let mut out = Vec::new();
         while out.len() < capacity {
-            let Some(Reverse((at, _))) = self.waiting.peek() else {
+            let Some(Reverse((at, _, _))) = self.waiting.peek() else {
                 break;
             };
             if *at > horizon {
                 break;
             }
-            let Some(Reverse((at, run_id))) = self.waiting.pop() else {
+            let Some(Reverse((at, _, run_id))) = self.waiting.pop() else {
                 break;
             };
             let Some(run) = self.runs.get(&run_id) else {

@@ -130,8 +130,9 @@ pub struct Engine {
     /// unique, so entries due at the same instant are ordered by generation (the order they were
     /// queued) and the ids are never compared.
     occurrences: BinaryHeap<Reverse<(EpochMs, u64, Arc<str>)>>,
-    /// (fire_at, run id) of runs waiting to start (Due, RetryWait).
-    waiting: BinaryHeap<Reverse<(EpochMs, RunId)>>,
+    /// (fire_at, run id's sort key, run id) of runs waiting to start (Due, RetryWait): oldest
+    /// first among runs due at the same instant. See [`Engine::queue_run`].
+    waiting: BinaryHeap<Reverse<(EpochMs, u128, RunId)>>,
     next_gen: u64,
     /// When `recover` ran: catch-up "all" replays the grid up to here.
     recovered_at: Option<EpochMs>,
@@ -188,6 +189,12 @@ impl Engine {
         }
     }
 
+    /// Queues a run to start at `fire_at`.
+    fn queue_run(&mut self, fire_at: EpochMs, run_id: RunId) {
+        self.waiting
+            .push(Reverse((fire_at, run_id.sort_key(), run_id)));
+    }
+
     /// Loads persisted state (no events are written). Runs found `Running` were interrupted by
     /// the end of the previous process; [`Engine::recover`] settles them.
     pub fn restore(
@@ -222,8 +229,7 @@ impl Engine {
                 }
             }
             if run.phase != RunPhase::Running {
-                self.waiting
-                    .push(Reverse((run.fire_at, run.run_id.clone())));
+                self.queue_run(run.fire_at, run.run_id.clone());
             }
             self.runs.insert(run.run_id.clone(), run);
         }
@@ -306,7 +312,7 @@ impl Engine {
         let run = if workers_free {
             self.waiting
                 .peek()
-                .map(|Reverse((at, _))| at.saturating_sub(self.config.start_ahead_ms))
+                .map(|Reverse((at, _, _))| at.saturating_sub(self.config.start_ahead_ms))
         } else {
             None
         };

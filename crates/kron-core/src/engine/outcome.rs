@@ -1,8 +1,6 @@
 //! Outcomes of attempts: success, failure with retries and backoff, and the interruptions found
 //! at start-up after the previous process ended mid-run.
 
-use std::cmp::Reverse;
-
 use super::Engine;
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
@@ -171,7 +169,7 @@ impl Engine {
                 timer.retrying += 1;
                 timer.rec.last_status = Some(LastStatus::Failed(error));
             }
-            self.waiting.push(Reverse((fire_at, run_id.clone())));
+            self.queue_run(fire_at, run_id.clone());
             self.touch_run(run_id);
             let detail = EventDetail {
                 next_attempt_at: Some(fire_at),
