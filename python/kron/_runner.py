@@ -27,14 +27,30 @@ Result = tuple[bool, float, "str | None"]
 
 
 def context_for(timer_id: str, run_id: str, attempt: int, scheduled_ms: int) -> dict[str, Any]:
-    scheduled_at = datetime.fromtimestamp(scheduled_ms / 1000, tz=timezone.utc)
+    scheduled_at, iso = _instant(scheduled_ms)
     return {
         "timer_id": timer_id,
         "run_id": run_id,
         "attempt": attempt,
         "scheduled_at": scheduled_at,
-        "idempotency_key": f"{timer_id}:{scheduled_at.isoformat()}",
+        "idempotency_key": f"{timer_id}:{iso}",
     }
+
+
+_instants = threading.local()
+
+
+def _instant(scheduled_ms: int) -> tuple[datetime, str]:
+    """The occurrence's aware UTC datetime and its ISO text. Runs due at the same instant (a
+    burst, timers sharing a schedule) come in a row, so each worker thread keeps the last one:
+    building and formatting a datetime was a tenth of a burst callback's cost."""
+    last: tuple[int, datetime, str] | None = getattr(_instants, "last", None)
+    if last is not None and last[0] == scheduled_ms:
+        return last[1], last[2]
+    scheduled_at = datetime.fromtimestamp(scheduled_ms / 1000, tz=timezone.utc)
+    iso = scheduled_at.isoformat()
+    _instants.last = (scheduled_ms, scheduled_at, iso)
+    return scheduled_at, iso
 
 
 _local = threading.local()

@@ -22,8 +22,7 @@ impl RunId {
     pub fn sort_key(&self) -> u128 {
         let digits = self.0.strip_prefix("run_").unwrap_or(&self.0);
         digits.bytes().take(26).fold(0u128, |key, b| {
-            let digit = CROCKFORD.iter().position(|&c| c == b).unwrap_or(0);
-            (key << 5) | digit as u128
+            (key << 5) | u128::from(CROCKFORD_VALUE[usize::from(b)])
         })
     }
 }
@@ -43,6 +42,17 @@ pub struct RunIdGen {
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RAND_MASK: u128 = (1u128 << 80) - 1;
+
+/// Each byte's value as a digit of [`CROCKFORD`] (0 for bytes outside it).
+const CROCKFORD_VALUE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < CROCKFORD.len() {
+        table[CROCKFORD[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl RunIdGen {
     pub fn next(&mut self, now: EpochMs, rng: &mut Rng) -> RunId {

@@ -107,6 +107,7 @@ impl<C: Clone + Send + 'static> Decider<C> {
                 } else {
                     FIRST_BATCH
                 };
+                jobs.reserve_exact(dispatches.len());
                 for dispatch in dispatches {
                     match core.callbacks.get(dispatch.timer_id.as_str()) {
                         Some(callback) => jobs.push(Job {

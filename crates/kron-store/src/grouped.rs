@@ -12,6 +12,8 @@
 //! enough here because any error rolls back the whole transaction. Measured: ~8% more runs/s
 //! in a burst of 50k.
 
+use std::borrow::Borrow;
+
 use rusqlite::{CachedStatement, Transaction};
 
 use kron_core::event::Event;
@@ -144,9 +146,10 @@ pub(crate) fn delete_runs(tx: &Transaction<'_>, run_ids: &[RunId]) -> Result<(),
 const STATE_COLUMNS: usize = 10;
 
 /// Writes timers whole: their `timer_defs` and `timer_state` rows, inserted or replaced.
-pub(crate) fn upsert_timers(
+/// Generic over owned and borrowed records: a commit's timers are bound where they are.
+pub(crate) fn upsert_timers<T: Borrow<TimerRecord>>(
     tx: &Transaction<'_>,
-    timers: &[&TimerRecord],
+    timers: &[T],
 ) -> Result<(), WriteError> {
     let defs = |rows| {
         repeated(
@@ -157,7 +160,7 @@ pub(crate) fn upsert_timers(
         )
     };
     execute_grouped(tx, timers, defs, |stmt, row, timer| {
-        let values = codec::timer_def_values(timer).map_err(WriteError::Value)?;
+        let values = codec::timer_def_values(timer.borrow()).map_err(WriteError::Value)?;
         for (i, value) in values.iter().enumerate() {
             stmt.raw_bind_parameter(row * 3 + i + 1, value)?;
         }
@@ -182,12 +185,12 @@ pub(crate) fn upsert_timers(
     Ok(())
 }
 
-fn bind_state(
+fn bind_state<T: Borrow<TimerRecord>>(
     stmt: &mut CachedStatement<'_>,
     row: usize,
-    timer: &&TimerRecord,
+    timer: &T,
 ) -> Result<(), WriteError> {
-    let values = codec::timer_state_values(timer).map_err(WriteError::Value)?;
+    let values = codec::timer_state_values(timer.borrow()).map_err(WriteError::Value)?;
     for (i, value) in values.iter().enumerate() {
         stmt.raw_bind_parameter(row * STATE_COLUMNS + i + 1, value)?;
     }
@@ -213,8 +216,7 @@ pub(crate) fn update_timer_states<'t>(
             ") AS v WHERE timer_state.id = v.column1",
         )
     };
-    let refs: Vec<&TimerRecord> = timers.iter().collect();
-    let updated = execute_grouped(tx, &refs, sql, bind_state)?;
+    let updated = execute_grouped(tx, timers, sql, bind_state)?;
     if updated == timers.len() {
         return Ok(Vec::new());
     }

@@ -230,8 +230,7 @@ impl Store {
                 .map_err(failed("appending events"))?;
         }
         if !changes.timers.is_empty() {
-            let timers: Vec<&TimerRecord> = changes.timers.iter().collect();
-            grouped::upsert_timers(&tx, &timers).map_err(failed("writing timers"))?;
+            grouped::upsert_timers(&tx, &changes.timers).map_err(failed("writing timers"))?;
         }
         if !changes.timer_states.is_empty() {
             let missing = grouped::update_timer_states(&tx, &changes.timer_states)

@@ -131,8 +131,8 @@ impl Engine {
         if !self.changes.removed_timers.is_empty() {
             self.changes.removed_timers.remove(&*id);
         }
-        self.changes.timers.insert(id.to_string());
-        self.changes.defs.insert(id.to_string());
+        self.changes.timers.insert(id.clone());
+        self.changes.defs.insert(id.clone());
         let detail = EventDetail {
             schedule: Some(text),
             next_run_at: next_fire_at,

@@ -107,7 +107,7 @@ impl Engine {
     /// the start-ahead, stamped with their instant (they are invoked at it).
     fn start_due(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
         let horizon = now.saturating_add(self.config.start_ahead_ms);
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(capacity.min(self.waiting.len()));
         while out.len() < capacity {
             let Some(Reverse((at, _, _))) = self.waiting.peek() else {
                 break;

@@ -146,12 +146,29 @@ pub struct Engine {
 #[derive(Debug, Default)]
 struct Pending {
     events: Vec<Event>,
-    timers: HashSet<String>,
+    /// The engine's shared copies of the ids (no allocation per touched timer).
+    timers: HashSet<Arc<str>>,
     /// Timers whose definition changed (a subset of `timers`): written in full.
-    defs: HashSet<String>,
+    defs: HashSet<Arc<str>>,
     removed_timers: HashSet<String>,
     runs: HashSet<RunId>,
     finished_runs: Vec<RunId>,
+}
+
+impl Pending {
+    /// Most entries reserved ahead for the next step, per collection.
+    const RESERVE_CAP: usize = 4_096;
+
+    /// Reserves room for as many changes as `last` held (up to [`Pending::RESERVE_CAP`]): during
+    /// a burst every step is about as large as the one before, and growing each collection from
+    /// empty again reallocated (and rehashed) it several times per step.
+    fn reserve_like(&mut self, last: &Pending) {
+        let cap = |n: usize| n.min(Self::RESERVE_CAP);
+        self.events.reserve(cap(last.events.len()));
+        self.timers.reserve(cap(last.timers.len()));
+        self.runs.reserve(cap(last.runs.len()));
+        self.finished_runs.reserve(cap(last.finished_runs.len()));
+    }
 }
 
 impl Engine {
@@ -276,10 +293,14 @@ impl Engine {
     /// Everything changed since the last call, for one durable commit.
     pub fn take_changes(&mut self) -> Changes {
         let pending = std::mem::take(&mut self.changes);
-        let mut timers = Vec::new();
-        let mut timer_states = Vec::new();
+        self.changes.reserve_like(&pending);
+        // Sized exactly: a step's collections are large in a burst or a batch of registrations,
+        // and growing them by doubling leaves the allocator holes (measured in memory per timer).
+        let mut timers = Vec::with_capacity(pending.defs.len());
+        let mut timer_states =
+            Vec::with_capacity(pending.timers.len().saturating_sub(pending.defs.len()));
         for id in &pending.timers {
-            if let Some(t) = self.timers.get(id.as_str()) {
+            if let Some(t) = self.timers.get(&**id) {
                 if pending.defs.contains(id) {
                     timers.push(t.rec.clone());
                 } else {
@@ -346,7 +367,7 @@ impl Engine {
         if let Some(timer) = self.timers.get_mut(id) {
             timer.rec.updated_at = now;
             if !self.changes.timers.contains(id) {
-                self.changes.timers.insert(id.to_string());
+                self.changes.timers.insert(timer.rec.def.id.clone());
             }
         }
     }
@@ -354,8 +375,10 @@ impl Engine {
     /// Marks the timer's definition as changed (and its row as touched).
     fn touch_def(&mut self, id: &str, now: EpochMs) {
         self.touch_timer(id, now);
-        if !self.changes.defs.contains(id) {
-            self.changes.defs.insert(id.to_string());
+        if let Some(timer) = self.timers.get(id) {
+            if !self.changes.defs.contains(id) {
+                self.changes.defs.insert(timer.rec.def.id.clone());
+            }
         }
     }
 
