@@ -684,6 +684,81 @@ fn newer_schema_is_refused_untouched() {
     assert_eq!(listing(dir.path()), set(&[DB_FILE, LOCK_FILE]));
 }
 
+/// Turns a stopped directory's database back into schema version 1 (one `timers` table holding
+/// definition and state), as an older Kron left it.
+fn downgrade_to_version_1(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "BEGIN;
+         CREATE TABLE timers_v1 (
+             id TEXT PRIMARY KEY, def TEXT NOT NULL, lifecycle TEXT NOT NULL,
+             next_scheduled_at INTEGER, next_fire_at INTEGER, created_at INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL, last_run_at INTEGER, last_status TEXT,
+             last_duration_ms INTEGER, run_count INTEGER NOT NULL, failure_count INTEGER NOT NULL
+         ) WITHOUT ROWID;
+         INSERT INTO timers_v1 SELECT * FROM timers;
+         DROP VIEW timers;
+         DROP TABLE timer_defs;
+         DROP TABLE timer_state;
+         ALTER TABLE timers_v1 RENAME TO timers;
+         PRAGMA user_version = 1;
+         COMMIT;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_1_directory_is_read_as_it_is_and_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut done = timer("b-done");
+    done.lifecycle = Lifecycle::Completed;
+    done.last_status = Some(LastStatus::Dead("Boom: x".into()));
+    done.last_run_at = Some(1_700_000_000_500);
+    done.last_duration_ms = Some(12);
+    done.run_count = 3;
+    done.failure_count = 3;
+    let timers = vec![timer("a-every"), done];
+    {
+        let mut store = open(dir.path());
+        store
+            .commit(&Changes {
+                timers: timers.clone(),
+                runs: vec![run(1, "a-every", RunPhase::Running)],
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let db = dir.path().join(DB_FILE);
+    downgrade_to_version_1(&db);
+
+    // A reader (the CLI) reads a version 1 directory without changing it.
+    let before = std::fs::read(&db).unwrap();
+    let reader = Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.schema_version().unwrap(), 1);
+    assert_eq!(reader.timers().unwrap(), timers);
+    drop(reader);
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    // The writer migrates it; every timer and run reads back the same, and keeps being written.
+    let mut store = open(dir.path());
+    let snapshot = store.load().unwrap();
+    assert_eq!(snapshot.timers, timers);
+    assert_eq!(snapshot.runs, vec![run(1, "a-every", RunPhase::Running)]);
+    let mut next = timers[0].clone();
+    next.run_count = 1;
+    store
+        .commit(&Changes {
+            timer_states: vec![next.clone()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(store.load().unwrap().timers[0], next);
+    drop(store);
+    let reader = Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(reader.timer("b-done").unwrap(), Some(timers[1].clone()));
+}
+
 #[test]
 fn foreign_sqlite_file_is_refused_and_empty_file_is_initialized() {
     let dir = tempfile::tempdir().unwrap();
