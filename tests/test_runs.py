@@ -77,6 +77,27 @@ def test_at_with_a_fraction_of_a_millisecond_is_never_called_early(
         assert kron.status(timer)["state"] == "completed"
 
 
+def test_contexts_of_runs_due_at_shared_and_distinct_instants(names: Any, data_dir: str) -> None:
+    # Runs due at the same instant come to a worker in a row (their contexts share the instant);
+    # every context still names its own timer and its own occurrence.
+    contexts: dict[str, dict[str, Any]] = {}
+
+    def record(ctx: dict[str, Any]) -> None:
+        contexts[ctx["timer_id"]] = ctx
+
+    base = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    dues = {names(f"i{i}"): base + timedelta(milliseconds=i // 10) for i in range(40)}
+    for timer, due in dues.items():
+        kron.schedule(timer, record, at=due)
+    kron.start(data_dir)
+    wait_until(lambda: len(contexts) == len(dues))
+    for timer, due in dues.items():
+        ctx = contexts[timer]
+        assert ctx["scheduled_at"] == due, timer
+        assert ctx["idempotency_key"] == f"{timer}:{due.isoformat()}"
+    assert len({ctx["idempotency_key"] for ctx in contexts.values()}) == len(dues)
+
+
 def test_one_shot_after_runs_once_then_completed(name: str, data_dir: str, recorder: Recorder) -> None:
     kron.schedule(name, recorder.callback(name), after="300ms")
     kron.start(data_dir)
