@@ -142,9 +142,6 @@ pub(crate) fn delete_runs(tx: &Transaction<'_>, run_ids: &[RunId]) -> Result<(),
     Ok(())
 }
 
-/// Columns of a `timer_state` row (id first), as [`codec::timer_state_values`] gives them.
-const STATE_COLUMNS: usize = 10;
-
 /// Writes timers whole: their `timer_defs` and `timer_state` rows, inserted or replaced.
 /// Generic over owned and borrowed records: a commit's timers are bound where they are.
 pub(crate) fn upsert_timers<T: Borrow<TimerRecord>>(
@@ -161,10 +158,7 @@ pub(crate) fn upsert_timers<T: Borrow<TimerRecord>>(
     };
     execute_grouped(tx, timers, defs, |stmt, row, timer| {
         let values = codec::timer_def_values(timer.borrow()).map_err(WriteError::Value)?;
-        for (i, value) in values.iter().enumerate() {
-            stmt.raw_bind_parameter(row * 3 + i + 1, value)?;
-        }
-        Ok(())
+        bind_row(stmt, row, &values)
     })?;
     let states = |rows| {
         repeated(
@@ -191,8 +185,19 @@ fn bind_state<T: Borrow<TimerRecord>>(
     timer: &T,
 ) -> Result<(), WriteError> {
     let values = codec::timer_state_values(timer.borrow()).map_err(WriteError::Value)?;
+    bind_row(stmt, row, &values)
+}
+
+/// Binds one row's values as the `row`-th group of a multi-row statement whose rows all have
+/// `values.len()` columns.
+fn bind_row(
+    stmt: &mut CachedStatement<'_>,
+    row: usize,
+    values: &[rusqlite::types::Value],
+) -> Result<(), WriteError> {
+    let base = row * values.len();
     for (i, value) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(row * STATE_COLUMNS + i + 1, value)?;
+        stmt.raw_bind_parameter(base + i + 1, value)?;
     }
     Ok(())
 }

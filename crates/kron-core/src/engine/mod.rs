@@ -166,6 +166,7 @@ impl Pending {
         let cap = |n: usize| n.min(Self::RESERVE_CAP);
         self.events.reserve(cap(last.events.len()));
         self.timers.reserve(cap(last.timers.len()));
+        self.defs.reserve(cap(last.defs.len()));
         self.runs.reserve(cap(last.runs.len()));
         self.finished_runs.reserve(cap(last.finished_runs.len()));
     }
