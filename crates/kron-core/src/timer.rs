@@ -13,7 +13,7 @@ pub const MAX_TIMER_ID_LEN: usize = 128;
 
 /// What to do when an occurrence falls due while the previous run of the same timer has not
 /// finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Overlap {
     /// The next occurrence is computed from the previous run's finish, so runs never overlap.
@@ -26,7 +26,7 @@ pub enum Overlap {
 }
 
 /// What a recurring timer does with occurrences that fell due while no runtime was up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Catchup {
     /// One run right after start stands for all missed occurrences.

@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use foldhash::{HashMap, HashMapExt};
-
 use crate::clock::Clock;
 
 use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
@@ -25,7 +23,7 @@ use crate::error::RuntimeError;
 use crate::host::{Host, LogLevel};
 use crate::pool::Pool;
 use crate::scheduler::Scheduler;
-use crate::shared::{Core, Shared};
+use crate::shared::{Callbacks, Core, Shared};
 
 /// Attempts in flight per worker: enough queued work to keep workers busy through a burst,
 /// few enough that `RUN_STARTED` stays close to the callback's real start.
@@ -117,8 +115,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             let had_changes = core.engine.has_changes();
             let id = def.id.clone();
             core.engine.register(def, now)?;
-            let key = shared_key(&core.engine, &id);
-            core.callbacks.insert(key, callback);
+            if let Some(key) = core.engine.key(&id) {
+                core.callbacks.set(key, callback);
+            }
             // The scheduler takes every pending change before it sleeps: it needs waking only by
             // the first change after it took the last ones (later ones join the same commit).
             let wake = !had_changes && core.engine.has_changes();
@@ -166,16 +165,19 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         // start keeps them. Registered: what the last runtime held, and the registry (which
         // wins: registered since).
         let last_core = state.last.as_ref().map(|shared| shared.lock());
-        let mut callbacks: HashMap<Arc<str>, C> = HashMap::with_capacity(
-            state.registry.len() + last_core.as_ref().map_or(0, |c| c.callbacks.len()),
-        );
+        let mut callbacks = Callbacks::new();
         if let Some(core) = &last_core {
-            for (id, callback) in &core.callbacks {
-                if !state.registry.contains_key(&**id) {
+            for id in core.engine.timer_ids() {
+                let Some(callback) = core.callback(id) else {
+                    continue;
+                };
+                if !state.registry.contains_key(id) {
                     if let Some(def) = core.engine.definition(id) {
-                        engine.register(def.clone(), now)?;
+                        engine.register(def, now)?;
                     }
-                    callbacks.insert(shared_key(&engine, id), callback.clone());
+                    if let Some(key) = engine.key(id) {
+                        callbacks.set(key, callback.clone());
+                    }
                 }
             }
         }
@@ -184,15 +186,17 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 Some(def) => Some(TimerDef::clone(def)),
                 None => last_core
                     .as_ref()
-                    .and_then(|core| core.engine.definition(id).cloned()),
+                    .and_then(|core| core.engine.definition(id)),
             };
             if let Some(def) = def {
                 engine.register(def, now)?;
             }
-            callbacks.insert(shared_key(&engine, id), registration.callback.clone());
+            if let Some(key) = engine.key(id) {
+                callbacks.set(key, registration.callback.clone());
+            }
         }
         drop(last_core);
-        engine.mark_orphans(|id| callbacks.contains_key(id), now);
+        engine.mark_orphans(|key, _| callbacks.get(key).is_some(), now);
         engine.recover(now);
         // Recovery is durable before anything runs.
         store.commit(&engine.take_changes())?;
@@ -257,7 +261,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         });
         state.data_dir = Some(config.data_dir);
         if let Some(last) = state.last.take() {
-            last.lock().callbacks = HashMap::new();
+            last.lock().callbacks = Callbacks::new();
         }
         state.registry = BTreeMap::new();
         Ok(())
@@ -403,7 +407,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             let held_by_last = state
                 .last
                 .as_ref()
-                .is_some_and(|last| last.lock().callbacks.contains_key(id));
+                .is_some_and(|last| last.lock().callback(id).is_some());
             if state.registry.contains_key(id) || held_by_last {
                 return Err(RuntimeError::NotStarted(
                     "commands act on the running scheduler; call start() first",
@@ -432,11 +436,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
 
     /// Removes the timer from storage and from this process's registrations.
     pub fn remove(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        self.command(id, |engine| engine.remove(id, now))?;
+        let key = self.command(id, |engine| {
+            let key = engine.key(id);
+            engine.remove(id, now).map(|()| key)
+        })?;
         let mut state = self.state();
         state.registry.remove(id);
-        if let Some(running) = &state.running {
-            running.shared.lock().callbacks.remove(id);
+        if let (Some(running), Some(key)) = (&state.running, key) {
+            running.shared.lock().callbacks.clear(key);
         }
         Ok(())
     }
@@ -506,9 +513,4 @@ impl<C: Clone + Send + Sync + 'static> Admin for &'static Kron<C> {
     fn runtime_status(&self) -> Option<RuntimeStatus> {
         Kron::runtime_status(self)
     }
-}
-
-/// The engine's copy of a timer id, for a map keyed by id (one copy per timer, not two).
-fn shared_key(engine: &Engine, id: &str) -> Arc<str> {
-    engine.shared_id(id).unwrap_or_else(|| Arc::from(id))
 }

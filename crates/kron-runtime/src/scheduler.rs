@@ -109,7 +109,7 @@ impl<C: Clone + Send + 'static> Decider<C> {
                 };
                 jobs.reserve_exact(dispatches.len());
                 for dispatch in dispatches {
-                    match core.callbacks.get(dispatch.timer_id.as_str()) {
+                    match core.callbacks.get(dispatch.timer) {
                         Some(callback) => jobs.push(Job {
                             callback: callback.clone(),
                             dispatch,

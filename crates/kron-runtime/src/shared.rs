@@ -1,16 +1,45 @@
 //! State shared by the API caller, the scheduler thread and the workers, behind one mutex.
 
-// foldhash, not SipHash: looked up for every run started and written for every registration.
-use foldhash::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
-use kron_core::engine::Engine;
+use kron_core::engine::{Engine, TimerKey};
+
+/// Each timer's callback, by the engine's slot for the timer ([`Engine::key`]): a table, not a
+/// map keyed by name, so a timer costs one pointer here. Slots are reused after a removal, so
+/// removing a timer clears its entry.
+pub(crate) struct Callbacks<C> {
+    slots: Vec<Option<C>>,
+}
+
+impl<C> Callbacks<C> {
+    pub fn new() -> Self {
+        Callbacks { slots: Vec::new() }
+    }
+
+    pub fn get(&self, key: TimerKey) -> Option<&C> {
+        self.slots.get(key as usize)?.as_ref()
+    }
+
+    pub fn set(&mut self, key: TimerKey, callback: C) {
+        let index = key as usize;
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, || None);
+        }
+        self.slots[index] = Some(callback);
+    }
+
+    pub fn clear(&mut self, key: TimerKey) {
+        if let Some(slot) = self.slots.get_mut(key as usize) {
+            *slot = None;
+        }
+    }
+}
 
 /// Everything the scheduler decides on. Held only for short, non-blocking sections: never while
 /// committing to storage or running a callback.
 pub(crate) struct Core<C> {
     pub engine: Engine,
-    pub callbacks: HashMap<Arc<str>, C>,
+    pub callbacks: Callbacks<C>,
     /// False once shutdown began: no new attempts start.
     pub accepting: bool,
     /// Set by shutdown after waiting for active runs: flush once more and exit.
@@ -27,6 +56,13 @@ pub(crate) struct Core<C> {
     pub storage_error: Option<String>,
     /// A commit failed and waits for its retry: the scheduler decides nothing new meanwhile.
     pub commit_failing: bool,
+}
+
+impl<C> Core<C> {
+    /// The callback registered for the timer named `id`.
+    pub fn callback(&self, id: &str) -> Option<&C> {
+        self.callbacks.get(self.engine.key(id)?)
+    }
 }
 
 pub(crate) struct Shared<C> {

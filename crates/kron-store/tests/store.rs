@@ -1276,7 +1276,7 @@ fn fill(store: &mut Store, timers: u64, start: u64, count: u64, batch: u64) -> f
             changes.events.push(evs[(n % 3) as usize].clone());
             if n % 3 == 2 {
                 changes.finished_runs.push(run_id(run));
-            } else if n % 3 == 0 {
+            } else if n.is_multiple_of(3) {
                 changes.runs.push(crate::run(run, &timer_id, RunPhase::Due));
             }
             n += 1;

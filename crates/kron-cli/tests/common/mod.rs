@@ -182,7 +182,8 @@ impl Fixture {
             let def = self.defs[*id].clone();
             self.engine.register(def, at).unwrap();
         }
-        self.engine.mark_orphans(|id| registered.contains(&id), at);
+        self.engine
+            .mark_orphans(|_, id| registered.contains(&id), at);
         self.engine.recover(at);
         self.commit();
     }

@@ -2,11 +2,11 @@
 
 use std::cmp::Reverse;
 
-use super::{Engine, Timer};
+use super::{Engine, Timer, TimerKey};
 use crate::error::CommandError;
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, ScheduleSpec};
 use crate::time::EpochMs;
 use crate::timer::{validate_timer_id, Lifecycle, TimerDef, TimerRecord};
 use crate::CoreError;
@@ -44,39 +44,46 @@ impl Engine {
     /// An orphaned timer is revived (`TIMER_RESUMED`).
     pub fn register(&mut self, mut def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
         let schedule = validate_def(&def)?;
-        self.share_names(&mut def);
-        // A known timer keeps its id shared with the engine's map (one copy, not two).
-        if let Some((key, _)) = self.timers.get_key_value(&*def.id) {
-            def.id = key.clone();
-        }
-        let id = def.id.clone();
-        let Some(timer) = self.timers.get_mut(&*id) else {
+        let Some(key) = self.timers.key(&def.id) else {
             self.create(def, schedule, now);
             return Ok(Registered::Created);
         };
-
-        let revived = timer.rec.lifecycle == Lifecycle::Orphaned;
-        let same_definition = timer.rec.def.same_definition_as(&def);
-        let same_schedule = timer.rec.def.same_schedule_as(&def);
-        let fn_changed = timer.rec.def.fn_name != def.fn_name;
-        timer.rec.def = def;
+        let mut spec = std::mem::replace(&mut def.schedule, ScheduleSpec::Every { ms: 1 });
+        self.share_zone(&mut spec);
+        let policy = self.share_policy(&def);
+        let id = def.id;
+        let Some(timer) = self.timers.at_mut(key) else {
+            return Ok(Registered::Unchanged);
+        };
+        let revived = timer.lifecycle == Lifecycle::Orphaned;
+        let old = &*timer.policy;
+        let same_schedule = timer.spec == spec
+            && old.timezone == policy.timezone
+            && old.jitter_ms == policy.jitter_ms;
+        let same_definition = same_schedule
+            && old.max_attempts == policy.max_attempts
+            && old.overlap == policy.overlap
+            && old.catchup == policy.catchup;
+        let fn_changed = old.fn_name != policy.fn_name;
+        timer.spec = spec;
+        timer.policy = policy;
         if revived {
-            timer.rec.lifecycle = Lifecycle::Active;
+            timer.lifecycle = Lifecycle::Active;
         }
         if !same_schedule {
             timer.cron = schedule.into_cron();
             timer.coalesced = None;
-            if matches!(timer.rec.lifecycle, Lifecycle::Completed | Lifecycle::Dead) {
-                timer.rec.lifecycle = Lifecycle::Active;
+            if matches!(timer.lifecycle, Lifecycle::Completed | Lifecycle::Dead) {
+                timer.lifecycle = Lifecycle::Active;
             }
             let next = timer.schedule().first(now);
-            self.set_next(&id, next);
+            self.set_next(key, next);
         } else if revived {
-            self.push_occurrence(&id);
+            self.push_occurrence(key);
             self.requeue_runs_of(&id);
         }
         if revived || !same_definition || fn_changed {
-            self.touch_def(&id, now);
+            self.touch_def(key, now);
         }
         if revived {
             self.emit(
@@ -90,8 +97,8 @@ impl Engine {
         if same_definition {
             return Ok(Registered::Unchanged);
         }
-        let (text, next) = match self.timers.get(&*id) {
-            Some(t) => (t.schedule().describe(), t.rec.next_fire_at),
+        let (text, next) = match self.timers.at(key) {
+            Some(t) => (t.schedule().describe(), t.next_fire_at()),
             None => (String::new(), None),
         };
         let detail = EventDetail {
@@ -104,35 +111,25 @@ impl Engine {
     }
 
     /// A new timer: `TIMER_CREATED`, first occurrence queued. The same steps as `set_next` and
-    /// `touch_def` (and in the same order: one jitter draw, one generation), without looking the
-    /// timer up again for each: registering many timers is a loop over this.
+    /// `touch_def` (and in the same order: one jitter draw), without looking the timer up again
+    /// for each: registering many timers is a loop over this.
     fn create(&mut self, def: TimerDef, schedule: Schedule, now: EpochMs) {
-        let id = def.id.clone();
         let scheduled = schedule.first(now);
         let text = schedule.describe();
         let jitter = self.rng.below_or_eq(def.jitter_ms) as i64;
         let next_fire_at = scheduled.map(|s| s.saturating_add(jitter));
-        self.next_gen += 1;
-        let gen = self.next_gen;
+        let timer_id = def.id.to_string();
         let rec = TimerRecord::created(def, now, scheduled, next_fire_at);
-        let timer = Timer {
-            rec,
-            cron: schedule.into_cron(),
-            running: 0,
-            retrying: 0,
-            gen,
-            coalesced: None,
-        };
-        // The record's id is the map's key and the queue's: one copy.
-        let key = id.clone();
+        let timer = self.make_timer(rec, schedule);
+        let key = self.timers.insert(timer);
         if let Some(at) = next_fire_at {
-            self.occurrences.push(Reverse((at, gen, key.clone())));
+            self.occurrences.push(Reverse((at, key)));
         }
         if !self.changes.removed_timers.is_empty() {
-            self.changes.removed_timers.remove(&*id);
+            self.changes.removed_timers.remove(&timer_id);
         }
-        self.changes.timers.insert(id.clone());
-        self.changes.defs.insert(id.clone());
+        self.changes.timers.insert(key);
+        self.changes.defs.insert(key);
         let detail = EventDetail {
             schedule: Some(text),
             next_run_at: next_fire_at,
@@ -140,28 +137,32 @@ impl Engine {
         };
         self.changes.events.push(crate::event::Event {
             ts: now,
-            timer_id: id.to_string(),
+            timer_id,
             kind: EventKind::TimerCreated,
             run_id: None,
             attempt: None,
             detail,
         });
-        self.timers.insert(key, Box::new(timer));
     }
 
-    /// Marks every active timer for which `registered` is false as orphaned (`TIMER_ORPHANED`):
-    /// it stays listed and never runs until a registration revives it.
-    pub fn mark_orphans(&mut self, registered: impl Fn(&str) -> bool, now: EpochMs) -> Vec<String> {
+    /// Marks every active timer for which `registered` (given its slot and name) is false as
+    /// orphaned (`TIMER_ORPHANED`): it stays listed and never runs until a registration revives
+    /// it.
+    pub fn mark_orphans(
+        &mut self,
+        registered: impl Fn(TimerKey, &str) -> bool,
+        now: EpochMs,
+    ) -> Vec<String> {
         let mut orphans: Vec<String> = self
             .timers
             .iter()
-            .filter(|(id, t)| t.rec.lifecycle == Lifecycle::Active && !registered(id))
-            .map(|(id, _)| id.to_string())
+            .filter(|(key, t)| t.lifecycle == Lifecycle::Active && !registered(*key, &t.id))
+            .map(|(_, t)| t.id.to_string())
             .collect();
         orphans.sort();
         for id in &orphans {
             if let Some(timer) = self.timers.get_mut(id.as_str()) {
-                timer.rec.lifecycle = Lifecycle::Orphaned;
+                timer.lifecycle = Lifecycle::Orphaned;
             }
             self.touch_timer(id, now);
             self.emit(
@@ -183,7 +184,7 @@ impl Engine {
             .timers
             .get_mut(id)
             .ok_or_else(|| CommandError::UnknownTimer(id.to_string()))?;
-        match timer.rec.lifecycle {
+        match timer.lifecycle {
             Lifecycle::Paused => return Ok(()),
             Lifecycle::Completed | Lifecycle::Dead => {
                 return Err(CommandError::NotRunnable {
@@ -193,7 +194,7 @@ impl Engine {
             }
             Lifecycle::Active | Lifecycle::Orphaned => {}
         }
-        timer.rec.lifecycle = Lifecycle::Paused;
+        timer.lifecycle = Lifecycle::Paused;
         self.touch_timer(id, now);
         self.emit(
             now,
@@ -209,25 +210,28 @@ impl Engine {
     /// on from now (occurrences during a pause are not run: pausing said so); a one-shot that
     /// fell due while paused runs now. Runs held by the pause start.
     pub fn resume(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
-        let timer = self
+        let key = self
             .timers
-            .get_mut(id)
+            .key(id)
             .ok_or_else(|| CommandError::UnknownTimer(id.to_string()))?;
-        if timer.rec.lifecycle != Lifecycle::Paused {
+        let Some(timer) = self.timers.at_mut(key) else {
+            return Ok(());
+        };
+        if timer.lifecycle != Lifecycle::Paused {
             return Ok(());
         }
-        timer.rec.lifecycle = Lifecycle::Active;
-        let passed = timer.rec.next_fire_at.is_some_and(|at| at < now);
+        timer.lifecycle = Lifecycle::Active;
+        let passed = timer.next_fire_at().is_some_and(|at| at < now);
         if passed && !timer.schedule().is_one_shot() {
             timer.coalesced = None;
             let next = timer.schedule().first(now);
-            self.set_next(id, next);
+            self.set_next(key, next);
         } else {
-            self.push_occurrence(id);
+            self.push_occurrence(key);
         }
         self.requeue_runs_of(id);
-        self.touch_timer(id, now);
-        let next = self.timers.get(id).and_then(|t| t.rec.next_fire_at);
+        self.touch_key(key, now);
+        let next = self.timers.at(key).and_then(Timer::next_fire_at);
         let detail = EventDetail {
             next_run_at: next,
             ..Default::default()
@@ -243,7 +247,7 @@ impl Engine {
             .timers
             .get(id)
             .ok_or_else(|| CommandError::UnknownTimer(id.to_string()))?;
-        if timer.rec.lifecycle == Lifecycle::Orphaned {
+        if timer.lifecycle == Lifecycle::Orphaned {
             return Err(CommandError::NotRunnable {
                 id: id.to_string(),
                 reason: "it is orphaned: no function is registered for it in this process",
@@ -274,11 +278,11 @@ impl Engine {
     /// Deletes the timer (its history stays). Runs not yet started are dropped; a run in
     /// progress finishes and records its outcome.
     pub fn remove(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
-        if self.timers.remove(id).is_none() {
+        let Some((key, _)) = self.timers.remove(id) else {
             return Err(CommandError::UnknownTimer(id.to_string()));
-        }
-        self.changes.timers.remove(id);
-        self.changes.defs.remove(id);
+        };
+        self.changes.timers.remove(&key);
+        self.changes.defs.remove(&key);
         self.changes.removed_timers.insert(id.to_string());
         let waiting: Vec<RunId> = self
             .runs

@@ -3,12 +3,13 @@
 
 use std::cmp::Reverse;
 
+use super::record::StatusCell;
 use super::settle::next_after_due;
-use super::{Dispatch, Engine};
+use super::{Dispatch, Engine, TimerKey};
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunPhase, RunRecord};
 use crate::time::EpochMs;
-use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap};
+use crate::timer::{Catchup, Lifecycle, Overlap};
 
 impl Engine {
     /// Advances to `now`: every occurrence due by `now + lookahead` becomes a run with a durable
@@ -27,60 +28,63 @@ impl Engine {
         self.start_due(now, capacity.min(batch))
     }
 
-    /// Turns up to `limit` occurrences due within the look-ahead into `Due` runs.
+    /// Turns up to `limit` occurrences due within the look-ahead into `Due` runs. A queue entry
+    /// is current while the timer in its slot is active and fires at the entry's instant; any
+    /// other (the timer moved on, was paused, removed, or its slot reused) is dropped. Should two
+    /// current entries for one instant exist (a timer requeued without moving), the first makes
+    /// the run and moves the timer on, which leaves the second stale.
     fn materialize(&mut self, now: EpochMs, limit: usize) {
         let horizon = now.saturating_add(self.config.lookahead_ms);
         let mut made = 0;
-        while let Some(Reverse((at, _, _))) = self.occurrences.peek() {
+        while let Some(Reverse((at, _))) = self.occurrences.peek() {
             if *at > horizon || made >= limit {
                 break;
             }
             made += 1;
-            let Some(Reverse((_, gen, id))) = self.occurrences.pop() else {
+            let Some(Reverse((at, key))) = self.occurrences.pop() else {
                 break;
             };
-            let Some(timer) = self.timers.get(&id) else {
+            let Some(timer) = self.timers.at(key) else {
                 continue;
             };
-            if timer.gen != gen || timer.rec.lifecycle != Lifecycle::Active {
+            if timer.lifecycle != Lifecycle::Active || timer.next_fire_at() != Some(at) {
                 continue;
             }
-            let (Some(scheduled_at), Some(fire_at)) =
-                (timer.rec.next_scheduled_at, timer.rec.next_fire_at)
-            else {
+            let Some(scheduled_at) = timer.next_scheduled_at() else {
                 continue;
             };
             // Running late by more than the grace (a suspended process): apply the catch-up
             // policy rather than replaying every occurrence in a burst.
-            let late = now.saturating_sub(fire_at) > self.config.late_grace_ms;
+            let late = now.saturating_sub(at) > self.config.late_grace_ms;
             if late
                 && timer.coalesced.is_none()
                 && !timer.schedule().is_one_shot()
-                && timer.rec.def.catchup != Catchup::All
+                && timer.policy.catchup != Catchup::All
             {
-                self.catch_up(&id, now);
+                self.catch_up(key, now);
                 continue;
             }
-            self.make_due(&id, scheduled_at, fire_at, now);
+            self.make_due(key, scheduled_at, at, now);
         }
     }
 
     /// Creates the `Due` run for the timer's pending occurrence and moves the timer on.
-    fn make_due(&mut self, id: &str, scheduled_at: EpochMs, fire_at: EpochMs, now: EpochMs) {
+    fn make_due(&mut self, key: TimerKey, scheduled_at: EpochMs, fire_at: EpochMs, now: EpochMs) {
         let run_id = self.new_run_id(now);
-        let Some(timer) = self.timers.get_mut(id) else {
+        let Some(timer) = self.timers.at_mut(key) else {
             return;
         };
         let coalesced = timer.coalesced.take().map(|c| *c);
         let after = coalesced.map_or(scheduled_at, |(_, until)| until);
-        let next = next_after_due(timer.schedule(), timer.rec.def.overlap, after);
+        let next = next_after_due(timer.schedule(), timer.policy.overlap, after);
         // The timer's row is rewritten with the run's outcome; until then the run row tells a
         // restart that this occurrence is taken (see `settle`). Not when restoring could not
         // tell the same next occurrence: one drawn with jitter, or one after coalesced ones.
-        let rewrite_row = coalesced.is_some() || timer.rec.def.jitter_ms > 0;
+        let rewrite_row = coalesced.is_some() || timer.policy.jitter_ms > 0;
+        let timer_id = timer.id.to_string();
         let run = RunRecord {
             run_id: run_id.clone(),
-            timer_id: id.to_string(),
+            timer_id,
             scheduled_at,
             attempt: 1,
             phase: RunPhase::Due,
@@ -90,9 +94,9 @@ impl Engine {
         self.queue_run(fire_at, run_id.clone());
         self.runs.insert(run_id.clone(), run);
         self.touch_run(&run_id);
-        self.set_next(id, next);
+        self.set_next(key, next);
         if rewrite_row {
-            self.touch_timer(id, now);
+            self.touch_key(key, now);
         }
         let detail = EventDetail {
             scheduled_at: Some(scheduled_at),
@@ -100,7 +104,18 @@ impl Engine {
             until: coalesced.map(|(_, until)| until),
             ..Default::default()
         };
-        self.emit(now, id, EventKind::RunDue, Some((&run_id, 1)), detail);
+        let timer_id = self
+            .timers
+            .at(key)
+            .map(|t| t.id.clone())
+            .unwrap_or_default();
+        self.emit(
+            now,
+            &timer_id,
+            EventKind::RunDue,
+            Some((&run_id, 1)),
+            detail,
+        );
     }
 
     /// Starts due runs, oldest first, up to `capacity`: those due by `now`, and those due within
@@ -124,12 +139,15 @@ impl Engine {
             if run.phase == RunPhase::Running || run.fire_at != at {
                 continue;
             }
-            let Some(timer) = self.timers.get(run.timer_id.as_str()) else {
+            let Some(key) = self.timers.key(&run.timer_id) else {
+                continue;
+            };
+            let Some(timer) = self.timers.at(key) else {
                 continue;
             };
             // Paused or orphaned timers hold their runs; resume/revival requeues them.
-            if timer.rec.lifecycle == Lifecycle::Orphaned
-                || (timer.rec.lifecycle == Lifecycle::Paused && !run.manual)
+            if timer.lifecycle == Lifecycle::Orphaned
+                || (timer.lifecycle == Lifecycle::Paused && !run.manual)
             {
                 continue;
             }
@@ -137,13 +155,11 @@ impl Engine {
             let first_attempt = run.phase == RunPhase::Due;
             // The exact instant of an `at` one-shot, when its run was not moved (jitter, manual).
             let exact_us = timer
-                .rec
-                .def
-                .schedule
+                .spec
                 .exact_micros()
                 .filter(|_| first_attempt && !run.manual && at == run.scheduled_at);
             let timer_id = run.timer_id.clone();
-            if first_attempt && !run.manual && busy && timer.rec.def.overlap == Overlap::Skip {
+            if first_attempt && !run.manual && busy && timer.policy.overlap == Overlap::Skip {
                 self.skip_for_overlap(&run_id, &timer_id, now);
                 continue;
             }
@@ -157,7 +173,7 @@ impl Engine {
             let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
             // The timer row is not rewritten here: the attempt is counted, and `last_run_at`
             // persisted, with its outcome (a run is durable through its own row meanwhile).
-            if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
+            if let Some(timer) = self.timers.at_mut(key) {
                 timer.running += 1;
                 if was_retrying {
                     timer.retrying = timer.retrying.saturating_sub(1);
@@ -178,6 +194,7 @@ impl Engine {
             out.push(Dispatch {
                 run_id,
                 timer_id,
+                timer: key,
                 attempt,
                 scheduled_at,
                 not_before_us: exact_us.unwrap_or_else(|| at.saturating_mul(1_000)),
@@ -191,7 +208,7 @@ impl Engine {
             return;
         };
         if let Some(timer) = self.timers.get_mut(timer_id) {
-            timer.rec.last_status = Some(LastStatus::SkippedOverlap);
+            timer.last_status = StatusCell::SkippedOverlap;
         }
         self.touch_timer(timer_id, now);
         let detail = EventDetail {
@@ -211,12 +228,12 @@ impl Engine {
     /// "once" makes that occurrence stand for all missed ones (its `RUN_DUE` carries the count),
     /// "skip" records them as one `RUN_MISSED` and moves to the first future occurrence, "all"
     /// leaves them to run in order.
-    pub(super) fn catch_up(&mut self, id: &str, now: EpochMs) {
+    pub(super) fn catch_up(&mut self, key: TimerKey, now: EpochMs) {
         let cap = self.config.count_cap;
-        let Some(timer) = self.timers.get_mut(id) else {
+        let Some(timer) = self.timers.at_mut(key) else {
             return;
         };
-        let Some(first) = timer.rec.next_scheduled_at else {
+        let Some(first) = timer.next_scheduled_at() else {
             return;
         };
         if timer.schedule().is_one_shot() || first > now {
@@ -225,20 +242,20 @@ impl Engine {
         let (more, last) = timer.schedule().count_between(first, now, cap);
         let count = more.saturating_add(1);
         let until = last.unwrap_or(first);
-        match timer.rec.def.catchup {
+        match timer.policy.catchup {
             Catchup::All => {}
             Catchup::Once => {
                 timer.coalesced = (count > 1).then(|| Box::new((count, until)));
-                timer.rec.next_scheduled_at = Some(first);
-                timer.rec.next_fire_at = Some(now);
-                self.push_occurrence(id);
-                self.touch_timer(id, now);
+                timer.set_next(Some(first), Some(now));
+                self.push_occurrence(key);
+                self.touch_key(key, now);
             }
             Catchup::Skip => {
                 let next = timer.schedule().next_after(until);
-                self.set_next(id, next);
-                self.touch_timer(id, now);
-                let next_run_at = self.timers.get(id).and_then(|t| t.rec.next_fire_at);
+                let id = timer.id.to_string();
+                self.set_next(key, next);
+                self.touch_key(key, now);
+                let next_run_at = self.timers.at(key).and_then(|t| t.next_fire_at());
                 let detail = EventDetail {
                     scheduled_at: Some(first),
                     count: Some(count),
@@ -246,7 +263,7 @@ impl Engine {
                     next_run_at,
                     ..Default::default()
                 };
-                self.emit(now, id, EventKind::RunMissed, None, detail);
+                self.emit(now, &id, EventKind::RunMissed, None, detail);
             }
         }
     }

@@ -10,7 +10,9 @@
 mod commands;
 mod fire;
 mod outcome;
+mod record;
 mod settle;
+mod table;
 mod view;
 
 #[cfg(test)]
@@ -23,18 +25,21 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::changes::Changes;
-use crate::cron::CronSchedule;
 use crate::event::{Event, EventDetail, EventKind};
 use crate::rng::Rng;
 use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
-use crate::schedule::{Schedule, ScheduleRef};
+use crate::schedule::{Schedule, ScheduleSpec};
 use crate::time::EpochMs;
 use crate::timer::{TimerDef, TimerRecord};
+
 use crate::CoreError;
+use record::{Policy, Timer};
+use table::TimerTable;
 
 pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
 pub use settle::settle_taken_occurrences;
+pub use table::TimerKey;
 pub use view::{derive_state, provisional_view, TimerView};
 
 /// Tunables. The defaults are what the embedded runtime uses.
@@ -84,35 +89,14 @@ impl Default for EngineConfig {
 pub struct Dispatch {
     pub run_id: RunId,
     pub timer_id: String,
+    /// The timer's slot in the engine, for tables the runtime keeps per timer (see
+    /// [`Engine::key`]).
+    pub timer: TimerKey,
     pub attempt: u32,
     pub scheduled_at: EpochMs,
     /// The exact instant to invoke at, in epoch microseconds: in the past unless the attempt
     /// started ahead ([`EngineConfig::start_ahead_ms`]).
     pub not_before_us: i64,
-}
-
-/// A registered timer in memory: its durable record, compiled schedule and in-flight counters.
-#[derive(Debug, Clone)]
-pub(crate) struct Timer {
-    pub(crate) rec: TimerRecord,
-    /// The compiled cron of `rec.def.schedule` (see [`Timer::schedule`]).
-    pub(crate) cron: Option<Box<CronSchedule>>,
-    /// Runs of this timer in `Running`.
-    pub(crate) running: u32,
-    /// Runs of this timer in `RetryWait`.
-    pub(crate) retrying: u32,
-    /// Heap entries carrying another generation are stale.
-    pub(crate) gen: u64,
-    /// Catch-up "once": the pending occurrence stands for this many missed ones, up to `.1`.
-    /// Boxed: rare, and every timer carries the field.
-    pub(crate) coalesced: Option<Box<(u64, EpochMs)>>,
-}
-
-impl Timer {
-    /// The timer's schedule, compiled: its definition (in the record) with its compiled cron.
-    pub(crate) fn schedule(&self) -> ScheduleRef<'_> {
-        ScheduleRef::new(&self.rec.def.schedule, self.cron.as_deref())
-    }
 }
 
 /// The engine. See the module documentation.
@@ -121,35 +105,34 @@ pub struct Engine {
     config: EngineConfig,
     rng: Rng,
     ids: RunIdGen,
-    // Boxed: a timer is a few hundred bytes, and a map sized for growth would otherwise reserve
-    // that much per empty slot too.
-    // Keys are shared with the occurrence heap: one copy of each id, not two.
-    timers: HashMap<Arc<str>, Box<Timer>>,
+    timers: TimerTable,
     runs: HashMap<RunId, RunRecord>,
-    /// (fire_at, generation, timer id) of each active timer's next occurrence. Generations are
-    /// unique, so entries due at the same instant are ordered by generation (the order they were
-    /// queued) and the ids are never compared.
-    occurrences: BinaryHeap<Reverse<(EpochMs, u64, Arc<str>)>>,
+    /// (fire_at, slot) of each active timer's next occurrence: an entry is current while the
+    /// timer in the slot is active and still fires at that instant (see [`Engine::materialize`]);
+    /// any other entry is stale and dropped when it comes up. Occurrences due at the same instant
+    /// come up in slot order.
+    occurrences: BinaryHeap<Reverse<(EpochMs, TimerKey)>>,
     /// (fire_at, run id's sort key, run id) of runs waiting to start (Due, RetryWait): oldest
     /// first among runs due at the same instant. See [`Engine::queue_run`].
     waiting: BinaryHeap<Reverse<(EpochMs, u128, RunId)>>,
-    next_gen: u64,
     /// When `recover` ran: catch-up "all" replays the grid up to here.
     recovered_at: Option<EpochMs>,
     changes: Pending,
-    /// One copy of each distinct zone and function name: thousands of timers usually share a
-    /// handful (kept for the engine's life; there are only as many as distinct names).
+    /// One copy of each distinct zone and function name, and of each distinct policy: thousands
+    /// of timers usually share a handful (kept for the engine's life; there are only as many as
+    /// distinct definitions).
     names: HashSet<Arc<str>>,
+    policies: HashSet<Arc<Policy>>,
 }
 
 /// Changes accumulated since the last `take_changes`.
 #[derive(Debug, Default)]
 struct Pending {
     events: Vec<Event>,
-    /// The engine's shared copies of the ids (no allocation per touched timer).
-    timers: HashSet<Arc<str>>,
+    /// Timers whose row changed, by slot.
+    timers: HashSet<TimerKey>,
     /// Timers whose definition changed (a subset of `timers`): written in full.
-    defs: HashSet<Arc<str>>,
+    defs: HashSet<TimerKey>,
     removed_timers: HashSet<String>,
     runs: HashSet<RunId>,
     finished_runs: Vec<RunId>,
@@ -178,33 +161,53 @@ impl Engine {
             config,
             rng: Rng::new(seed),
             ids: RunIdGen::default(),
-            timers: HashMap::new(),
+            timers: TimerTable::default(),
             runs: HashMap::new(),
             occurrences: BinaryHeap::new(),
             waiting: BinaryHeap::new(),
-            next_gen: 0,
             recovered_at: None,
             changes: Pending::default(),
             names: HashSet::default(),
+            policies: HashSet::default(),
         }
     }
 
-    /// Makes the definition's zone and function name (and a cron's zone) the engine's shared
-    /// copies.
-    fn share_names(&mut self, def: &mut TimerDef) {
-        let cron_zone = match &mut def.schedule {
-            crate::schedule::ScheduleSpec::Cron { timezone, .. } => Some(timezone),
-            _ => None,
-        };
-        let names = [Some(&mut def.timezone), Some(&mut def.fn_name), cron_zone];
-        for name in names.into_iter().flatten() {
-            match self.names.get(&**name) {
-                Some(shared) => *name = shared.clone(),
-                None => {
-                    self.names.insert(name.clone());
-                }
+    /// The engine's shared copy of `name`.
+    fn share_name(&mut self, name: &Arc<str>) -> Arc<str> {
+        match self.names.get(&**name) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.names.insert(name.clone());
+                name.clone()
             }
         }
+    }
+
+    /// Makes a cron's zone the engine's shared copy.
+    fn share_zone(&mut self, spec: &mut ScheduleSpec) {
+        if let ScheduleSpec::Cron { timezone, .. } = spec {
+            *timezone = self.share_name(timezone);
+        }
+    }
+
+    /// The engine's shared copy of the definition's policy.
+    fn share_policy(&mut self, def: &TimerDef) -> Arc<Policy> {
+        let mut policy = Policy::of(def);
+        if let Some(shared) = self.policies.get(&policy) {
+            return shared.clone();
+        }
+        policy.timezone = self.share_name(&policy.timezone);
+        policy.fn_name = self.share_name(&policy.fn_name);
+        let policy = Arc::new(policy);
+        self.policies.insert(policy.clone());
+        policy
+    }
+
+    /// The in-memory form of a record.
+    fn make_timer(&mut self, mut rec: TimerRecord, schedule: Schedule) -> Timer {
+        self.share_zone(&mut rec.def.schedule);
+        let policy = self.share_policy(&rec.def);
+        Timer::new(rec, policy, schedule.into_cron())
     }
 
     /// Queues a run to start at `fire_at`.
@@ -225,18 +228,13 @@ impl Engine {
             let schedule = Schedule::from_spec(rec.def.schedule.clone())?;
             let id = rec.def.id.clone();
             settle::settle_record(&mut rec, schedule.view(), |at| taken.contains(&(&*id, at)));
-            self.share_names(&mut rec.def);
-            let timer = Timer {
-                rec,
-                cron: schedule.into_cron(),
-                running: 0,
-                retrying: 0,
-                gen: 0,
-                coalesced: None,
-            };
-            // The record's id is the map's key: one copy.
-            self.timers.insert(id.clone(), Box::new(timer));
-            self.push_occurrence(&id);
+            if let Some((key, _)) = self.timers.remove(&id) {
+                // A record listed twice: the last one stands.
+                self.changes.timers.remove(&key);
+            }
+            let timer = self.make_timer(rec, schedule);
+            let key = self.timers.insert(timer);
+            self.push_occurrence(key);
         }
         for run in runs {
             if let Some(timer) = self.timers.get_mut(run.timer_id.as_str()) {
@@ -259,22 +257,28 @@ impl Engine {
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.timers.contains_key(id)
+        self.timers.key(id).is_some()
+    }
+
+    /// The timer's slot: stable while the timer exists, reused for another timer after it is
+    /// removed. Lets the runtime keep per-timer data in a table indexed by slot instead of a map
+    /// keyed by name.
+    pub fn key(&self, id: &str) -> Option<TimerKey> {
+        self.timers.key(id)
     }
 
     /// The timer's current definition.
-    pub fn definition(&self, id: &str) -> Option<&crate::timer::TimerDef> {
-        self.timers.get(id).map(|t| &t.rec.def)
-    }
-
-    /// The timer's id as the engine holds it, shared: a map keyed by timer id elsewhere can
-    /// hold the same copy instead of another.
-    pub fn shared_id(&self, id: &str) -> Option<Arc<str>> {
-        self.timers.get_key_value(id).map(|(key, _)| key.clone())
+    pub fn definition(&self, id: &str) -> Option<TimerDef> {
+        self.timers.get(id).map(Timer::def)
     }
 
     pub fn timer_ids(&self) -> impl Iterator<Item = &str> {
-        self.timers.keys().map(|id| &**id)
+        self.timers.iter().map(|(_, t)| t.id.as_str())
+    }
+
+    /// Timers held.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
     }
 
     /// Runs in flight (any phase).
@@ -300,12 +304,12 @@ impl Engine {
         let mut timers = Vec::with_capacity(pending.defs.len());
         let mut timer_states =
             Vec::with_capacity(pending.timers.len().saturating_sub(pending.defs.len()));
-        for id in &pending.timers {
-            if let Some(t) = self.timers.get(&**id) {
-                if pending.defs.contains(id) {
-                    timers.push(t.rec.clone());
+        for key in &pending.timers {
+            if let Some(t) = self.timers.at(*key) {
+                if pending.defs.contains(key) {
+                    timers.push(t.record());
                 } else {
-                    timer_states.push(t.rec.clone());
+                    timer_states.push(t.record());
                 }
             }
         }
@@ -330,7 +334,7 @@ impl Engine {
         let occurrence = self
             .occurrences
             .peek()
-            .map(|Reverse((at, _, _))| at.saturating_sub(self.config.lookahead_ms));
+            .map(|Reverse((at, _))| at.saturating_sub(self.config.lookahead_ms));
         let run = if workers_free {
             self.waiting
                 .peek()
@@ -365,22 +369,22 @@ impl Engine {
     }
 
     fn touch_timer(&mut self, id: &str, now: EpochMs) {
-        if let Some(timer) = self.timers.get_mut(id) {
-            timer.rec.updated_at = now;
-            if !self.changes.timers.contains(id) {
-                self.changes.timers.insert(timer.rec.def.id.clone());
-            }
+        if let Some(key) = self.timers.key(id) {
+            self.touch_key(key, now);
+        }
+    }
+
+    fn touch_key(&mut self, key: TimerKey, now: EpochMs) {
+        if let Some(timer) = self.timers.at_mut(key) {
+            timer.updated_at = now;
+            self.changes.timers.insert(key);
         }
     }
 
     /// Marks the timer's definition as changed (and its row as touched).
-    fn touch_def(&mut self, id: &str, now: EpochMs) {
-        self.touch_timer(id, now);
-        if let Some(timer) = self.timers.get(id) {
-            if !self.changes.defs.contains(id) {
-                self.changes.defs.insert(timer.rec.def.id.clone());
-            }
-        }
+    fn touch_def(&mut self, key: TimerKey, now: EpochMs) {
+        self.touch_key(key, now);
+        self.changes.defs.insert(key);
     }
 
     fn touch_run(&mut self, id: &RunId) {
@@ -396,31 +400,22 @@ impl Engine {
         Some(run)
     }
 
-    /// (Re)queues the timer's next occurrence, invalidating older heap entries.
-    fn push_occurrence(&mut self, id: &str) {
-        self.next_gen += 1;
-        let gen = self.next_gen;
-        let Some((key, _)) = self.timers.get_key_value(id) else {
-            return;
-        };
-        let key = key.clone();
-        if let Some(timer) = self.timers.get_mut(id) {
-            timer.gen = gen;
-            if let Some(at) = timer.rec.next_fire_at {
-                self.occurrences.push(Reverse((at, gen, key)));
-            }
+    /// (Re)queues the timer's next occurrence. Entries queued before for another instant become
+    /// stale.
+    fn push_occurrence(&mut self, key: TimerKey) {
+        if let Some(at) = self.timers.at(key).and_then(Timer::next_fire_at) {
+            self.occurrences.push(Reverse((at, key)));
         }
     }
 
     /// Sets the timer's next occurrence (nominal `scheduled`, jitter drawn here) and queues it.
-    fn set_next(&mut self, id: &str, scheduled: Option<EpochMs>) {
-        let Some(timer) = self.timers.get_mut(id) else {
+    fn set_next(&mut self, key: TimerKey, scheduled: Option<EpochMs>) {
+        let Some(timer) = self.timers.at_mut(key) else {
             return;
         };
-        let jitter = self.rng.below_or_eq(timer.rec.def.jitter_ms) as i64;
-        timer.rec.next_scheduled_at = scheduled;
-        timer.rec.next_fire_at = scheduled.map(|s| s.saturating_add(jitter));
-        self.push_occurrence(id);
+        let jitter = self.rng.below_or_eq(timer.policy.jitter_ms) as i64;
+        timer.set_next(scheduled, scheduled.map(|s| s.saturating_add(jitter)));
+        self.push_occurrence(key);
     }
 
     fn new_run_id(&mut self, now: EpochMs) -> RunId {

@@ -1,12 +1,13 @@
 //! Outcomes of attempts: success, failure with retries and backoff, and the interruptions found
 //! at start-up after the previous process ended mid-run.
 
-use super::Engine;
+use super::record::{OptDuration, OptMs, StatusCell};
+use super::{Engine, TimerKey};
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
 use crate::schedule::ScheduleSpec;
 use crate::time::EpochMs;
-use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap};
+use crate::timer::{Catchup, Lifecycle, Overlap};
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,19 +57,20 @@ impl Engine {
                 self.settle_failure(&run_id, INTERRUPTED.to_string(), now, false);
             }
         }
-        let mut late: Vec<String> = self
+        let mut late: Vec<(&str, TimerKey)> = self
             .timers
             .iter()
             .filter(|(_, t)| {
-                t.rec.lifecycle == Lifecycle::Active
+                t.lifecycle == Lifecycle::Active
                     && !t.schedule().is_one_shot()
-                    && t.rec.next_fire_at.is_some_and(|at| at < now)
+                    && t.next_fire_at().is_some_and(|at| at < now)
             })
-            .map(|(id, _)| id.to_string())
+            .map(|(key, t)| (t.id.as_str(), key))
             .collect();
-        late.sort();
-        for id in late {
-            self.catch_up(&id, now);
+        late.sort_unstable();
+        let late: Vec<TimerKey> = late.into_iter().map(|(_, key)| key).collect();
+        for key in late {
+            self.catch_up(key, now);
         }
     }
 
@@ -105,12 +107,12 @@ impl Engine {
                 };
                 if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                     timer.running = timer.running.saturating_sub(1);
-                    timer.rec.run_count += 1;
-                    timer.rec.last_run_at = Some(run.fire_at);
-                    timer.rec.last_status = Some(LastStatus::Ok);
-                    timer.rec.last_duration_ms = Some(duration_ms);
+                    timer.run_count += 1;
+                    timer.last_run_at = OptMs::new(Some(run.fire_at));
+                    timer.last_status = StatusCell::Ok;
+                    timer.last_duration_ms = OptDuration::new(Some(duration_ms));
                     if timer.schedule().is_one_shot() && !run.manual {
-                        timer.rec.lifecycle = Lifecycle::Completed;
+                        timer.lifecycle = Lifecycle::Completed;
                     }
                 }
                 self.after_final(&run, now);
@@ -130,7 +132,7 @@ impl Engine {
                     detail,
                 );
                 if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
-                    timer.rec.last_duration_ms = Some(duration_ms);
+                    timer.last_duration_ms = OptDuration::new(Some(duration_ms));
                 }
                 self.settle_failure(run_id, error, now, true);
             }
@@ -150,12 +152,12 @@ impl Engine {
         let max_attempts = self
             .timers
             .get(timer_id.as_str())
-            .map_or(1, |t| t.rec.def.max_attempts);
+            .map_or(1, |t| t.policy.max_attempts);
         if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
             timer.running = timer.running.saturating_sub(1);
-            timer.rec.run_count += 1;
-            timer.rec.last_run_at = Some(started_at);
-            timer.rec.failure_count += 1;
+            timer.run_count += 1;
+            timer.last_run_at = OptMs::new(Some(started_at));
+            timer.failure_count += 1;
         }
         if attempt < max_attempts {
             let delay = if backoff { self.backoff_ms(attempt) } else { 0 };
@@ -167,7 +169,7 @@ impl Engine {
             }
             if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.retrying += 1;
-                timer.rec.last_status = Some(LastStatus::Failed(error));
+                timer.last_status = StatusCell::Failed(Box::new(error));
             }
             self.queue_run(fire_at, run_id.clone());
             self.touch_run(run_id);
@@ -198,9 +200,9 @@ impl Engine {
                 return;
             };
             if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
-                timer.rec.last_status = Some(LastStatus::Dead(error));
+                timer.last_status = StatusCell::Dead(Box::new(error));
                 if timer.schedule().is_one_shot() && !run.manual {
-                    timer.rec.lifecycle = Lifecycle::Dead;
+                    timer.lifecycle = Lifecycle::Dead;
                 }
             }
             self.after_final(&run, now);
@@ -215,17 +217,20 @@ impl Engine {
             return;
         }
         let recovered_at = self.recovered_at;
-        let Some(timer) = self.timers.get(run.timer_id.as_str()) else {
+        let Some(key) = self.timers.key(&run.timer_id) else {
             return;
         };
-        if timer.rec.def.overlap != Overlap::Delay
+        let Some(timer) = self.timers.at(key) else {
+            return;
+        };
+        if timer.policy.overlap != Overlap::Delay
             || timer.schedule().is_one_shot()
-            || timer.rec.next_fire_at.is_some()
+            || timer.next_fire_at().is_some()
         {
             return;
         }
         let on_grid = timer.schedule().next_after(run.scheduled_at);
-        let next = match (timer.rec.def.catchup, on_grid, recovered_at) {
+        let next = match (timer.policy.catchup, on_grid, recovered_at) {
             (Catchup::All, Some(n), Some(r)) if n <= r => Some(n),
             _ => match timer.schedule().spec() {
                 ScheduleSpec::Every { ms } => {
@@ -234,8 +239,7 @@ impl Engine {
                 _ => timer.schedule().next_after(now),
             },
         };
-        let id = run.timer_id.clone();
-        self.set_next(&id, next);
+        self.set_next(key, next);
     }
 
     /// About 1 s, 2 s, 4 s ... (x0.8 to x1.2 jitter), capped.

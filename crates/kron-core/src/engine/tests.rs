@@ -456,7 +456,7 @@ fn unregistered_timers_become_orphans_and_are_revived() {
     e.register(every("gone", 1_000), T0).ok();
     let mut e2 = restart(&mut e);
     e2.register(every("keep", 1_000), T0 + 100).ok();
-    let orphans = e2.mark_orphans(|id| id == "keep", T0 + 100);
+    let orphans = e2.mark_orphans(|_, id| id == "keep", T0 + 100);
     assert_eq!(orphans, vec!["gone".to_string()]);
     assert_eq!(e2.view("gone").map(|v| v.state), Some(TimerState::Orphaned));
     let fired = run_until(&mut e2, T0 + 100, T0 + 5_000, 100);
@@ -879,4 +879,85 @@ fn rows_that_a_restart_could_not_rebuild_are_written_when_made_due() {
         e2.view("m").and_then(|v| v.record.next_scheduled_at),
         Some(T0 + 1_000)
     );
+}
+
+#[test]
+fn a_removed_timers_slot_is_reused_without_its_queued_occurrence() {
+    let mut e = engine();
+    e.register(def("a", ScheduleSpec::at_ms(T0 + 1_000)), T0)
+        .expect("register a");
+    let slot = e.key("a").expect("slot of a");
+    e.remove("a", T0 + 1).expect("remove a");
+    assert_eq!(e.key("a"), None);
+
+    // `b` takes the freed slot; `a`'s entry in the queue (at T0 + 1000) is stale for it.
+    e.register(def("b", ScheduleSpec::at_ms(T0 + 5_000)), T0 + 2)
+        .expect("register b");
+    assert_eq!(e.key("b"), Some(slot));
+    assert!(run_until(&mut e, T0 + 2, T0 + 4_990, 10).is_empty());
+    let fired = run_until(&mut e, T0 + 5_000, T0 + 6_000, 10);
+    let ids: Vec<&str> = fired.iter().map(|(_, d)| d.timer_id.as_str()).collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(fired[0].1.timer, slot);
+}
+
+#[test]
+fn a_slot_reused_at_the_same_instant_fires_the_new_timer_once() {
+    let mut e = engine();
+    e.register(def("a", ScheduleSpec::at_ms(T0 + 1_000)), T0)
+        .expect("register a");
+    e.remove("a", T0 + 1).expect("remove a");
+    e.register(def("b", ScheduleSpec::at_ms(T0 + 1_000)), T0 + 2)
+        .expect("register b");
+    let fired = run_until(&mut e, T0 + 2, T0 + 3_000, 10);
+    let ids: Vec<&str> = fired.iter().map(|(_, d)| d.timer_id.as_str()).collect();
+    assert_eq!(ids, ["b"]);
+    let changes = e.take_changes();
+    assert_eq!(changes.removed_timers, ["a"]);
+    let written: Vec<&str> = changes.timers.iter().map(|t| &*t.def.id).collect();
+    assert_eq!(written, ["b"]);
+}
+
+#[test]
+fn requeueing_an_occurrence_twice_still_runs_it_once() {
+    let mut e = engine();
+    e.register(def("p", ScheduleSpec::at_ms(T0 + 1_000)), T0)
+        .expect("register");
+    // Each pause/resume queues the same instant again: three entries for one occurrence.
+    for at in [T0 + 10, T0 + 20] {
+        e.pause("p", at).expect("pause");
+        e.resume("p", at + 1).expect("resume");
+    }
+    let fired = run_until(&mut e, T0 + 30, T0 + 3_000, 10);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(e.view("p").map(|v| v.state), Some(TimerState::Completed));
+}
+
+#[test]
+fn thousands_of_timers_span_chunks_and_come_back_by_name() {
+    let mut e = engine();
+    for i in 0..3_000 {
+        e.register(every(&format!("t{i}"), 60_000), T0)
+            .expect("register");
+    }
+    for i in (0..3_000).step_by(3) {
+        e.remove(&format!("t{i}"), T0 + 1).expect("remove");
+    }
+    assert_eq!(e.timer_count(), 2_000);
+    for i in 0..3_000 {
+        let id = format!("t{i}");
+        assert_eq!(e.contains(&id), i % 3 != 0, "{id}");
+        if i % 3 != 0 {
+            assert_eq!(e.view(&id).map(|v| v.record.def.id.to_string()), Some(id));
+        }
+    }
+    // Freed slots are taken before new ones.
+    let before: Vec<TimerKey> = (0..1_000).map(|i| i * 3).collect();
+    for i in 0..1_000 {
+        e.register(every(&format!("n{i}"), 60_000), T0 + 2)
+            .expect("register");
+    }
+    let mut reused: Vec<TimerKey> = (0..1_000).filter_map(|i| e.key(&format!("n{i}"))).collect();
+    reused.sort_unstable();
+    assert_eq!(reused, before);
 }

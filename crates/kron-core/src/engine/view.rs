@@ -1,7 +1,6 @@
 //! Read-only views of timers for status and listing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::{Engine, Timer};
 use crate::run::RunPhase;
@@ -64,33 +63,34 @@ impl Engine {
                 );
             }
         }
-        let mut ids: Vec<&Arc<str>> = self.timers.keys().collect();
-        ids.sort();
-        ids.into_iter()
-            .filter_map(|id| {
-                let timer = self.timers.get(id)?;
-                let (first_waiting, active) = waiting.get(&**id).copied().unwrap_or((None, 0));
-                Some(make_view(timer, first_waiting, active))
+        let mut timers: Vec<&Timer> = self.timers.iter().map(|(_, t)| t).collect();
+        timers.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        timers
+            .into_iter()
+            .map(|timer| {
+                let (first_waiting, active) =
+                    waiting.get(timer.id.as_str()).copied().unwrap_or((None, 0));
+                make_view(timer, first_waiting, active)
             })
             .collect()
     }
 }
 
 fn make_view(timer: &Timer, first_waiting: Option<EpochMs>, active_runs: u32) -> TimerView {
-    let next_run_at = match (timer.rec.next_fire_at, first_waiting) {
+    let next_run_at = match (timer.next_fire_at(), first_waiting) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let next_run_at = match timer.rec.lifecycle {
+    let next_run_at = match timer.lifecycle {
         Lifecycle::Paused | Lifecycle::Orphaned => None,
         _ => next_run_at,
     };
-    let mut record = timer.rec.clone();
+    let mut record = timer.record();
     // Attempts are persisted with their outcome; status also counts the ones running now.
     record.run_count += u64::from(timer.running);
     TimerView {
         record,
-        state: derive_state(timer.rec.lifecycle, timer.running, timer.retrying),
+        state: derive_state(timer.lifecycle, timer.running, timer.retrying),
         schedule: timer.schedule().describe(),
         next_run_at,
         active_runs,
