@@ -18,7 +18,9 @@ pub struct Changes {
     pub timer_states: Vec<TimerRecord>,
     /// Timer rows to delete (removed timers).
     pub removed_timers: Vec<String>,
-    /// Run rows to insert or replace.
+    /// Run rows to insert: runs created since the last commit.
+    pub new_runs: Vec<RunRecord>,
+    /// Run rows to update (runs that already have a row), at most once each.
     pub runs: Vec<RunRecord>,
     /// Run rows to delete (runs that reached a final outcome or were skipped).
     pub finished_runs: Vec<RunId>,
@@ -30,6 +32,7 @@ impl Changes {
             && self.timers.is_empty()
             && self.timer_states.is_empty()
             && self.removed_timers.is_empty()
+            && self.new_runs.is_empty()
             && self.runs.is_empty()
             && self.finished_runs.is_empty()
     }
@@ -74,6 +77,11 @@ impl Changes {
         }
         self.timers.extend(newer.timers);
         self.removed_timers.extend(newer.removed_timers);
+        // A run updated by both batches keeps its newest row; runs created by the older batch
+        // are inserted before any update (see the store's apply order).
+        let newer_runs: HashSet<&RunId> = newer.runs.iter().map(|r| &r.run_id).collect();
+        self.runs.retain(|r| !newer_runs.contains(&r.run_id));
+        self.new_runs.extend(newer.new_runs);
         self.runs.extend(newer.runs);
         self.finished_runs.extend(newer.finished_runs);
     }
@@ -132,5 +140,33 @@ mod tests {
         older.merge(removal);
         assert!(older.timers.is_empty());
         assert_eq!(older.removed_timers, vec!["a".to_string()]);
+    }
+
+    fn run(n: u32, attempt: u32) -> RunRecord {
+        RunRecord {
+            run_id: RunId(format!("r{n}")),
+            timer_id: "a".into(),
+            scheduled_at: 0,
+            attempt,
+            phase: crate::run::RunPhase::Due,
+            fire_at: 0,
+            manual: false,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_each_runs_newest_update_and_every_insert() {
+        let mut older = Changes {
+            new_runs: vec![run(1, 1)],
+            runs: vec![run(2, 1), run(3, 1)],
+            ..Default::default()
+        };
+        older.merge(Changes {
+            new_runs: vec![run(4, 1)],
+            runs: vec![run(1, 2), run(2, 2)],
+            ..Default::default()
+        });
+        assert_eq!(older.new_runs, vec![run(1, 1), run(4, 1)]);
+        assert_eq!(older.runs, vec![run(3, 1), run(1, 2), run(2, 2)]);
     }
 }

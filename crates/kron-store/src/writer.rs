@@ -244,8 +244,17 @@ impl Store {
             grouped::delete_timers(&tx, &changes.removed_timers)
                 .map_err(failed("deleting timers"))?;
         }
+        // New rows first: a merged retry may update a run its older half created.
+        if !changes.new_runs.is_empty() {
+            grouped::insert_runs(&tx, &changes.new_runs).map_err(failed("writing runs"))?;
+        }
         if !changes.runs.is_empty() {
-            grouped::upsert_runs(&tx, &changes.runs).map_err(failed("writing runs"))?;
+            let missing =
+                grouped::update_runs(&tx, &changes.runs).map_err(failed("writing runs"))?;
+            // A row lost (not expected): write it whole.
+            if !missing.is_empty() {
+                grouped::upsert_runs(&tx, &missing).map_err(failed("writing runs"))?;
+            }
         }
         if !changes.finished_runs.is_empty() {
             grouped::delete_runs(&tx, &changes.finished_runs)

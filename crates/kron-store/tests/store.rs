@@ -215,7 +215,8 @@ fn every_type_round_trips_through_commit_and_load() {
             timers: timers.clone(),
             timer_states: vec![],
             removed_timers: vec![],
-            runs: runs.clone(),
+            new_runs: runs.clone(),
+            runs: vec![],
             finished_runs: vec![],
         })
         .unwrap();
@@ -329,6 +330,44 @@ fn commit_replaces_and_deletes_rows() {
     assert_eq!(snapshot.runs, vec![r1]);
     assert_eq!(snapshot.max_seq, 0);
     store.commit(&Changes::default()).unwrap();
+}
+
+#[test]
+fn new_runs_are_inserted_and_known_runs_updated_or_written_whole_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store
+        .commit(&Changes {
+            timers: vec![timer("a")],
+            new_runs: vec![run(1, "a", RunPhase::Due), run(2, "a", RunPhase::Due)],
+            ..Changes::default()
+        })
+        .unwrap();
+    let mut r1 = run(1, "a", RunPhase::RetryWait);
+    r1.attempt = 2;
+    // Run 9 has no row (not expected of the engine): the update writes it whole.
+    let r9 = run(9, "a", RunPhase::Running);
+    store
+        .commit(&Changes {
+            new_runs: vec![run(3, "a", RunPhase::Running)],
+            runs: vec![r1.clone(), r9.clone()],
+            finished_runs: vec![run_id(2)],
+            ..Changes::default()
+        })
+        .unwrap();
+    let mut runs = store.load().unwrap().runs;
+    runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    assert_eq!(runs, vec![r1, run(3, "a", RunPhase::Running), r9]);
+
+    // Inserting a run that has a row is an error, and the commit writes nothing.
+    let err = store
+        .commit(&Changes {
+            new_runs: vec![run(4, "a", RunPhase::Due), run(3, "a", RunPhase::Due)],
+            ..Changes::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("runs"), "{err}");
+    assert_eq!(store.load().unwrap().runs.len(), 3);
 }
 
 #[test]

@@ -265,7 +265,7 @@ impl Engine {
         };
         self.queue_run(now, run_id.clone());
         self.runs.insert(run_id.clone(), run);
-        self.touch_run(&run_id);
+        self.touch_new_run(&run_id);
         let detail = EventDetail {
             scheduled_at: Some(now),
             manual: true,

@@ -93,7 +93,7 @@ impl Engine {
         };
         self.queue_run(fire_at, run_id.clone());
         self.runs.insert(run_id.clone(), run);
-        self.touch_run(&run_id);
+        self.touch_new_run(&run_id);
         self.set_next(key, next);
         if rewrite_row {
             self.touch_key(key, now);

@@ -134,7 +134,9 @@ struct Pending {
     /// Timers whose definition changed (a subset of `timers`): written in full.
     defs: HashSet<TimerKey>,
     removed_timers: HashSet<String>,
-    runs: HashSet<RunId>,
+    /// Runs whose row changed; `true` for runs created since the last take (no row yet: it is
+    /// inserted, not updated).
+    runs: HashMap<RunId, bool>,
     finished_runs: Vec<RunId>,
 }
 
@@ -313,16 +315,24 @@ impl Engine {
                 }
             }
         }
-        let runs = pending
-            .runs
-            .iter()
-            .filter_map(|id| self.runs.get(id).cloned())
-            .collect();
+        let created = pending.runs.values().filter(|new| **new).count();
+        let mut new_runs = Vec::with_capacity(created);
+        let mut runs = Vec::with_capacity(pending.runs.len() - created);
+        for (id, new) in &pending.runs {
+            if let Some(run) = self.runs.get(id) {
+                if *new {
+                    new_runs.push(run.clone());
+                } else {
+                    runs.push(run.clone());
+                }
+            }
+        }
         Changes {
             events: pending.events,
             timers,
             timer_states,
             removed_timers: pending.removed_timers.into_iter().collect(),
+            new_runs,
             runs,
             finished_runs: pending.finished_runs,
         }
@@ -388,15 +398,22 @@ impl Engine {
     }
 
     fn touch_run(&mut self, id: &RunId) {
-        if !self.changes.runs.contains(id) {
-            self.changes.runs.insert(id.clone());
+        if !self.changes.runs.contains_key(id) {
+            self.changes.runs.insert(id.clone(), false);
         }
+    }
+
+    /// A run created now: its row is inserted with the next commit.
+    fn touch_new_run(&mut self, id: &RunId) {
+        self.changes.runs.insert(id.clone(), true);
     }
 
     fn drop_run(&mut self, id: &RunId) -> Option<RunRecord> {
         let run = self.runs.remove(id)?;
-        self.changes.runs.remove(id);
-        self.changes.finished_runs.push(id.clone());
+        // A run created since the last take has no row to delete.
+        if self.changes.runs.remove(id) != Some(true) {
+            self.changes.finished_runs.push(id.clone());
+        }
         Some(run)
     }
 

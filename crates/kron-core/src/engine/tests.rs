@@ -110,7 +110,7 @@ fn due_record_is_written_ahead_and_run_starts_at_its_instant() {
     assert!(e.poll(T0 + 1_000 - lookahead, 10).is_empty());
     let c = e.take_changes();
     assert_eq!(kinds(&c), vec![K::RunDue]);
-    assert_eq!(c.runs.len(), 1);
+    assert_eq!(c.new_runs.len(), 1);
     assert_eq!(e.next_wakeup(true), Some(T0 + 1_000));
     let ds = e.poll(T0 + 1_000, 10);
     assert_eq!(ds.len(), 1);
@@ -380,7 +380,7 @@ fn restart(e: &mut Engine) -> Engine {
     for t in c.timers.into_iter().chain(c.timer_states) {
         timers.insert(t.def.id.clone(), t);
     }
-    for r in c.runs {
+    for r in c.new_runs.into_iter().chain(c.runs) {
         runs.insert(r.run_id.clone(), r);
     }
     for r in c.finished_runs {
@@ -750,7 +750,7 @@ impl Stored {
         for t in c.timers.iter().chain(&c.timer_states) {
             self.timers.insert(t.def.id.clone(), t.clone());
         }
-        for r in &c.runs {
+        for r in c.new_runs.iter().chain(&c.runs) {
             self.runs.insert(r.run_id.clone(), r.clone());
         }
         for r in &c.finished_runs {
@@ -778,7 +778,7 @@ fn making_an_occurrence_due_writes_the_run_row_not_the_timer_row() {
     let c = stored.commit(&mut e);
     assert_eq!(kinds(&c), vec![K::RunDue, K::RunStarted]);
     assert!(c.timers.is_empty() && c.timer_states.is_empty());
-    assert_eq!(c.runs.len(), 1);
+    assert_eq!(c.new_runs.len(), 1);
     // The stored row still names T0 + 1,000; a restart moves past it, as memory did.
     assert_eq!(stored.timers["a"].next_scheduled_at, Some(T0 + 1_000));
     let mut e2 = stored.restore();
@@ -960,4 +960,51 @@ fn thousands_of_timers_span_chunks_and_come_back_by_name() {
     let mut reused: Vec<TimerKey> = (0..1_000).filter_map(|i| e.key(&format!("n{i}"))).collect();
     reused.sort_unstable();
     assert_eq!(reused, before);
+}
+
+#[test]
+fn a_runs_row_is_inserted_when_it_is_created_and_updated_after() {
+    let mut e = engine();
+    e.register(def("a", ScheduleSpec::at_ms(T0 + 100)), T0)
+        .expect("register");
+    e.take_changes();
+    // Due within the look-ahead, no worker free: created, not started.
+    assert!(e.poll(T0 + 60, 0).is_empty());
+    let c = e.take_changes();
+    let ids = |runs: &[RunRecord]| runs.iter().map(|r| r.phase).collect::<Vec<_>>();
+    assert_eq!(
+        (ids(&c.new_runs), ids(&c.runs)),
+        (vec![RunPhase::Due], vec![])
+    );
+    let started = e.poll(T0 + 100, 1);
+    let c = e.take_changes();
+    assert_eq!(
+        (ids(&c.new_runs), ids(&c.runs)),
+        (vec![], vec![RunPhase::Running])
+    );
+    e.finish(
+        &started[0].run_id,
+        Outcome::Succeeded { duration_ms: 1 },
+        T0 + 101,
+    );
+    let c = e.take_changes();
+    assert!(c.new_runs.is_empty() && c.runs.is_empty());
+    assert_eq!(c.finished_runs, vec![started[0].run_id.clone()]);
+}
+
+#[test]
+fn a_run_created_and_dropped_in_one_step_writes_no_row() {
+    let mut e = engine();
+    e.register(every("t", 3_600_000), T0).expect("register");
+    e.take_changes();
+    let run_id = e.trigger("t", T0 + 1).expect("trigger");
+    e.remove("t", T0 + 2).expect("remove");
+    let c = e.take_changes();
+    assert!(c.new_runs.is_empty() && c.runs.is_empty());
+    assert!(!c.finished_runs.contains(&run_id));
+    assert_eq!(
+        kinds(&c),
+        vec![K::RunDue, K::TimerRemoved],
+        "the history still says what happened"
+    );
 }
