@@ -87,7 +87,8 @@ def _run_one(job: Job) -> Result:
             result = fn(context_for(timer_id, run_id, attempt, scheduled_ms))
         else:
             result = fn()
-        if is_async or inspect.isawaitable(result):
+        # Most callbacks return None: skip the awaitable check (a few isinstance tests) for them.
+        if is_async or (result is not None and inspect.isawaitable(result)):
             _event_loop().run(result)
     except BaseException as exc:  # noqa: BLE001 - a callback must never take a worker down
         elapsed = (time.perf_counter() - started) * 1000

@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kron_core::changes::Changes;
 use kron_core::engine::Outcome;
 use kron_store::Store;
 
@@ -53,7 +54,9 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
     pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
         // Capacity 1: the scheduler runs at most one step ahead of storage.
         let (steps, received) = crossbeam_channel::bounded::<Step<C>>(1);
+        let (spent, spent_received) = crossbeam_channel::unbounded::<Changes>();
         let committer = Committer {
+            spent,
             shared: self.shared.clone(),
             store: self.store,
             pool: self.pool,
@@ -74,7 +77,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
         std::thread::Builder::new()
             .name("kron-scheduler".to_string())
             .spawn(move || {
-                decider.run(&steps);
+                decider.run(&steps, &spent_received);
                 drop(steps);
                 // The committer only panics on a bug; shutdown must still complete.
                 let _ = committer.join();
@@ -83,9 +86,13 @@ impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
 }
 
 impl<C: Clone + Send + 'static> Decider<C> {
-    fn run(&self, steps: &Sender<Step<C>>) {
+    fn run(&self, steps: &Sender<Step<C>>, spent: &Receiver<Changes>) {
         let mut batch = FIRST_BATCH;
         loop {
+            // Freed here, by the thread that allocated them, and off the committer's path.
+            for changes in spent.try_iter() {
+                drop(changes);
+            }
             let now = self.clock.now_ms();
             let mut core = self.shared.lock();
             let stopping = core.stop;
@@ -157,14 +164,16 @@ impl<C: Clone + Send + 'static> Decider<C> {
             if stopping {
                 break;
             }
-            self.sleep();
+            self.sleep(spent);
         }
     }
 
-    /// Sleeps until the next due instant or a notification.
-    fn sleep(&self) {
+    /// Sleeps until the next due instant or a notification. Not while committed changes wait to
+    /// be freed: the committer sends them before it takes the lock to publish its commit (and
+    /// wakes this thread after), so checking under the lock misses none.
+    fn sleep(&self, spent: &Receiver<Changes>) {
         let core = self.shared.lock();
-        if core.stop || core.engine.has_changes() {
+        if core.stop || core.engine.has_changes() || !spent.is_empty() {
             return;
         }
         let free = core.in_flight < self.capacity;
