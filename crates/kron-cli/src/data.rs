@@ -185,7 +185,7 @@ pub fn phase_str(phase: RunPhase) -> &'static str {
 impl RunJson {
     pub fn from_run(run: &RunRecord) -> RunJson {
         RunJson {
-            run_id: run.run_id.0.clone(),
+            run_id: run.run_id.to_string(),
             phase: phase_str(run.phase),
             attempt: run.attempt,
             scheduled_at: format_utc(run.scheduled_at),
@@ -224,7 +224,7 @@ impl EventJson {
             ts: format_utc(e.ts),
             timer_id: e.timer_id.clone(),
             kind: e.kind.as_str(),
-            run_id: e.run_id.as_ref().map(|r| r.0.clone()),
+            run_id: e.run_id.as_ref().map(|r| r.to_string()),
             attempt: e.attempt,
             scheduled_at: iso(d.scheduled_at),
             error: d.error.clone(),

@@ -422,7 +422,7 @@ fn admin_commands_apply_to_storage_when_no_runtime_runs() {
     let run_id = trig["run_id"].as_str().unwrap().to_string();
     assert!(run_id.starts_with("run_"));
     let runs = Reader::open(&dir).unwrap().runs().unwrap();
-    assert!(runs.iter().any(|r| r.run_id.0 == run_id && r.manual));
+    assert!(runs.iter().any(|r| r.run_id.as_str() == run_id && r.manual));
     let text = kron(&dir, &["job", "trigger", "flaky"]).ok().to_string();
     assert!(text.contains("when the application next starts"), "{text}");
 
@@ -559,7 +559,7 @@ fn big_directory() -> Fixture {
     for batch in 0..10 {
         let mut changes = Changes::default();
         for i in 0..2_500 {
-            let run = RunId(format!("run_{batch:02}{i:024}"));
+            let run = RunId::from(format!("run_{batch:02}{i:024}"));
             for (k, kind) in [
                 EventKind::RunDue,
                 EventKind::RunStarted,

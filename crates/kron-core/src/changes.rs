@@ -144,7 +144,7 @@ mod tests {
 
     fn run(n: u32, attempt: u32) -> RunRecord {
         RunRecord {
-            run_id: RunId(format!("r{n}")),
+            run_id: RunId::from(format!("r{n}")),
             timer_id: "a".into(),
             scheduled_at: 0,
             attempt,

@@ -1,5 +1,7 @@
 //! Runs: one due occurrence of a timer, from `RUN_DUE` to its final outcome, with all its attempts.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
@@ -7,9 +9,23 @@ use crate::time::EpochMs;
 
 /// A run id: `run_` + 26 characters of Crockford base32 (48-bit millisecond time, then 80 bits
 /// that are random per millisecond and increase within one), so ids sort by creation time.
+/// Shared, not copied: one run's id is held by its record, the queue, the pending changes and
+/// each of its events, so a clone is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct RunId(pub String);
+pub struct RunId(Arc<str>);
+
+impl From<String> for RunId {
+    fn from(id: String) -> Self {
+        RunId(id.into())
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(id: &str) -> Self {
+        RunId(id.into())
+    }
+}
 
 impl RunId {
     pub fn as_str(&self) -> &str {
@@ -72,7 +88,7 @@ impl RunIdGen {
             let idx = ((value >> (i * 5)) & 0x1F) as usize;
             out.push(CROCKFORD[idx] as char);
         }
-        RunId(out)
+        RunId(out.into())
     }
 }
 

@@ -150,16 +150,13 @@ impl Schedule {
     pub fn spec(&self) -> &ScheduleSpec {
         &self.spec
     }
-    /// The compiled cron, without the definition (which the caller keeps anyway).
-    pub(crate) fn into_cron(self) -> Option<Box<CronSchedule>> {
-        self.cron
+    /// The definition and the compiled cron (`None` unless cron).
+    pub(crate) fn into_parts(self) -> (ScheduleSpec, Option<Box<CronSchedule>>) {
+        (self.spec, self.cron)
     }
     /// The schedule's answers, borrowed.
     pub fn view(&self) -> ScheduleRef<'_> {
-        ScheduleRef {
-            spec: &self.spec,
-            cron: self.cron.as_deref(),
-        }
+        ScheduleRef::new(SpecView::of(&self.spec), self.cron.as_deref())
     }
     pub fn is_one_shot(&self) -> bool {
         self.view().is_one_shot()
@@ -187,33 +184,56 @@ impl Schedule {
     }
 }
 
+/// A schedule's definition, borrowed from wherever it is kept (a [`ScheduleSpec`], or the
+/// engine's compact form of it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SpecView<'a> {
+    Cron { expr: &'a str, timezone: &'a str },
+    Every { ms: u64 },
+    After { ms: u64 },
+    At { at_ms: EpochMs },
+}
+
+impl<'a> SpecView<'a> {
+    pub(crate) fn of(spec: &'a ScheduleSpec) -> Self {
+        match spec {
+            ScheduleSpec::Cron { expr, timezone } => SpecView::Cron { expr, timezone },
+            ScheduleSpec::Every { ms } => SpecView::Every { ms: *ms },
+            ScheduleSpec::After { ms } => SpecView::After { ms: *ms },
+            ScheduleSpec::At { at_ms, .. } => SpecView::At { at_ms: *at_ms },
+        }
+    }
+}
+
 /// A compiled schedule as a definition plus its compiled cron, held apart: the engine keeps the
-/// definition in the timer's record already, and a second copy per timer is memory for nothing.
+/// definition in its own compact form, and a second copy per timer is memory for nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct ScheduleRef<'a> {
-    spec: &'a ScheduleSpec,
+    spec: SpecView<'a>,
     cron: Option<&'a CronSchedule>,
 }
 
 impl<'a> ScheduleRef<'a> {
     /// `cron` must be what [`Schedule::from_spec`] compiled from `spec` (`None` unless cron).
-    pub(crate) fn new(spec: &'a ScheduleSpec, cron: Option<&'a CronSchedule>) -> Self {
+    pub(crate) fn new(spec: SpecView<'a>, cron: Option<&'a CronSchedule>) -> Self {
         ScheduleRef { spec, cron }
     }
-    pub fn spec(&self) -> &'a ScheduleSpec {
-        self.spec
+    /// The interval of an `every` schedule.
+    pub fn every_ms(&self) -> Option<u64> {
+        match self.spec {
+            SpecView::Every { ms } => Some(ms),
+            _ => None,
+        }
     }
     pub fn is_one_shot(&self) -> bool {
-        self.spec.is_one_shot()
+        matches!(self.spec, SpecView::After { .. } | SpecView::At { .. })
     }
     /// The first occurrence of a timer created at `created_at`.
     pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {
         match self.spec {
-            ScheduleSpec::Cron { .. } => self.next_after(created_at),
-            ScheduleSpec::Every { ms } | ScheduleSpec::After { ms } => {
-                created_at.checked_add(signed(*ms)?)
-            }
-            ScheduleSpec::At { at_ms, .. } => Some(*at_ms),
+            SpecView::Cron { .. } => self.next_after(created_at),
+            SpecView::Every { ms } | SpecView::After { ms } => created_at.checked_add(signed(ms)?),
+            SpecView::At { at_ms } => Some(at_ms),
         }
     }
     /// The next occurrence strictly after `t`; `None` for one-shots.
@@ -222,9 +242,9 @@ impl<'a> ScheduleRef<'a> {
     /// the grid.
     pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
         match self.spec {
-            ScheduleSpec::Cron { .. } => self.cron?.next_after(t),
-            ScheduleSpec::Every { ms } => t.checked_add(signed(*ms)?),
-            ScheduleSpec::After { .. } | ScheduleSpec::At { .. } => None,
+            SpecView::Cron { .. } => self.cron?.next_after(t),
+            SpecView::Every { ms } => t.checked_add(signed(ms)?),
+            SpecView::After { .. } | SpecView::At { .. } => None,
         }
     }
     /// Occurrences in `(after, until]`, counting at most `cap`: `(count, last)`.
@@ -244,21 +264,21 @@ impl<'a> ScheduleRef<'a> {
             return (0, None);
         }
         match self.spec {
-            ScheduleSpec::Every { ms } => {
-                if *ms == 0 {
+            SpecView::Every { ms } => {
+                if ms == 0 {
                     return (0, None);
                 }
                 let span = i128::from(until) - i128::from(after);
-                let fits = span / i128::from(*ms);
+                let fits = span / i128::from(ms);
                 let count = u64::try_from(fits).unwrap_or(u64::MAX).min(cap);
                 if count == 0 {
                     return (0, None);
                 }
                 // after < last <= until, so the result fits in i64.
-                let last = i128::from(after) + i128::from(count) * i128::from(*ms);
+                let last = i128::from(after) + i128::from(count) * i128::from(ms);
                 (count, i64::try_from(last).ok())
             }
-            ScheduleSpec::Cron { .. } => {
+            SpecView::Cron { .. } => {
                 let mut count = 0;
                 let mut last = None;
                 let mut t = after;
@@ -274,16 +294,16 @@ impl<'a> ScheduleRef<'a> {
                 }
                 (count, last)
             }
-            ScheduleSpec::After { .. } | ScheduleSpec::At { .. } => (0, None),
+            SpecView::After { .. } | SpecView::At { .. } => (0, None),
         }
     }
     /// "every 30m", "cron 0 8 * * * (Europe/Berlin)", "after 10s", "at 2026-11-26T08:00:00.000Z".
     pub fn describe(&self) -> String {
         match self.spec {
-            ScheduleSpec::Cron { expr, timezone } => format!("cron {} ({timezone})", expr.trim()),
-            ScheduleSpec::Every { ms } => format!("every {}", format_duration(*ms)),
-            ScheduleSpec::After { ms } => format!("after {}", format_duration(*ms)),
-            ScheduleSpec::At { at_ms, .. } => format!("at {}", format_utc(*at_ms)),
+            SpecView::Cron { expr, timezone } => format!("cron {} ({timezone})", expr.trim()),
+            SpecView::Every { ms } => format!("every {}", format_duration(ms)),
+            SpecView::After { ms } => format!("after {}", format_duration(ms)),
+            SpecView::At { at_ms } => format!("at {}", format_utc(at_ms)),
         }
     }
 }

@@ -221,7 +221,7 @@ fn trigger(py: Python<'_>, name: &str) -> PyResult<String> {
     let run_id = py
         .detach(|| kron().trigger(name, now))
         .map_err(|e| to_py_err(py, e))?;
-    Ok(run_id.0)
+    Ok(run_id.to_string())
 }
 
 #[pyfunction]

@@ -496,7 +496,7 @@ impl<C: Clone + Send + Sync + 'static> Admin for &'static Kron<C> {
         Kron::resume(self, id, crate::clock::SystemClock.now_ms())
     }
     fn trigger(&self, id: &str) -> Result<String, RuntimeError> {
-        Kron::trigger(self, id, crate::clock::SystemClock.now_ms()).map(|run_id| run_id.0)
+        Kron::trigger(self, id, crate::clock::SystemClock.now_ms()).map(|run_id| run_id.to_string())
     }
     fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         Kron::remove(self, id, crate::clock::SystemClock.now_ms())

@@ -47,7 +47,7 @@ fn timer_id(i: usize) -> String {
 }
 
 fn run_id(n: usize) -> RunId {
-    RunId(format!("run_{n:026}"))
+    RunId::from(format!("run_{n:026}"))
 }
 
 fn event(ts: i64, timer_id: &str, kind: EventKind, run: usize) -> Event {

@@ -189,7 +189,7 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> Result<RunRecord, DecodeError> {
         phase,
         fire_at: row.get(5)?,
         manual: row.get::<_, i64>(6)? != 0,
-        run_id: RunId(run_id),
+        run_id: RunId::from(run_id),
     })
 }
 
@@ -235,7 +235,7 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, DecodeError> 
             ts: row.get(1)?,
             timer_id: row.get(2)?,
             kind,
-            run_id: row.get::<_, Option<String>>(4)?.map(RunId),
+            run_id: row.get::<_, Option<String>>(4)?.map(RunId::from),
             attempt,
             detail,
         },

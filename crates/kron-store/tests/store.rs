@@ -49,7 +49,7 @@ fn timer(id: &str) -> TimerRecord {
 }
 
 fn run_id(n: u64) -> RunId {
-    RunId(format!("run_{n:026}"))
+    RunId::from(format!("run_{n:026}"))
 }
 
 fn run(n: u64, timer_id: &str, phase: RunPhase) -> RunRecord {

@@ -141,7 +141,7 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
             timer: name.to_string(),
             via: "storage",
             changed: Some(changed),
-            run_id: run_id.map(|r| r.0),
+            run_id: run_id.map(|r| r.to_string()),
             pid: None,
         })?;
         return ctx.out.json(&value);

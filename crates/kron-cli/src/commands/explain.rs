@@ -283,11 +283,12 @@ impl History<'_> {
             };
             let events = self.reader.events(&filter)?;
             scanned += events.len();
-            out.extend(
-                events
-                    .into_iter()
-                    .filter(|e| e.event.run_id.as_ref().is_some_and(|r| r.0 == run_id)),
-            );
+            out.extend(events.into_iter().filter(|e| {
+                e.event
+                    .run_id
+                    .as_ref()
+                    .is_some_and(|r| r.as_str() == run_id)
+            }));
             if out.iter().any(|e| is_final(e.event.kind)) {
                 break;
             }
@@ -526,7 +527,7 @@ impl Explainer<'_> {
                 .event
                 .run_id
                 .as_ref()
-                .map(|r| r.0.clone())
+                .map(|r| r.to_string())
                 .unwrap_or_default();
             let events = self.hist.run_events(&run_id, chosen.event.ts)?;
             let finish = events
@@ -742,7 +743,7 @@ impl Explainer<'_> {
             .event
             .run_id
             .as_ref()
-            .map(|r| r.0.clone())
+            .map(|r| r.to_string())
             .unwrap_or_default();
         let mut events = self.hist.run_events(&run_id, due.event.ts)?;
         if !events.iter().any(|e| e.seq == due.seq) {
@@ -907,7 +908,7 @@ impl Explainer<'_> {
     }
 
     fn run_in_flight(&self, run_id: &str) -> bool {
-        self.runs.iter().any(|r| r.run_id.0 == run_id)
+        self.runs.iter().any(|r| r.run_id.as_str() == run_id)
     }
 }
 

@@ -64,11 +64,11 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
                 // Compact: the end of the id, its random part (the start is the time).
                 Some(run) => {
                     let tail: String = run
-                        .0
+                        .as_str()
                         .chars()
-                        .skip(run.0.chars().count().saturating_sub(10))
+                        .skip(run.as_str().chars().count().saturating_sub(10))
                         .collect();
-                    Cell::new(run.0.clone()).or_compact(format!("…{tail}"))
+                    Cell::new(run.to_string()).or_compact(format!("…{tail}"))
                 }
                 None => Cell::new("-"),
             },

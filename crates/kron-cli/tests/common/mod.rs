@@ -124,7 +124,7 @@ impl Fixture {
     pub fn trigger(&mut self, id: &str) -> String {
         let run = self.engine.trigger(id, self.now).unwrap();
         self.commit();
-        run.0
+        run.to_string()
     }
 
     /// Runs the clock forward to `to` in `step` ms; `act` decides each dispatched attempt.

@@ -6,7 +6,7 @@ use super::{Engine, Timer, TimerKey};
 use crate::error::CommandError;
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
-use crate::schedule::{Schedule, ScheduleSpec};
+use crate::schedule::Schedule;
 use crate::time::EpochMs;
 use crate::timer::{validate_timer_id, Lifecycle, TimerDef, TimerRecord};
 use crate::CoreError;
@@ -42,22 +42,19 @@ impl Engine {
     /// occurrence keeps its time, a finished one-shot stays finished). Changed definition:
     /// `TIMER_UPDATED`, and the next occurrence is recomputed when the schedule itself changed.
     /// An orphaned timer is revived (`TIMER_RESUMED`).
-    pub fn register(&mut self, mut def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
+    pub fn register(&mut self, def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
         let schedule = validate_def(&def)?;
         let Some(key) = self.timers.key(&def.id) else {
             self.create(def, schedule, now);
             return Ok(Registered::Created);
         };
-        let mut spec = std::mem::replace(&mut def.schedule, ScheduleSpec::Every { ms: 1 });
-        self.share_zone(&mut spec);
         let policy = self.share_policy(&def);
         let id = def.id;
-        let Some(timer) = self.timers.at_mut(key) else {
+        let Some(timer) = self.timers.at(key) else {
             return Ok(Registered::Unchanged);
         };
-        let revived = timer.lifecycle == Lifecycle::Orphaned;
         let old = &*timer.policy;
-        let same_schedule = timer.spec == spec
+        let same_schedule = timer.spec.to_spec() == *schedule.spec()
             && old.timezone == policy.timezone
             && old.jitter_ms == policy.jitter_ms;
         let same_definition = same_schedule
@@ -65,13 +62,17 @@ impl Engine {
             && old.overlap == policy.overlap
             && old.catchup == policy.catchup;
         let fn_changed = old.fn_name != policy.fn_name;
-        timer.spec = spec;
+        let spec = (!same_schedule).then(|| self.compact_spec(schedule));
+        let Some(timer) = self.timers.at_mut(key) else {
+            return Ok(Registered::Unchanged);
+        };
+        let revived = timer.lifecycle == Lifecycle::Orphaned;
         timer.policy = policy;
         if revived {
             timer.lifecycle = Lifecycle::Active;
         }
-        if !same_schedule {
-            timer.cron = schedule.into_cron();
+        if let Some(spec) = spec {
+            timer.spec = spec;
             timer.coalesced = None;
             if matches!(timer.lifecycle, Lifecycle::Completed | Lifecycle::Dead) {
                 timer.lifecycle = Lifecycle::Active;

@@ -28,12 +28,12 @@ use crate::changes::Changes;
 use crate::event::{Event, EventDetail, EventKind};
 use crate::rng::Rng;
 use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
-use crate::schedule::{Schedule, ScheduleSpec};
+use crate::schedule::Schedule;
 use crate::time::EpochMs;
 use crate::timer::{TimerDef, TimerRecord};
 
 use crate::CoreError;
-use record::{Policy, Timer};
+use record::{Policy, Spec, Timer};
 use table::TimerTable;
 
 pub use commands::{validate_def, Registered};
@@ -185,11 +185,13 @@ impl Engine {
         }
     }
 
-    /// Makes a cron's zone the engine's shared copy.
-    fn share_zone(&mut self, spec: &mut ScheduleSpec) {
-        if let ScheduleSpec::Cron { timezone, .. } = spec {
-            *timezone = self.share_name(timezone);
+    /// The compact form of a compiled schedule, a cron's zone the engine's shared copy.
+    fn compact_spec(&mut self, schedule: Schedule) -> Spec {
+        let mut spec = Spec::new(schedule);
+        if let Spec::Cron(cron) = &mut spec {
+            cron.timezone = self.share_name(&cron.timezone);
         }
+        spec
     }
 
     /// The engine's shared copy of the definition's policy.
@@ -205,11 +207,11 @@ impl Engine {
         policy
     }
 
-    /// The in-memory form of a record.
-    fn make_timer(&mut self, mut rec: TimerRecord, schedule: Schedule) -> Timer {
-        self.share_zone(&mut rec.def.schedule);
+    /// The in-memory form of a record; `schedule` is its definition's, compiled.
+    fn make_timer(&mut self, rec: TimerRecord, schedule: Schedule) -> Timer {
+        let spec = self.compact_spec(schedule);
         let policy = self.share_policy(&rec.def);
-        Timer::new(rec, policy, schedule.into_cron())
+        Timer::new(rec, policy, spec)
     }
 
     /// Queues a run to start at `fire_at`.

@@ -5,7 +5,6 @@ use super::record::{OptDuration, OptMs, StatusCell};
 use super::{Engine, TimerKey};
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
-use crate::schedule::ScheduleSpec;
 use crate::time::EpochMs;
 use crate::timer::{Catchup, Lifecycle, Overlap};
 
@@ -232,11 +231,9 @@ impl Engine {
         let on_grid = timer.schedule().next_after(run.scheduled_at);
         let next = match (timer.policy.catchup, on_grid, recovered_at) {
             (Catchup::All, Some(n), Some(r)) if n <= r => Some(n),
-            _ => match timer.schedule().spec() {
-                ScheduleSpec::Every { ms } => {
-                    Some(now.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)))
-                }
-                _ => timer.schedule().next_after(now),
+            _ => match timer.schedule().every_ms() {
+                Some(ms) => Some(now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
+                None => timer.schedule().next_after(now),
             },
         };
         self.set_next(key, next);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use smol_str::SmolStr;
 
 use crate::cron::CronSchedule;
-use crate::schedule::{ScheduleRef, ScheduleSpec};
+use crate::schedule::{Schedule, ScheduleRef, ScheduleSpec, SpecView};
 use crate::time::EpochMs;
 use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap, TimerDef, TimerRecord};
 
@@ -91,15 +91,99 @@ impl StatusCell {
     }
 }
 
+/// A timer's schedule in 16 bytes: a cron's expression, zone and compiled form behind one
+/// pointer (a [`ScheduleSpec`] is 40 bytes, plus 8 for the compiled cron of every timer).
+#[derive(Debug, Clone)]
+pub(crate) enum Spec {
+    Every(u64),
+    After(u64),
+    /// An instant in whole milliseconds.
+    At(EpochMs),
+    /// An instant with a fraction of a millisecond, in microseconds.
+    AtMicros(i64),
+    Cron(Box<CronSpec>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CronSpec {
+    expr: Box<str>,
+    pub(crate) timezone: Arc<str>,
+    /// What [`Schedule::from_spec`] compiled (always there for a validated definition).
+    compiled: Option<CronSchedule>,
+}
+
+impl Spec {
+    /// The compact form of a compiled schedule.
+    pub(crate) fn new(schedule: Schedule) -> Spec {
+        match schedule.into_parts() {
+            (ScheduleSpec::Every { ms }, _) => Spec::Every(ms),
+            (ScheduleSpec::After { ms }, _) => Spec::After(ms),
+            (
+                ScheduleSpec::At {
+                    at_us: Some(us), ..
+                },
+                _,
+            ) => Spec::AtMicros(us),
+            (ScheduleSpec::At { at_ms, .. }, _) => Spec::At(at_ms),
+            (ScheduleSpec::Cron { expr, timezone }, compiled) => Spec::Cron(Box::new(CronSpec {
+                expr,
+                timezone,
+                compiled: compiled.map(|c| *c),
+            })),
+        }
+    }
+
+    /// The definition (validated `at` instants round-trip exactly: see `Schedule::from_spec`).
+    pub(crate) fn to_spec(&self) -> ScheduleSpec {
+        match self {
+            Spec::Every(ms) => ScheduleSpec::Every { ms: *ms },
+            Spec::After(ms) => ScheduleSpec::After { ms: *ms },
+            Spec::At(at_ms) => ScheduleSpec::at_ms(*at_ms),
+            Spec::AtMicros(us) => ScheduleSpec::at_micros(*us),
+            Spec::Cron(cron) => ScheduleSpec::Cron {
+                expr: cron.expr.clone(),
+                timezone: cron.timezone.clone(),
+            },
+        }
+    }
+
+    pub(crate) fn view(&self) -> ScheduleRef<'_> {
+        match self {
+            Spec::Every(ms) => ScheduleRef::new(SpecView::Every { ms: *ms }, None),
+            Spec::After(ms) => ScheduleRef::new(SpecView::After { ms: *ms }, None),
+            Spec::At(at_ms) => ScheduleRef::new(SpecView::At { at_ms: *at_ms }, None),
+            Spec::AtMicros(us) => ScheduleRef::new(
+                SpecView::At {
+                    at_ms: us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0),
+                },
+                None,
+            ),
+            Spec::Cron(cron) => ScheduleRef::new(
+                SpecView::Cron {
+                    expr: &cron.expr,
+                    timezone: &cron.timezone,
+                },
+                cron.compiled.as_ref(),
+            ),
+        }
+    }
+
+    /// The exact instant of an `at` one-shot in microseconds, when it is not a whole millisecond.
+    pub(crate) fn exact_micros(&self) -> Option<i64> {
+        match self {
+            Spec::AtMicros(us) => Some(*us),
+            _ => None,
+        }
+    }
+}
+
 /// A registered timer in memory: its definition, durable state and in-flight counters.
 #[derive(Debug, Clone)]
 pub(crate) struct Timer {
     /// Names are short: up to 23 bytes are held inline, with no allocation of their own.
     pub(crate) id: SmolStr,
-    pub(crate) spec: ScheduleSpec,
+    pub(crate) spec: Spec,
     pub(crate) policy: Arc<Policy>,
-    /// The compiled cron of `spec` (see [`Timer::schedule`]).
-    pub(crate) cron: Option<Box<CronSchedule>>,
     /// Catch-up "once": the pending occurrence stands for this many missed ones, up to `.1`.
     /// Boxed: rare, and every timer carries the field.
     pub(crate) coalesced: Option<Box<(u64, EpochMs)>>,
@@ -121,17 +205,13 @@ pub(crate) struct Timer {
 }
 
 impl Timer {
-    /// The in-memory form of a record, with its definition's shared `policy` and compiled cron.
-    pub(crate) fn new(
-        rec: TimerRecord,
-        policy: Arc<Policy>,
-        cron: Option<Box<CronSchedule>>,
-    ) -> Timer {
+    /// The in-memory form of a record, with its definition's shared `policy` and its compiled
+    /// schedule.
+    pub(crate) fn new(rec: TimerRecord, policy: Arc<Policy>, spec: Spec) -> Timer {
         Timer {
             id: SmolStr::new(&*rec.def.id),
-            spec: rec.def.schedule,
+            spec,
             policy,
-            cron,
             coalesced: None,
             next_scheduled_at: OptMs::new(rec.next_scheduled_at),
             next_fire_at: OptMs::new(rec.next_fire_at),
@@ -148,9 +228,9 @@ impl Timer {
         }
     }
 
-    /// The timer's schedule, compiled: its definition with its compiled cron.
+    /// The timer's schedule, compiled.
     pub(crate) fn schedule(&self) -> ScheduleRef<'_> {
-        ScheduleRef::new(&self.spec, self.cron.as_deref())
+        self.spec.view()
     }
 
     pub(crate) fn next_scheduled_at(&self) -> Option<EpochMs> {
@@ -171,7 +251,7 @@ impl Timer {
         let p = &*self.policy;
         TimerDef {
             id: Arc::from(self.id.as_str()),
-            schedule: self.spec.clone(),
+            schedule: self.spec.to_spec(),
             timezone: p.timezone.clone(),
             max_attempts: p.max_attempts,
             overlap: p.overlap,
@@ -208,6 +288,82 @@ impl Policy {
             max_attempts: def.max_attempts,
             overlap: def.overlap,
             catchup: def.catchup,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory per timer is a target: a field that grows the record should be a decision.
+    #[test]
+    fn the_record_stays_compact() {
+        assert_eq!(std::mem::size_of::<Spec>(), 16);
+        assert_eq!(std::mem::size_of::<StatusCell>(), 16);
+        assert!(
+            std::mem::size_of::<Timer>() <= 160,
+            "{}",
+            std::mem::size_of::<Timer>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Option<Timer>>(),
+            std::mem::size_of::<Timer>()
+        );
+    }
+
+    #[test]
+    fn optional_values_round_trip() {
+        for v in [
+            None,
+            Some(0),
+            Some(-1),
+            Some(i64::MAX),
+            Some(1_800_000_000_000),
+        ] {
+            assert_eq!(OptMs::new(v).get(), v);
+        }
+        assert_eq!(OptMs::new(Some(i64::MIN)).get(), Some(i64::MIN + 1));
+        for v in [None, Some(0), Some(u64::MAX - 1)] {
+            assert_eq!(OptDuration::new(v).get(), v);
+        }
+        for status in [
+            None,
+            Some(LastStatus::Ok),
+            Some(LastStatus::SkippedOverlap),
+            Some(LastStatus::Failed("boom".into())),
+            Some(LastStatus::Dead("gone".into())),
+        ] {
+            assert_eq!(StatusCell::new(status.clone()).get(), status);
+        }
+    }
+
+    #[test]
+    fn schedules_round_trip_through_the_compact_form() {
+        let specs = [
+            ScheduleSpec::Every { ms: 1_000 },
+            ScheduleSpec::After { ms: 10 },
+            ScheduleSpec::at_ms(1_800_000_000_000),
+            ScheduleSpec::at_micros(1_800_000_000_000_123),
+            ScheduleSpec::at_micros(-1_500),
+            ScheduleSpec::Cron {
+                expr: "0 8 * * *".into(),
+                timezone: "Europe/Berlin".into(),
+            },
+        ];
+        for spec in specs {
+            let schedule = Schedule::from_spec(spec.clone()).expect("valid");
+            let compiled = Schedule::from_spec(spec.clone()).expect("valid");
+            let compact = Spec::new(schedule);
+            assert_eq!(compact.to_spec(), spec);
+            assert_eq!(compact.exact_micros(), spec.exact_micros());
+            let (a, b) = (compact.view(), compiled.view());
+            assert_eq!(a.describe(), b.describe());
+            assert_eq!(a.first(1_700_000_000_000), b.first(1_700_000_000_000));
+            assert_eq!(
+                a.next_after(1_700_000_000_000),
+                b.next_after(1_700_000_000_000)
+            );
         }
     }
 }
