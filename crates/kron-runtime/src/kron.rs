@@ -400,7 +400,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     fn command<T>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Engine) -> Result<T, CommandError>,
+        f: impl FnOnce(&mut Core<C>) -> Result<T, CommandError>,
     ) -> Result<T, RuntimeError> {
         let state = self.state();
         let Some(running) = &state.running else {
@@ -416,35 +416,37 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             return Err(CommandError::UnknownTimer(id.to_string()).into());
         };
         let mut core = running.shared.lock();
-        let out = f(&mut core.engine)?;
+        let out = f(&mut core)?;
         drop(core);
         running.shared.wake.notify_one();
         Ok(out)
     }
 
     pub fn pause(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        self.command(id, |engine| engine.pause(id, now))
+        self.command(id, |core| core.engine.pause(id, now))
     }
 
     pub fn resume(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        self.command(id, |engine| engine.resume(id, now))
+        self.command(id, |core| core.engine.resume(id, now))
     }
 
     pub fn trigger(&self, id: &str, now: i64) -> Result<RunId, RuntimeError> {
-        self.command(id, |engine| engine.trigger(id, now))
+        self.command(id, |core| core.engine.trigger(id, now))
     }
 
     /// Removes the timer from storage and from this process's registrations.
     pub fn remove(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        let key = self.command(id, |engine| {
-            let key = engine.key(id);
-            engine.remove(id, now).map(|()| key)
+        // The callback goes with the timer, under the same lock: its slot may be reused by the
+        // next registration as soon as the lock is released.
+        self.command(id, |core| {
+            let key = core.engine.key(id);
+            core.engine.remove(id, now)?;
+            if let Some(key) = key {
+                core.callbacks.clear(key);
+            }
+            Ok(())
         })?;
-        let mut state = self.state();
-        state.registry.remove(id);
-        if let (Some(running), Some(key)) = (&state.running, key) {
-            running.shared.lock().callbacks.clear(key);
-        }
+        self.state().registry.remove(id);
         Ok(())
     }
 

@@ -327,3 +327,31 @@ fn commands_reach_the_engine() -> Result<(), RuntimeError> {
     kron.shutdown(Duration::from_secs(5));
     Ok(())
 }
+
+#[test]
+fn a_timer_registered_after_a_removal_runs_its_own_callback() -> Result<(), RuntimeError> {
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    kron.start(config(dir.path()), host.clone(), None)?;
+    let hour = ScheduleSpec::Every { ms: 3_600_000 };
+    kron.register(def("old", hour.clone(), 1), Behaviour::Fail, now())?;
+    kron.remove("old", now())?;
+    // The new timer takes the removed one's slot; its callback, not the old one's (nor none),
+    // runs.
+    kron.register(def("new", hour, 1), Behaviour::Succeed, now())?;
+    kron.trigger("new", now())?;
+    assert!(wait_until(Duration::from_secs(10), || {
+        kron.status("new", now())
+            .is_some_and(|v| v.record.run_count == 1)
+    }));
+    let view = kron.status("new", now()).expect("status of new");
+    assert_eq!(
+        view.record.failure_count, 0,
+        "{:?}",
+        view.record.last_status
+    );
+    assert_eq!(host.calls().len(), 1);
+    kron.shutdown(Duration::from_secs(5));
+    Ok(())
+}
