@@ -46,10 +46,9 @@ impl ScheduleSpec {
     /// `at` an instant in microseconds: rounded up to the millisecond, the exact instant kept
     /// when it is not a whole millisecond.
     pub fn at_micros(us: i64) -> ScheduleSpec {
-        let fraction = us.rem_euclid(1_000) != 0;
         ScheduleSpec::At {
-            at_ms: us.div_euclid(1_000) + i64::from(fraction),
-            at_us: fraction.then_some(us),
+            at_ms: ms_rounded_up(us),
+            at_us: (us.rem_euclid(1_000) != 0).then_some(us),
         }
     }
 
@@ -65,6 +64,12 @@ impl ScheduleSpec {
     pub fn is_one_shot(&self) -> bool {
         matches!(self, ScheduleSpec::After { .. } | ScheduleSpec::At { .. })
     }
+}
+
+/// An instant in microseconds, rounded up to the millisecond: what an `at` fires at in the
+/// engine's millisecond arithmetic.
+pub(crate) fn ms_rounded_up(us: i64) -> EpochMs {
+    us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0)
 }
 
 /// A compiled schedule.

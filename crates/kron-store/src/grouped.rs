@@ -105,19 +105,16 @@ pub(crate) fn append_events(
     Ok(seq)
 }
 
+/// The head of a multi-row insert into `runs`, and one row of its `VALUES` (bound by [`bind_run`]).
+const INSERT_RUNS: &str = "INSERT OR FAIL INTO runs \
+                           (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) VALUES ";
+const RUN_ROW: &str = "(?,?,?,?,?,?,?)";
+
 /// Inserts the rows of runs created since the last commit. Plain inserts, not upserts: an upsert
 /// keeps a statement journal (its update half may fail half-way), which cost ~5% of a burst's
 /// commit time.
 pub(crate) fn insert_runs(tx: &Transaction<'_>, runs: &[RunRecord]) -> Result<(), WriteError> {
-    let sql = |rows| {
-        repeated(
-            "INSERT OR FAIL INTO runs \
-             (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) VALUES ",
-            "(?,?,?,?,?,?,?)",
-            rows,
-            "",
-        )
-    };
+    let sql = |rows| repeated(INSERT_RUNS, RUN_ROW, rows, "");
     execute_grouped(tx, runs, sql, bind_run)?;
     Ok(())
 }
@@ -129,9 +126,8 @@ pub(crate) fn upsert_runs<T: Borrow<RunRecord>>(
 ) -> Result<(), WriteError> {
     let sql = |rows| {
         repeated(
-            "INSERT OR FAIL INTO runs \
-             (run_id, timer_id, scheduled_at, attempt, phase, fire_at, manual) VALUES ",
-            "(?,?,?,?,?,?,?)",
+            INSERT_RUNS,
+            RUN_ROW,
             rows,
             " ON CONFLICT (run_id) DO UPDATE SET timer_id = excluded.timer_id, \
              scheduled_at = excluded.scheduled_at, attempt = excluded.attempt, \
@@ -153,20 +149,41 @@ pub(crate) fn update_runs<'r>(
             "UPDATE OR FAIL runs SET timer_id = v.column2, scheduled_at = v.column3, \
              attempt = v.column4, phase = v.column5, fire_at = v.column6, manual = v.column7 \
              FROM (VALUES ",
-            "(?,?,?,?,?,?,?)",
+            RUN_ROW,
             rows,
             ") AS v WHERE runs.run_id = v.column1",
         )
     };
-    let updated = execute_grouped(tx, runs, sql, bind_run)?;
-    if updated == runs.len() {
+    update_in_place(
+        tx,
+        runs,
+        sql,
+        bind_run,
+        "SELECT 1 FROM runs WHERE run_id = ?1",
+        |run| run.run_id.as_str(),
+    )
+}
+
+/// Executes the grouped `UPDATE`s `sql` (see [`execute_grouped`]) of rows that should exist, and
+/// returns the items whose row was missing (rare: it was never written in full), found one by
+/// one with `exists` (`?1`: the item's `key`).
+fn update_in_place<'t, T>(
+    tx: &Transaction<'_>,
+    items: &'t [T],
+    sql: impl Fn(usize) -> String,
+    bind: impl FnMut(&mut CachedStatement<'_>, usize, &T) -> Result<(), WriteError>,
+    exists: &str,
+    key: impl Fn(&T) -> &str,
+) -> Result<Vec<&'t T>, WriteError> {
+    let updated = execute_grouped(tx, items, sql, bind)?;
+    if updated == items.len() {
         return Ok(Vec::new());
     }
-    let mut exists = tx.prepare_cached("SELECT 1 FROM runs WHERE run_id = ?1")?;
+    let mut exists = tx.prepare_cached(exists)?;
     let mut missing = Vec::new();
-    for run in runs {
-        if !exists.exists([run.run_id.as_str()])? {
-            missing.push(run);
+    for item in items {
+        if !exists.exists([key(item)])? {
+            missing.push(item);
         }
     }
     Ok(missing)
@@ -278,19 +295,14 @@ pub(crate) fn update_timer_states<'t>(
             ") AS v WHERE timer_state.id = v.column1",
         )
     };
-    let updated = execute_grouped(tx, timers, sql, bind_state)?;
-    if updated == timers.len() {
-        return Ok(Vec::new());
-    }
-    // Some row is missing (rare: it was never written in full). Find which.
-    let mut exists = tx.prepare_cached("SELECT 1 FROM timer_state WHERE id = ?1")?;
-    let mut missing = Vec::new();
-    for timer in timers {
-        if !exists.exists([&*timer.def.id])? {
-            missing.push(timer);
-        }
-    }
-    Ok(missing)
+    update_in_place(
+        tx,
+        timers,
+        sql,
+        bind_state,
+        "SELECT 1 FROM timer_state WHERE id = ?1",
+        |timer| &timer.def.id,
+    )
 }
 
 /// Deletes timers: both their rows.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use smol_str::SmolStr;
 
 use crate::cron::CronSchedule;
-use crate::schedule::{Schedule, ScheduleRef, ScheduleSpec, SpecView};
+use crate::schedule::{ms_rounded_up, Schedule, ScheduleRef, ScheduleSpec, SpecView};
 use crate::time::EpochMs;
 use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap, TimerDef, TimerRecord};
 
@@ -154,7 +154,7 @@ impl Spec {
             Spec::At(at_ms) => ScheduleRef::new(SpecView::At { at_ms: *at_ms }, None),
             Spec::AtMicros(us) => ScheduleRef::new(
                 SpecView::At {
-                    at_ms: us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0),
+                    at_ms: ms_rounded_up(*us),
                 },
                 None,
             ),
