@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 
-.PHONY: help quickstart venv dev install test test-rust test-python lint fix bench bench-quick clean
+.PHONY: help quickstart venv dev install test test-rust test-python lint fix bench bench-quick dist dist-check clean
 
 help:  ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -50,5 +50,20 @@ bench:  ## Side-by-side benchmark vs APScheduler 3.11, prints the table (~30 min
 bench-quick:  ## Criterion benches of the hot paths, quick mode, no thresholds (CI)
 	cargo bench -p kron-core -p kron-store --bench '*' --locked -- --quick --measurement-time 1 --noplot
 
+# The wheel is built with zig as the C compiler and linker (the `ziglang` package from PyPI), so it
+# links against glibc 2.17 whatever this machine's glibc is: manylinux2014, for any Linux x86_64
+# with glibc >= 2.17 and CPython >= 3.9 (abi3). Its own target directory: zig-built objects would
+# otherwise replace (and be replaced by) those of `make install` at every switch.
+dist: venv  ## Build the release wheel (manylinux2014, abi3, stripped) and the sdist into dist/
+	$(PIP) install -q "maturin>=1.5,<2" "ziglang>=0.13"
+	rm -rf dist
+	PATH="$(abspath $(VENV))/bin:$$PATH" CARGO_TARGET_DIR=target/dist $(VENV)/bin/maturin build --release --strip --zig \
+		--compatibility manylinux2014 --out dist
+	$(VENV)/bin/maturin sdist --out dist
+	@ls -l dist
+
+dist-check: dist  ## Build the wheel, then install and run it where no Rust toolchain exists
+	VENV=$(VENV) PYTHON=$(PYTHON) bash tools/check_wheel.sh dist
+
 clean:
-	rm -rf $(VENV) target .kron
+	rm -rf $(VENV) target .kron dist
