@@ -201,7 +201,15 @@ pub(crate) struct Timer {
     pub(crate) running: u32,
     /// Runs of this timer in `RetryWait`.
     pub(crate) retrying: u32,
+    /// Scheduled (not manual) runs of this timer in flight, in any phase. A `delay` timer has at
+    /// most one but for a while after its overlap policy changed; its next occurrence is planned
+    /// only once this is back to zero.
+    pub(crate) scheduled_runs: u32,
     pub(crate) lifecycle: Lifecycle,
+    /// No function is registered for the timer in this process (set at start for every timer the
+    /// process did not register, cleared by a registration): it must not run, whatever its
+    /// lifecycle says (a paused one is orphaned again when resumed).
+    pub(crate) unregistered: bool,
 }
 
 impl Timer {
@@ -224,7 +232,9 @@ impl Timer {
             last_status: StatusCell::new(rec.last_status),
             running: 0,
             retrying: 0,
+            scheduled_runs: 0,
             lifecycle: rec.lifecycle,
+            unregistered: rec.lifecycle == Lifecycle::Orphaned,
         }
     }
 
@@ -244,6 +254,19 @@ impl Timer {
     pub(crate) fn set_next(&mut self, scheduled: Option<EpochMs>, fire: Option<EpochMs>) {
         self.next_scheduled_at = OptMs::new(scheduled);
         self.next_fire_at = OptMs::new(fire);
+    }
+
+    /// A one-shot re-registered while its run was in flight has another occurrence to run: the
+    /// end of the earlier run does not finish it.
+    pub(crate) fn has_more_to_run(&self) -> bool {
+        self.scheduled_runs > 0 || self.next_fire_at().is_some()
+    }
+
+    /// Whether `start_due` may be holding scheduled runs of this `delay` timer until no run of
+    /// it is running (more than one scheduled run in flight: see `Engine::start_due`). Checked
+    /// when an attempt ends, to requeue them.
+    pub(crate) fn holds_runs(&self) -> bool {
+        self.policy.overlap == Overlap::Delay && self.scheduled_runs > 0 && self.running == 0
     }
 
     /// The definition, as registered.
