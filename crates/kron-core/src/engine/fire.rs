@@ -156,12 +156,15 @@ impl Engine {
             }
             // A `delay` timer with more than one scheduled run in flight (its policy changed
             // while runs of another were in flight) starts none of them while one is running:
-            // held, and requeued when that one's attempt ends (see `release_held`).
+            // held, and requeued when no run of it is running (see `Timer::release_held`).
             if timer.scheduled_runs > 1
                 && timer.running > 0
                 && !run.manual
                 && timer.policy.overlap == Overlap::Delay
             {
+                if let Some(timer) = self.timers.at_mut(key) {
+                    timer.held = true;
+                }
                 continue;
             }
             let busy = timer.running + timer.retrying > 0;

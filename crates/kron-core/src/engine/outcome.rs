@@ -117,7 +117,7 @@ impl Engine {
                             timer.lifecycle = Lifecycle::Completed;
                         }
                     }
-                    release = timer.holds_runs();
+                    release = timer.release_held();
                 }
                 if release {
                     self.requeue_runs_of(&timer_id);
@@ -180,8 +180,7 @@ impl Engine {
             if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.retrying += 1;
                 timer.last_status = StatusCell::Failed(Box::new(error));
-                // This run is still in flight: others wait only for the running ones.
-                release = timer.scheduled_runs > 1 && timer.holds_runs();
+                release = timer.release_held();
             }
             if release {
                 self.requeue_runs_of(&timer_id);
@@ -223,7 +222,7 @@ impl Engine {
                         timer.lifecycle = Lifecycle::Dead;
                     }
                 }
-                release = timer.holds_runs();
+                release = timer.release_held();
             }
             if release {
                 self.requeue_runs_of(&timer_id);

@@ -210,6 +210,10 @@ pub(crate) struct Timer {
     /// process did not register, cleared by a registration): it must not run, whatever its
     /// lifecycle says (a paused one is orphaned again when resumed).
     pub(crate) unregistered: bool,
+    /// `start_due` held a scheduled run of this `delay` timer because another was running (only
+    /// while more than one is in flight, after a change of overlap policy): requeued when no run
+    /// of it is running any more.
+    pub(crate) held: bool,
 }
 
 impl Timer {
@@ -235,6 +239,7 @@ impl Timer {
             scheduled_runs: 0,
             lifecycle: rec.lifecycle,
             unregistered: rec.lifecycle == Lifecycle::Orphaned,
+            held: false,
         }
     }
 
@@ -262,11 +267,14 @@ impl Timer {
         self.scheduled_runs > 0 || self.next_fire_at().is_some()
     }
 
-    /// Whether `start_due` may be holding scheduled runs of this `delay` timer until no run of
-    /// it is running (more than one scheduled run in flight: see `Engine::start_due`). Checked
-    /// when an attempt ends, to requeue them.
-    pub(crate) fn holds_runs(&self) -> bool {
-        self.policy.overlap == Overlap::Delay && self.scheduled_runs > 0 && self.running == 0
+    /// Whether runs held until no run of the timer is running (see `held`) may start now: true
+    /// once, after which they are requeued.
+    pub(crate) fn release_held(&mut self) -> bool {
+        let release = self.held && self.running == 0;
+        if release {
+            self.held = false;
+        }
+        release
     }
 
     /// The definition, as registered.
