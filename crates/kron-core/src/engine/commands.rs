@@ -8,7 +8,7 @@ use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
 use crate::schedule::Schedule;
 use crate::time::EpochMs;
-use crate::timer::{validate_timer_id, Lifecycle, TimerDef, TimerRecord};
+use crate::timer::{validate_timer_id, Lifecycle, Overlap, TimerDef, TimerRecord};
 use crate::CoreError;
 
 /// What a registration did.
@@ -34,7 +34,22 @@ pub fn validate_def(def: &TimerDef) -> Result<Schedule, CoreError> {
     if def.jitter_ms > 0 {
         crate::schedule::check_interval("jitter", def.jitter_ms)?;
     }
-    Schedule::from_spec(def.schedule.clone())
+    let schedule = Schedule::from_spec(def.schedule.clone())?;
+    // Jitter delays an occurrence within its own interval; one as long as the interval would
+    // push it past the next occurrence. (A cron's gaps vary: there, an occurrence planned with
+    // a jitter longer than the gap fires no earlier than the one before it.)
+    if let Some(interval) = schedule.view().every_ms().filter(|ms| def.jitter_ms >= *ms) {
+        let format = crate::duration::format_duration;
+        return Err(CoreError::invalid(
+            "jitter",
+            format(def.jitter_ms),
+            format!(
+                "must be shorter than the interval (every={:?})",
+                format(interval)
+            ),
+        ));
+    }
+    Ok(schedule)
 }
 
 impl Engine {
@@ -67,25 +82,47 @@ impl Engine {
             return Ok(Registered::Unchanged);
         };
         let revived = timer.lifecycle == Lifecycle::Orphaned;
+        let held = timer.unregistered && !revived;
+        timer.unregistered = false;
+        let old_overlap = timer.policy.overlap;
         timer.policy = policy;
         if revived {
             timer.lifecycle = Lifecycle::Active;
         }
+        let overlap = timer.policy.overlap;
+        let recurring = !timer.schedule().is_one_shot();
+        let mut planned = false;
         if let Some(spec) = spec {
             timer.spec = spec;
-            timer.coalesced = None;
             if matches!(timer.lifecycle, Lifecycle::Completed | Lifecycle::Dead) {
                 timer.lifecycle = Lifecycle::Active;
             }
-            let next = timer.schedule().first(now);
-            self.set_next(key, next);
-        } else if revived {
+            self.replan(key, now);
+            planned = true;
+        } else if overlap != old_overlap && recurring {
+            // The pending occurrence follows the new policy's rule: a `delay` timer with a run in
+            // flight has none (the run's end plans it); a timer leaving `delay` with none gets
+            // its grid back from now.
+            let pending = timer.next_fire_at().is_some();
+            let in_flight = timer.scheduled_runs > 0;
+            if (overlap == Overlap::Delay && pending && in_flight)
+                || (old_overlap == Overlap::Delay && !pending)
+            {
+                self.replan(key, now);
+                planned = true;
+            }
+        }
+        if revived && !planned {
             self.push_occurrence(key);
+        }
+        if revived || held {
+            // Runs held while no function was registered (see `start_due`) may start.
             self.requeue_runs_of(&id);
         }
         if revived || !same_definition || fn_changed {
             self.touch_def(key, now);
         }
+        self.bound_queues();
         if revived {
             self.emit(
                 now,
@@ -129,6 +166,7 @@ impl Engine {
         if !self.changes.removed_timers.is_empty() {
             self.changes.removed_timers.remove(&timer_id);
         }
+        self.bound_queues();
         self.changes.timers.insert(key);
         self.changes.defs.insert(key);
         let detail = EventDetail {
@@ -148,18 +186,23 @@ impl Engine {
 
     /// Marks every active timer for which `registered` (given its slot and name) is false as
     /// orphaned (`TIMER_ORPHANED`): it stays listed and never runs until a registration revives
-    /// it.
+    /// it. Timers in other states (paused, finished) keep their state but are remembered as
+    /// lacking a function: resuming a paused one makes it an orphan, and none can be triggered.
     pub fn mark_orphans(
         &mut self,
         registered: impl Fn(TimerKey, &str) -> bool,
         now: EpochMs,
     ) -> Vec<String> {
-        let mut orphans: Vec<String> = self
-            .timers
-            .iter()
-            .filter(|(key, t)| t.lifecycle == Lifecycle::Active && !registered(*key, &t.id))
-            .map(|(_, t)| t.id.to_string())
-            .collect();
+        let mut orphans: Vec<String> = Vec::new();
+        for (key, timer) in self.timers.iter_mut() {
+            if registered(key, &timer.id) {
+                continue;
+            }
+            timer.unregistered = true;
+            if timer.lifecycle == Lifecycle::Active {
+                orphans.push(timer.id.to_string());
+            }
+        }
         orphans.sort();
         for id in &orphans {
             if let Some(timer) = self.timers.get_mut(id.as_str()) {
@@ -221,17 +264,37 @@ impl Engine {
         if timer.lifecycle != Lifecycle::Paused {
             return Ok(());
         }
+        if timer.unregistered {
+            // No function to run it with: the pause is lifted, and the timer is an orphan again
+            // (it never runs until a registration revives it).
+            timer.lifecycle = Lifecycle::Orphaned;
+            self.touch_key(key, now);
+            self.emit(
+                now,
+                id,
+                EventKind::TimerResumed,
+                None,
+                EventDetail::default(),
+            );
+            self.emit(
+                now,
+                id,
+                EventKind::TimerOrphaned,
+                None,
+                EventDetail::default(),
+            );
+            return Ok(());
+        }
         timer.lifecycle = Lifecycle::Active;
         let passed = timer.next_fire_at().is_some_and(|at| at < now);
         if passed && !timer.schedule().is_one_shot() {
-            timer.coalesced = None;
-            let next = timer.schedule().first(now);
-            self.set_next(key, next);
+            self.replan(key, now);
         } else {
             self.push_occurrence(key);
         }
         self.requeue_runs_of(id);
         self.touch_key(key, now);
+        self.bound_queues();
         let next = self.timers.at(key).and_then(Timer::next_fire_at);
         let detail = EventDetail {
             next_run_at: next,
@@ -254,6 +317,12 @@ impl Engine {
                 reason: "it is orphaned: no function is registered for it in this process",
             });
         }
+        if timer.unregistered {
+            return Err(CommandError::NotRunnable {
+                id: id.to_string(),
+                reason: "no function is registered for it in this process",
+            });
+        }
         let run_id = self.new_run_id(now);
         let run = RunRecord {
             run_id: run_id.clone(),
@@ -267,6 +336,7 @@ impl Engine {
         self.queue_run(now, run_id.clone());
         self.runs.insert(run_id.clone(), run);
         self.touch_new_run(&run_id);
+        self.bound_queues();
         let detail = EventDetail {
             scheduled_at: Some(now),
             manual: true,
@@ -294,6 +364,7 @@ impl Engine {
         for run_id in waiting {
             self.drop_run(&run_id);
         }
+        self.bound_queues();
         self.emit(
             now,
             id,
@@ -305,7 +376,7 @@ impl Engine {
     }
 
     /// Puts the timer's waiting runs back in the queue (after a pause or orphaning held them).
-    fn requeue_runs_of(&mut self, id: &str) {
+    pub(super) fn requeue_runs_of(&mut self, id: &str) {
         let entries: Vec<(EpochMs, RunId)> = self
             .runs
             .values()

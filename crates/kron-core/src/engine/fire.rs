@@ -81,6 +81,7 @@ impl Engine {
         // restart that this occurrence is taken (see `settle`). Not when restoring could not
         // tell the same next occurrence: one drawn with jitter, or one after coalesced ones.
         let rewrite_row = coalesced.is_some() || timer.policy.jitter_ms > 0;
+        timer.scheduled_runs += 1;
         let timer_id = timer.id.to_string();
         let run = RunRecord {
             run_id: run_id.clone(),
@@ -94,7 +95,7 @@ impl Engine {
         self.queue_run(fire_at, run_id.clone());
         self.runs.insert(run_id.clone(), run);
         self.touch_new_run(&run_id);
-        self.set_next(key, next);
+        self.set_next_not_before(key, next, fire_at);
         if rewrite_row {
             self.touch_key(key, now);
         }
@@ -145,10 +146,25 @@ impl Engine {
             let Some(timer) = self.timers.at(key) else {
                 continue;
             };
-            // Paused or orphaned timers hold their runs; resume/revival requeues them.
+            // Paused or orphaned timers, and timers without a function, hold their runs;
+            // resume/revival requeues them.
             if timer.lifecycle == Lifecycle::Orphaned
+                || timer.unregistered
                 || (timer.lifecycle == Lifecycle::Paused && !run.manual)
             {
+                continue;
+            }
+            // A `delay` timer with more than one scheduled run in flight (its policy changed
+            // while runs of another were in flight) starts none of them while one is running:
+            // held, and requeued when no run of it is running (see `Timer::release_held`).
+            if timer.scheduled_runs > 1
+                && timer.running > 0
+                && !run.manual
+                && timer.policy.overlap == Overlap::Delay
+            {
+                if let Some(timer) = self.timers.at_mut(key) {
+                    timer.held = true;
+                }
                 continue;
             }
             let busy = timer.running + timer.retrying > 0;
@@ -209,6 +225,7 @@ impl Engine {
         };
         if let Some(timer) = self.timers.get_mut(timer_id) {
             timer.last_status = StatusCell::SkippedOverlap;
+            timer.scheduled_runs = timer.scheduled_runs.saturating_sub(1);
         }
         self.touch_timer(timer_id, now);
         let detail = EventDetail {

@@ -16,6 +16,10 @@ mod table;
 mod view;
 
 #[cfg(test)]
+mod command_tests;
+#[cfg(test)]
+mod redefine_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
@@ -30,7 +34,7 @@ use crate::rng::Rng;
 use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
 use crate::schedule::Schedule;
 use crate::time::EpochMs;
-use crate::timer::{TimerDef, TimerRecord};
+use crate::timer::{Lifecycle, Overlap, TimerDef, TimerRecord};
 
 use crate::CoreError;
 use record::{Policy, Spec, Timer};
@@ -41,6 +45,10 @@ pub use outcome::Outcome;
 pub use settle::settle_taken_occurrences;
 pub use table::TimerKey;
 pub use view::{derive_state, provisional_view, TimerView};
+
+/// Stale queue entries tolerated beyond as many as there are live ones (see
+/// [`Engine::bound_queues`]).
+const QUEUE_SLACK: usize = 64;
 
 /// Tunables. The defaults are what the embedded runtime uses.
 #[derive(Debug, Clone)]
@@ -247,6 +255,16 @@ impl Engine {
                     RunPhase::RetryWait => timer.retrying += 1,
                     RunPhase::Due => {}
                 }
+                if !run.manual {
+                    timer.scheduled_runs += 1;
+                    // A `delay` timer plans its next occurrence when its run is over, never
+                    // while one is in flight (a record written otherwise would start a second
+                    // chain of runs).
+                    if timer.policy.overlap == Overlap::Delay && !timer.schedule().is_one_shot() {
+                        timer.coalesced = None;
+                        timer.set_next(None, None);
+                    }
+                }
             }
             if run.phase != RunPhase::Running {
                 self.queue_run(run.fire_at, run.run_id.clone());
@@ -429,12 +447,71 @@ impl Engine {
 
     /// Sets the timer's next occurrence (nominal `scheduled`, jitter drawn here) and queues it.
     fn set_next(&mut self, key: TimerKey, scheduled: Option<EpochMs>) {
+        self.set_next_not_before(key, scheduled, EpochMs::MIN);
+    }
+
+    /// [`Engine::set_next`], the fire time kept at or after `floor`: an occurrence planned when
+    /// the previous one fires never fires before it, however large the jitter (a cron whose gaps
+    /// are shorter than its jitter). Else its fire time could be in the past already, and the
+    /// occurrence taken for one missed while no runtime was up.
+    fn set_next_not_before(&mut self, key: TimerKey, scheduled: Option<EpochMs>, floor: EpochMs) {
         let Some(timer) = self.timers.at_mut(key) else {
             return;
         };
         let jitter = self.rng.below_or_eq(timer.policy.jitter_ms) as i64;
-        timer.set_next(scheduled, scheduled.map(|s| s.saturating_add(jitter)));
+        timer.set_next(
+            scheduled,
+            scheduled.map(|s| s.saturating_add(jitter).max(floor)),
+        );
         self.push_occurrence(key);
+    }
+
+    /// Plans the timer's next occurrence from `now` after its schedule or overlap policy changed
+    /// (or a pause let it pass). A recurring `delay` timer with a scheduled run in flight gets
+    /// none: the run's end plans it (see `after_final`), so there is never a second chain of
+    /// runs. `skip` and `allow` timers take the schedule's first occurrence after `now` at once.
+    fn replan(&mut self, key: TimerKey, now: EpochMs) {
+        let Some(timer) = self.timers.at_mut(key) else {
+            return;
+        };
+        timer.coalesced = None;
+        let waits_for_run = timer.policy.overlap == Overlap::Delay
+            && timer.scheduled_runs > 0
+            && !timer.schedule().is_one_shot();
+        let next = if waits_for_run {
+            None
+        } else {
+            timer.schedule().first(now)
+        };
+        self.set_next(key, next);
+    }
+
+    /// Rebuilds a queue from what is live once stale entries outnumber live ones. Commands push
+    /// entries without removing the ones they make stale (repeated pause/resume, or schedule and
+    /// remove, of one timer push one each), and a stale entry would otherwise stay until its
+    /// instant comes up, however far ahead. Each rebuild costs as much as the pushes since the
+    /// last one at least, so this is amortized O(1) per command; the run path (`poll`,
+    /// `finish`) pops one entry for each it pushes and does not call it.
+    fn bound_queues(&mut self) {
+        if self.occurrences.len() > 2 * self.timers.len() + QUEUE_SLACK {
+            let live: Vec<_> = self
+                .timers
+                .iter()
+                .filter(|(_, t)| t.lifecycle == Lifecycle::Active)
+                .filter_map(|(key, t)| t.next_fire_at().map(|at| Reverse((at, key))))
+                .collect();
+            self.occurrences = BinaryHeap::from(live);
+        }
+        if self.waiting.len() > 2 * self.runs.len() + QUEUE_SLACK {
+            // Runs held by a pause are queued again too: they come up and are held again.
+            let live: Vec<_> = self
+                .runs
+                .values()
+                .filter(|r| r.phase != RunPhase::Running)
+                .map(|r| Reverse((r.fire_at, r.run_id.sort_key(), r.run_id.clone())))
+                .collect();
+            self.waiting = BinaryHeap::from(live);
+        }
     }
 
     fn new_run_id(&mut self, now: EpochMs) -> RunId {

@@ -104,15 +104,23 @@ impl Engine {
                 let Some(run) = self.drop_run(run_id) else {
                     return;
                 };
+                let mut release = false;
                 if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                     timer.running = timer.running.saturating_sub(1);
                     timer.run_count += 1;
                     timer.last_run_at = OptMs::new(Some(run.fire_at));
                     timer.last_status = StatusCell::Ok;
                     timer.last_duration_ms = OptDuration::new(Some(duration_ms));
-                    if timer.schedule().is_one_shot() && !run.manual {
-                        timer.lifecycle = Lifecycle::Completed;
+                    if !run.manual {
+                        timer.scheduled_runs = timer.scheduled_runs.saturating_sub(1);
+                        if timer.schedule().is_one_shot() && !timer.has_more_to_run() {
+                            timer.lifecycle = Lifecycle::Completed;
+                        }
                     }
+                    release = timer.release_held();
+                }
+                if release {
+                    self.requeue_runs_of(&timer_id);
                 }
                 self.after_final(&run, now);
             }
@@ -158,6 +166,8 @@ impl Engine {
             timer.last_run_at = OptMs::new(Some(started_at));
             timer.failure_count += 1;
         }
+        // Retries of a run follow the timer's current `max_attempts` (read here, when an attempt
+        // has failed), also when it changed while the run was in flight.
         if attempt < max_attempts {
             let delay = if backoff { self.backoff_ms(attempt) } else { 0 };
             let fire_at = now.saturating_add(delay);
@@ -166,9 +176,14 @@ impl Engine {
                 run.attempt = attempt + 1;
                 run.fire_at = fire_at;
             }
+            let mut release = false;
             if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.retrying += 1;
                 timer.last_status = StatusCell::Failed(Box::new(error));
+                release = timer.release_held();
+            }
+            if release {
+                self.requeue_runs_of(&timer_id);
             }
             self.queue_run(fire_at, run_id.clone());
             self.touch_run(run_id);
@@ -198,11 +213,19 @@ impl Engine {
             let Some(run) = self.drop_run(run_id) else {
                 return;
             };
+            let mut release = false;
             if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
                 timer.last_status = StatusCell::Dead(Box::new(error));
-                if timer.schedule().is_one_shot() && !run.manual {
-                    timer.lifecycle = Lifecycle::Dead;
+                if !run.manual {
+                    timer.scheduled_runs = timer.scheduled_runs.saturating_sub(1);
+                    if timer.schedule().is_one_shot() && !timer.has_more_to_run() {
+                        timer.lifecycle = Lifecycle::Dead;
+                    }
                 }
+                release = timer.release_held();
+            }
+            if release {
+                self.requeue_runs_of(&timer_id);
             }
             self.after_final(&run, now);
         }
@@ -222,9 +245,11 @@ impl Engine {
         let Some(timer) = self.timers.at(key) else {
             return;
         };
+        // Planned once the last scheduled run in flight is over: never two chains of runs.
         if timer.policy.overlap != Overlap::Delay
             || timer.schedule().is_one_shot()
             || timer.next_fire_at().is_some()
+            || timer.scheduled_runs > 0
         {
             return;
         }

@@ -201,7 +201,19 @@ pub(crate) struct Timer {
     pub(crate) running: u32,
     /// Runs of this timer in `RetryWait`.
     pub(crate) retrying: u32,
+    /// Scheduled (not manual) runs of this timer in flight, in any phase. A `delay` timer has at
+    /// most one but for a while after its overlap policy changed; its next occurrence is planned
+    /// only once this is back to zero.
+    pub(crate) scheduled_runs: u32,
     pub(crate) lifecycle: Lifecycle,
+    /// No function is registered for the timer in this process (set at start for every timer the
+    /// process did not register, cleared by a registration): it must not run, whatever its
+    /// lifecycle says (a paused one is orphaned again when resumed).
+    pub(crate) unregistered: bool,
+    /// `start_due` held a scheduled run of this `delay` timer because another was running (only
+    /// while more than one is in flight, after a change of overlap policy): requeued when no run
+    /// of it is running any more.
+    pub(crate) held: bool,
 }
 
 impl Timer {
@@ -224,7 +236,10 @@ impl Timer {
             last_status: StatusCell::new(rec.last_status),
             running: 0,
             retrying: 0,
+            scheduled_runs: 0,
             lifecycle: rec.lifecycle,
+            unregistered: rec.lifecycle == Lifecycle::Orphaned,
+            held: false,
         }
     }
 
@@ -244,6 +259,22 @@ impl Timer {
     pub(crate) fn set_next(&mut self, scheduled: Option<EpochMs>, fire: Option<EpochMs>) {
         self.next_scheduled_at = OptMs::new(scheduled);
         self.next_fire_at = OptMs::new(fire);
+    }
+
+    /// A one-shot re-registered while its run was in flight has another occurrence to run: the
+    /// end of the earlier run does not finish it.
+    pub(crate) fn has_more_to_run(&self) -> bool {
+        self.scheduled_runs > 0 || self.next_fire_at().is_some()
+    }
+
+    /// Whether runs held until no run of the timer is running (see `held`) may start now: true
+    /// once, after which they are requeued.
+    pub(crate) fn release_held(&mut self) -> bool {
+        let release = self.held && self.running == 0;
+        if release {
+            self.held = false;
+        }
+        release
     }
 
     /// The definition, as registered.
