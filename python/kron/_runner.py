@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger("kron")
 
@@ -61,10 +61,24 @@ def in_callback() -> bool:
     return bool(getattr(_local, "active", False))
 
 
-def run_batch(jobs: list[Job]) -> list[Result]:
+class Gate(Protocol):
+    """Asked right before each callback of a batch whether it may begin (false once the runtime
+    is shutting down: then neither it nor any later callback of the batch is called)."""
+
+    def begin(self) -> bool: ...
+
+
+def run_batch(jobs: list[Job], gate: Gate) -> list[Result]:
+    """Runs the jobs in order; returns one result per job called."""
+    begin = gate.begin
+    results: list[Result] = []
     _local.active = True
     try:
-        return [_run_isolated(job) for job in jobs]
+        for job in jobs:
+            if not begin():
+                break
+            results.append(_run_isolated(job))
+        return results
     finally:
         _local.active = False
 
