@@ -47,6 +47,7 @@ EVENT_KINDS = frozenset(
         "TIMER_ORPHANED",
         "RUN_DUE",
         "RUN_STARTED",
+        "RUN_NOT_STARTED",
         "RUN_SUCCEEDED",
         "RUN_FAILED",
         "RUN_RETRYING",

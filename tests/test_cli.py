@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -285,6 +286,61 @@ def test_trigger_remove_and_unknown_names_reach_the_live_runtime(cli: Cli, app: 
     assert gone
     kinds = [e["kind"] for e in history(cli, "flaky")]
     assert kinds[-1] == "TIMER_REMOVED" or "TIMER_REMOVED" in kinds
+
+
+def _control_connection(data_dir: Path) -> socket.socket:
+    """A client connection to the runtime's control socket that sends nothing. Named through an
+    open descriptor of the directory: a test's path can be too long for a Unix socket address."""
+    fd = os.open(data_dir, os.O_RDONLY)
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(f"/proc/self/fd/{fd}/control.sock")
+        return conn
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="names the socket through /proc")
+def test_idle_control_connections_do_not_hold_up_admin_commands(cli: Cli, app: App) -> None:
+    """Clients that connect and send nothing neither make an admin command fail nor slow it."""
+    idle = [_control_connection(app.data_dir) for _ in range(3)]
+    try:
+        began = time.monotonic()
+        result = cli.run("job", "pause", "beat", timeout=60)
+        took = time.monotonic() - began
+    finally:
+        for conn in idle:
+            conn.close()
+    assert result.returncode == 0, result.stderr
+    assert "Paused beat" in result.stdout
+    # Generous: the point is that it does not wait for the idle clients (seconds each).
+    assert took < 5, f"kron job pause took {took:.1f}s behind idle connections"
+    assert cli.json("job", "status", "beat")["state"] == "paused"
+
+
+def test_a_runtime_that_answers_late_makes_the_outcome_unknown_never_unchanged(cli: Cli, app: App) -> None:
+    """A stopped runtime process receives the request but answers only once it continues: the
+    command says it timed out and that the request may still be carried out (exit 3), and the
+    trigger is carried out once, later."""
+    wait_for(lambda: len(app.calls()) >= 1, "the first run")
+
+    def manual_runs() -> list[dict[str, Any]]:
+        return [e for e in history(cli, "flaky") if e["kind"] == "RUN_DUE" and e.get("manual")]
+
+    os.kill(app.proc.pid, signal.SIGSTOP)
+    try:
+        result = cli.run("job", "trigger", "flaky", "--timeout", "1s", timeout=60)
+    finally:
+        os.kill(app.proc.pid, signal.SIGCONT)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert "timed out after 1s" in result.stderr, result.stderr
+    assert "may still be carried out" in result.stderr, result.stderr
+    assert "kron job history flaky" in result.stderr, result.stderr
+    assert "nothing was changed" not in result.stderr, result.stderr
+    assert "os error" not in result.stderr, result.stderr
+    wait_for(manual_runs, "the delivered trigger to be carried out")
+    time.sleep(1.0)
+    assert len(manual_runs()) == 1
 
 
 def test_runtime_status_doctor_and_compact_while_live(cli: Cli, app: App) -> None:

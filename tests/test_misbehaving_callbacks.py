@@ -7,6 +7,7 @@ Cases that leave a thread stuck forever, or a forked process behind, run in chil
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -203,6 +204,41 @@ def test_shutdown_from_inside_a_callback(
         assert "RUN_INTERRUPTED" not in kinds, kinds
         assert "RUN_SUCCEEDED" in kinds, kinds
         assert kron.status(name)["state"] == "completed"
+    finally:
+        kron.shutdown()
+
+
+@pytest.mark.parametrize("how", ["shutdown", "ashutdown"])
+def test_shutdown_from_inside_an_async_callback(names: Any, data_dir: str, how: str) -> None:
+    """An ``async def`` callback asks for shutdown: it returns at once, as from a plain callback,
+    the runtime stops once the callback returned, and the callback's outcome is recorded (not
+    found interrupted, retried and shutting the runtime down again at the next start)."""
+    name = names("astopper")
+    took: dict[str, float] = {}
+
+    async def stopper(ctx: Any) -> None:
+        if "s" in took:
+            return  # the timer stays registered in this process: stop only this test's runtime
+        began = time.monotonic()
+        if how == "shutdown":
+            kron.shutdown(timeout=30)
+        else:
+            await kron.ashutdown(timeout=30)
+        took["s"] = time.monotonic() - began
+        await asyncio.sleep(0.1)  # the callback goes on; its outcome must still be recorded
+
+    kron.schedule(name, fn=stopper, after="100ms")
+    kron.start(data_dir)
+    wait_until(lambda: "s" in took, timeout=25, message="the callback's shutdown() to return")
+    assert took["s"] < 10, f"shutdown() inside an async callback took {took['s']:.1f}s"
+    kron.shutdown(timeout=20)  # waits for the shutdown the callback began
+    assert kron.status(name)["state"] == "completed"
+    kron.start(data_dir)
+    try:
+        kinds = kinds_of(name)
+        assert "RUN_INTERRUPTED" not in kinds, kinds
+        assert kinds.count("RUN_STARTED") == 1 and kinds.count("RUN_SUCCEEDED") == 1, kinds
+        kron.remove(name)
     finally:
         kron.shutdown()
 

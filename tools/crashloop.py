@@ -20,7 +20,9 @@ the directory from the outside, with Python's own ``sqlite3`` reading the databa
   attempt was invoked twice;
 * every ``RUN_STARTED`` has an outcome, or is still running in the ``runs`` table and gets
   ``RUN_INTERRUPTED`` in the next process's first commit, then ``RUN_RETRYING`` at once while
-  attempts remain, else ``RUN_DEAD``; attempts never exceed ``max_attempts``;
+  attempts remain, else ``RUN_DEAD``; or, at a graceful stop only, ``RUN_NOT_STARTED`` (its
+  callback never began): the run waits again and its next ``RUN_STARTED`` has the same attempt
+  number; attempts never exceed ``max_attempts``;
 * a recorded outcome agrees with the ledger: ``RUN_SUCCEEDED`` only for a callback that returned,
   ``RUN_FAILED`` only for one that raised;
 * no due occurrence vanished: per timer, the occurrences covered by ``RUN_DUE`` (one, or a
@@ -338,6 +340,7 @@ class Stats:
     runs_due: int = 0
     runs_manual: int = 0
     attempts_started: int = 0
+    not_started: int = 0  # handed out, stopped by a graceful shutdown before the callback began
     succeeded: int = 0
     failed: int = 0
     dead: int = 0
@@ -390,6 +393,7 @@ class Checker:
         self.strict_cycles = strict_cycles
         self.needed_copy = False
         self.stop_kind = "kill"  # how the process before the current cycle ended
+        self.ending = "kill"
         self.carried_running: dict[str, int] = {}  # runs left running by the previous process
         self.pending_started_checks: list[tuple[str, int, str, int]] = []
 
@@ -400,6 +404,7 @@ class Checker:
     # -- the per-cycle check ------------------------------------------------------------------------
     def check(self, stop_kind: str, final: bool = False, stopped_at: float = 0.0) -> None:
         """Checks the directory after a process ended (``stop_kind``: kill, shutdown, none)."""
+        self.ending = stop_kind  # how the process whose events are read now ended
         if not self.db.exists():
             # Killed before the database was created: nothing to check yet.
             self.stop_kind, self.stopped_at = stop_kind, stopped_at
@@ -761,6 +766,22 @@ class Checker:
         tm.started += 1
         self.stats.attempts_started += 1
 
+    def _ev_run_not_started(self, seq, ts, tm, timer_id, run_id, attempt, detail) -> None:
+        # A graceful stop came before the attempt handed to a worker began: its RUN_STARTED is
+        # undone, the run waits again with the same attempt number, and nothing is counted.
+        run = self._run(seq, "RUN_NOT_STARTED", run_id)
+        if run is None:
+            return
+        self._expect_running(seq, "RUN_NOT_STARTED", run, attempt)
+        if self.strict_cycles and self.ending != "shutdown":
+            self.violation(f"event {seq}: RUN_NOT_STARTED for {run_id} without a graceful stop")
+        if detail.get("scheduled_at") != run.scheduled_at:
+            self.violation(f"event {seq}: RUN_NOT_STARTED scheduled_at differs from RUN_DUE for {run_id}")
+        run.phase = "due" if attempt == 1 else "retry_wait"
+        run.started.discard(attempt)
+        tm.started -= 1
+        self.stats.not_started += 1
+
     def _expect_running(self, seq: int, kind: str, run: Run, attempt: int) -> None:
         if run.phase != "running" or run.attempt != attempt:
             self.violation(
@@ -1062,6 +1083,7 @@ def print_summary(ck: Checker, elapsed: float, db_bytes: int, out: Any = sys.std
         ("scheduled runs (RUN_DUE)", s.runs_due),
         ("manual runs (trigger)", s.runs_manual),
         ("attempts started", s.attempts_started),
+        ("  not begun at a graceful stop (RUN_NOT_STARTED)", s.not_started),
         ("succeeded", s.succeeded),
         ("failed (planned)", s.failed),
         ("dead", s.dead),

@@ -19,11 +19,16 @@ def register(
     catchup: str,
     jitter: str | int | None,
 ) -> None: ...
+class Gate:
+    """Whether the next callback of a batch may begin (false once the runtime shuts down)."""
+
+    def begin(self) -> bool: ...
+
 def start(
     data_dir: str,
     max_workers: int,
     durability: str,
-    runner: Callable[[builtins.list[Any]], builtins.list[tuple[bool, float, str | None]]],
+    runner: Callable[[builtins.list[Any], Gate], builtins.list[tuple[bool, float, str | None]]],
     log: Callable[[int, str], None],
     history_limit: int | None = None,
 ) -> None: ...

@@ -8,14 +8,15 @@ callback does can kill a worker.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger("kron")
 
@@ -55,16 +56,38 @@ def _instant(scheduled_ms: int) -> tuple[datetime, str]:
 
 _local = threading.local()
 
+#: Set inside the task that runs an ``async def`` callback on the runtime's event loop (and so
+#: in every task or ``asyncio.to_thread`` call it starts, which copy its context). The worker
+#: that waits for the coroutine is another thread, so the thread-local flag cannot tell.
+_in_async_callback: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "kron_in_async_callback", default=False
+)
+
 
 def in_callback() -> bool:
-    """Whether the calling thread is running a Kron callback right now."""
-    return bool(getattr(_local, "active", False))
+    """Whether the caller is running inside a Kron callback right now: on the worker thread of a
+    plain callback, or in the context of an ``async def`` one."""
+    return bool(getattr(_local, "active", False)) or _in_async_callback.get()
 
 
-def run_batch(jobs: list[Job]) -> list[Result]:
+class Gate(Protocol):
+    """Asked right before each callback of a batch whether it may begin (false once the runtime
+    is shutting down: then neither it nor any later callback of the batch is called)."""
+
+    def begin(self) -> bool: ...
+
+
+def run_batch(jobs: list[Job], gate: Gate) -> list[Result]:
+    """Runs the jobs in order; returns one result per job called."""
+    begin = gate.begin
+    results: list[Result] = []
     _local.active = True
     try:
-        return [_run_isolated(job) for job in jobs]
+        for job in jobs:
+            if not begin():
+                break
+            results.append(_run_isolated(job))
+        return results
     finally:
         _local.active = False
 
@@ -141,11 +164,12 @@ class _EventLoop:
         self._thread.start()
 
     def run(self, awaitable: Awaitable[Any]) -> Any:
-        coro: Coroutine[Any, Any, Any] = awaitable if inspect.iscoroutine(awaitable) else _await(awaitable)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return asyncio.run_coroutine_threadsafe(_as_callback(awaitable), self._loop).result()
 
 
-async def _await(awaitable: Awaitable[Any]) -> Any:
+async def _as_callback(awaitable: Awaitable[Any]) -> Any:
+    # The task has its own copy of the context: the flag stays inside this callback.
+    _in_async_callback.set(True)
     return await awaitable
 
 

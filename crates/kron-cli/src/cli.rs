@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     propagate_version = true,
     disable_help_subcommand = true,
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error. Documentation: docs/cli.md"
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 outcome unknown (the live runtime did not answer in time). Documentation: docs/cli.md"
 )]
 pub struct Cli {
     /// The data directory [default: $KRON_HOME, else ./.kron]
@@ -82,14 +82,25 @@ pub enum JobCommand {
     /// Why a timer did (or did not) run around a given time, in plain words
     Explain(ExplainArgs),
     /// Stop a timer from starting runs until resumed
-    Pause(NameArgs),
+    Pause(AdminArgs),
     /// Resume a paused timer
-    Resume(NameArgs),
+    Resume(AdminArgs),
     /// Run a timer now, once, off-schedule
-    Trigger(NameArgs),
+    Trigger(AdminArgs),
     /// Delete a timer (its history stays)
     #[command(visible_alias = "rm")]
-    Remove(NameArgs),
+    Remove(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The timer's name
+    pub name: String,
+    /// How long to wait for the live runtime's answer (10s, 1m; a bare number is seconds); past it the outcome is unknown (exit 3)
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,12 @@
 //! Ops: `pause`, `resume`, `trigger` (reply adds `run_id`), `remove` (these four with `timer`),
 //! `status` (reply: `pid`, `started_at` in epoch ms, `version`, `active_runs`, `timers`,
 //! `data_dir`) and `shutdown` (optional `timeout_s`; the runtime replies, then shuts down).
-//! Error kinds: `unknown_timer`, `not_runnable`, `bad_request`, `unauthorized`, `internal`.
+//! Error kinds: `unknown_timer`, `not_runnable`, `bad_request`, `unauthorized`, `busy`,
+//! `internal`.
+//!
+//! Once the request is sent, the runtime may carry it out even if no reply comes back in time (a
+//! stopped or overloaded process answers late): such a failure is [`ControlError::Unknown`],
+//! never "nothing was changed".
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -28,9 +33,9 @@ use crate::error::{one_line, CliError};
 pub const SOCKET_FILE: &str = "control.sock";
 pub const TOKEN_FILE: &str = "control.token";
 
-/// How long one request may take to be answered (the runtime answers at once; `shutdown`
-/// replies before it stops).
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take to be answered by default (the runtime answers at once;
+/// `shutdown` replies before it stops).
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// `sun_path` holds 108 bytes on Linux (104 on macOS); longer paths go through `/proc/self/fd`.
 const MAX_SOCKET_PATH: usize = 100;
 /// Replies longer than this are not from a Kron runtime.
@@ -42,6 +47,8 @@ pub struct Request<'a> {
     pub op: &'a str,
     pub timer: Option<&'a str>,
     pub timeout_s: Option<f64>,
+    /// How long to wait for the reply.
+    pub wait: Duration,
 }
 
 impl<'a> Request<'a> {
@@ -50,6 +57,7 @@ impl<'a> Request<'a> {
             op,
             timer: None,
             timeout_s: None,
+            wait: DEFAULT_WAIT,
         }
     }
 
@@ -58,15 +66,24 @@ impl<'a> Request<'a> {
             op,
             timer: Some(timer),
             timeout_s: None,
+            wait: DEFAULT_WAIT,
         }
+    }
+
+    /// Whether carrying it out changes anything (all ops but `status`).
+    fn changes(&self) -> bool {
+        self.op != "status"
     }
 }
 
 /// Why a request failed.
 #[derive(Debug)]
 pub enum ControlError {
-    /// The runtime could not be reached (no socket, refused, no token, timeout, garbage reply).
+    /// The runtime could not be reached (no socket, refused, no token): nothing was sent.
     Unreachable(String),
+    /// The request was sent but no usable reply came (timeout, connection lost, garbage): the
+    /// runtime may have carried it out, or may still.
+    Unknown(String),
     /// The runtime answered `{"ok": false, ...}`.
     Refused { kind: String, error: String },
 }
@@ -76,6 +93,15 @@ impl ControlError {
     pub fn into_cli(self, dir: &DataDir, timer: Option<&str>) -> CliError {
         match self {
             ControlError::Unreachable(why) => CliError::failure(why),
+            ControlError::Unknown(why) => {
+                let check = match timer {
+                    Some(name) => format!("`kron job status {name}` and `kron job history {name}`"),
+                    None => "`kron runtime status`".to_string(),
+                };
+                CliError::unknown(format!(
+                    "{why}; the request was delivered and may still be carried out: its outcome is unknown\nhint: check with {check} before trying again"
+                ))
+            }
             ControlError::Refused { kind, error } => match (kind.as_str(), timer) {
                 ("unknown_timer", Some(name)) => {
                     CliError::failure(format!("no timer named {name:?} in {}", dir.display()))
@@ -123,25 +149,47 @@ pub fn send(dir: &Path, request: &Request<'_>) -> Result<Map<String, Value>, Con
     };
     let stream = connect(dir, &socket_path).map_err(|e| unreachable(e.to_string()))?;
     stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+        .set_read_timeout(Some(request.wait))
+        .and_then(|()| stream.set_write_timeout(Some(request.wait)))
         .map_err(|e| unreachable(e.to_string()))?;
+    // From the first byte sent on, the runtime may act on the request: a failure no longer means
+    // that nothing was changed.
+    let wait = request.wait;
+    let unknown = |what: String| {
+        let text = format!(
+            "a runtime{} owns {} but {what} on {}",
+            owner_text(dir),
+            dir.display(),
+            socket_path.display()
+        );
+        if request.changes() {
+            ControlError::Unknown(text)
+        } else {
+            ControlError::Unreachable(text)
+        }
+    };
+    let failed = |doing: &str, e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("timed out after {} {doing}", seconds(wait))
+        }
+        _ => format!("the connection failed {doing} ({e})"),
+    };
     (&stream)
         .write_all(line.as_bytes())
-        .map_err(|e| unreachable(format!("sending: {e}")))?;
+        .map_err(|e| unknown(failed("sending the request", e)))?;
     let mut reply = String::new();
     BufReader::new(std::io::Read::take(&stream, MAX_REPLY))
         .read_line(&mut reply)
-        .map_err(|e| unreachable(format!("reading the reply: {e}")))?;
+        .map_err(|e| unknown(failed("waiting for the reply", e)))?;
     if reply.trim().is_empty() {
-        return Err(unreachable(
+        return Err(unknown(
             "it closed the connection without a reply".to_string(),
         ));
     }
     let value: Value = serde_json::from_str(reply.trim())
-        .map_err(|e| unreachable(format!("unreadable reply: {e}")))?;
+        .map_err(|e| unknown(format!("its reply is unreadable ({e})")))?;
     let Value::Object(map) = value else {
-        return Err(unreachable("the reply is not a JSON object".to_string()));
+        return Err(unknown("its reply is not a JSON object".to_string()));
     };
     if map.get("ok").and_then(Value::as_bool) == Some(true) {
         return Ok(map);
@@ -174,9 +222,73 @@ fn connect(dir: &Path, socket_path: &Path) -> std::io::Result<UnixStream> {
     stream
 }
 
+/// "2s", "0.5s".
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
 /// " (pid N)" from `kron.lock`, when it names one.
 fn owner_text(dir: &Path) -> String {
     kron_store::read_owner(dir)
         .map(|owner| format!(" (pid {})", owner.pid))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A directory with a token and a socket that accepts connections but never answers (a
+    /// stopped process: the kernel still accepts into the backlog).
+    fn silent_runtime() -> std::io::Result<(tempfile::TempDir, UnixListener)> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join(TOKEN_FILE), "secret")?;
+        let listener = UnixListener::bind(dir.path().join(SOCKET_FILE))?;
+        Ok((dir, listener))
+    }
+
+    #[test]
+    fn no_answer_after_sending_a_change_is_an_unknown_outcome() -> std::io::Result<()> {
+        let (dir, _listener) = silent_runtime()?;
+        let request = Request {
+            wait: Duration::from_millis(200),
+            ..Request::timer("trigger", "x")
+        };
+        match send(dir.path(), &request) {
+            Err(ControlError::Unknown(why)) => {
+                assert!(why.contains("timed out after 0.2s"), "{why}");
+                assert!(!why.contains("nothing was changed"), "{why}");
+            }
+            other => panic!("expected an unknown outcome, got {other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn no_answer_to_a_status_request_changes_nothing() -> std::io::Result<()> {
+        let (dir, _listener) = silent_runtime()?;
+        let request = Request {
+            wait: Duration::from_millis(200),
+            ..Request::op("status")
+        };
+        assert!(matches!(
+            send(dir.path(), &request),
+            Err(ControlError::Unreachable(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn an_unreachable_socket_changes_nothing() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join(TOKEN_FILE), "secret")?;
+        match send(dir.path(), &Request::timer("pause", "x")) {
+            Err(ControlError::Unreachable(why)) => {
+                assert!(why.contains("nothing was changed"), "{why}")
+            }
+            other => panic!("expected unreachable, got {other:?}"),
+        }
+        Ok(())
+    }
 }

@@ -1,4 +1,5 @@
-//! The CLI's one error type and its exit codes: 0 success, 1 failure, 2 usage error.
+//! The CLI's one error type and its exit codes: 0 success, 1 failure, 2 usage error, 3 outcome
+//! unknown.
 
 use std::fmt;
 
@@ -8,6 +9,9 @@ use kron_store::StoreError;
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code of a usage error (bad arguments or option values).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code when a request reached the live runtime but its outcome is not known (no reply in
+/// time): it may have been carried out, or may still be.
+pub const EXIT_UNKNOWN: i32 = 3;
 
 /// Why a command did not succeed. The message is one line, shown as `kron: <message>`.
 #[derive(Debug)]
@@ -16,6 +20,8 @@ pub enum CliError {
     Usage(String),
     /// The command could not do what was asked.
     Failure(String),
+    /// The request was delivered but whether it was carried out is not known.
+    Unknown(String),
     /// A failure that was already reported on standard output (e.g. `doctor` with a FAIL line):
     /// exit 1 without a further message.
     Reported,
@@ -32,10 +38,15 @@ impl CliError {
         CliError::Failure(message.into())
     }
 
+    pub fn unknown(message: impl Into<String>) -> CliError {
+        CliError::Unknown(message.into())
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Failure(_) | CliError::Reported => EXIT_FAILURE,
+            CliError::Unknown(_) => EXIT_UNKNOWN,
             CliError::BrokenPipe => 0,
         }
     }
@@ -43,7 +54,7 @@ impl CliError {
     /// The line to print on standard error, if any.
     pub fn message(&self) -> Option<&str> {
         match self {
-            CliError::Usage(m) | CliError::Failure(m) => Some(m),
+            CliError::Usage(m) | CliError::Failure(m) | CliError::Unknown(m) => Some(m),
             CliError::Reported | CliError::BrokenPipe => None,
         }
     }

@@ -37,6 +37,7 @@ event_kinds! {
     TimerOrphaned = "TIMER_ORPHANED": "The runtime started without a function for this persisted timer.",
     RunDue = "RUN_DUE": "An occurrence is due (written ahead of its instant); a run exists for it.",
     RunStarted = "RUN_STARTED": "An attempt was handed to a worker.",
+    RunNotStarted = "RUN_NOT_STARTED": "Shutdown came before the attempt handed to a worker began: it is due again at the next start, with the same attempt number (it did not count).",
     RunSucceeded = "RUN_SUCCEEDED": "The attempt returned normally.",
     RunFailed = "RUN_FAILED": "The attempt raised.",
     RunRetrying = "RUN_RETRYING": "Another attempt is scheduled at next_attempt_at.",

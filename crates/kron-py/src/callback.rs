@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use kron_core::engine::Outcome;
-use kron_runtime::{Host, Job, LogLevel};
+use kron_runtime::{Claims, Host, Job, LogLevel};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -14,21 +14,38 @@ pub struct Callback {
     pub is_async: bool,
 }
 
-/// The runtime's host in a Python process. `runner(jobs)` (in `kron._runner`) calls each
-/// function, catches everything it raises, and returns `(ok, duration_ms, error)` per job.
+/// Asked by the runner right before each callback of a batch: `begin()` is true if the callback
+/// may begin, false once the runtime is shutting down (then neither it nor any later one of the
+/// batch is called). One atomic operation per call.
+#[pyclass(frozen, module = "kron._kron")]
+pub struct Gate {
+    claims: Arc<Claims>,
+}
+
+#[pymethods]
+impl Gate {
+    fn begin(&self) -> bool {
+        self.claims.begin()
+    }
+}
+
+/// The runtime's host in a Python process. `runner(jobs, gate)` (in `kron._runner`) calls
+/// `gate.begin()` before each function and stops at the first false, calls the function,
+/// catches everything it raises, and returns `(ok, duration_ms, error)` per job it called.
 pub struct PythonHost {
     pub runner: Py<PyAny>,
     pub log: Py<PyAny>,
 }
 
 impl Host<Arc<Callback>> for PythonHost {
-    fn invoke(&self, jobs: Vec<Job<Arc<Callback>>>) -> Vec<Outcome> {
+    fn invoke(&self, jobs: &[Job<Arc<Callback>>], claims: &Arc<Claims>) -> Vec<Outcome> {
         let count = jobs.len();
-        Python::attach(|py| match self.invoke_attached(py, &jobs) {
+        Python::attach(|py| match self.invoke_attached(py, jobs, claims) {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 // The runner itself failed (it catches callback errors, so this is a bug or an
-                // interpreter shutting down): every job failed with that error.
+                // interpreter shutting down): every job failed with that error (the runtime
+                // records it for the jobs that began or that it claims now).
                 let error = format!("internal error while running the callback: {err}");
                 vec![
                     Outcome::Failed {
@@ -61,6 +78,7 @@ impl PythonHost {
         &self,
         py: Python<'_>,
         jobs: &[Job<Arc<Callback>>],
+        claims: &Arc<Claims>,
     ) -> PyResult<Vec<Outcome>> {
         let mut items = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -89,7 +107,10 @@ impl PythonHost {
             )?;
             items.push(item);
         }
-        let results = self.runner.call1(py, (items,))?;
+        let gate = Gate {
+            claims: claims.clone(),
+        };
+        let results = self.runner.call1(py, (items, gate))?;
         let results: Vec<(bool, f64, Option<String>)> = results.extract(py)?;
         Ok(results
             .into_iter()

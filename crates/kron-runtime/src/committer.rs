@@ -17,7 +17,7 @@ use kron_store::Store;
 use crate::clock::Clock;
 use crate::host::{Host, Job, LogLevel};
 use crate::pool::Pool;
-use crate::shared::Shared;
+use crate::shared::{Core, Shared};
 
 /// Delay before retrying a failed commit (disk full, I/O error).
 const COMMIT_RETRY_MS: i64 = 1_000;
@@ -173,12 +173,13 @@ impl<C> Pending<C> {
     }
 }
 
-impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
+impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
     /// Commits the steps the scheduler sends until it hangs up (after its last step), then
     /// closes the pool's queue and, when dropped, the store.
     pub fn run(mut self, steps: Receiver<Step<C>>) {
         let checkpoints = self.start_checkpointer();
         self.run_loop(&steps, checkpoints.as_ref());
+        self.commit_last_changes();
         // The checkpointer's connection must be closed before the store closes.
         if let Some(Checkpoints {
             request, thread, ..
@@ -188,6 +189,45 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
             let _ = thread.join();
         }
         self.pool.close();
+    }
+
+    /// Batches for the workers from attempts whose `RUN_STARTED` is now durable, registered so
+    /// that shutdown can cancel them. Once shutdown began none is handed out: each is recorded
+    /// as not started (see `Engine::not_started`) instead, so no callback begins after it.
+    fn hand_out(
+        &self,
+        core: &mut Core<C>,
+        jobs: Vec<Job<C>>,
+        now: i64,
+    ) -> Vec<Arc<crate::batch::Batch<C>>> {
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        if core.accepting {
+            return self.pool.batches(&mut core.dispatched, jobs);
+        }
+        core.in_flight = core.in_flight.saturating_sub(jobs.len());
+        for job in &jobs {
+            core.engine.not_started(&job.dispatch.run_id, now);
+        }
+        Vec::new()
+    }
+
+    /// Commits what was decided after the scheduler's last step: attempts of that step recorded
+    /// as not started because shutdown had begun (see `hand_out`).
+    fn commit_last_changes(&mut self) {
+        let changes = self.shared.lock().engine.take_changes();
+        if changes.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.commit(&changes) {
+            // Not durable: the next start finds those attempts running and records them as
+            // interrupted.
+            self.host.log(
+                LogLevel::Error,
+                &format!("could not write to storage at shutdown: {err}"),
+            );
+        }
     }
 
     /// Moves WAL checkpoints to a thread of their own, so no commit pays for one. Without it
@@ -299,12 +339,10 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                         }
                         pacing.wrote(events, checkpoints);
                         let done = std::mem::take(&mut pending);
-                        if !done.jobs.is_empty() {
-                            self.pool.submit(done.jobs);
-                        }
                         // The scheduler is woken below; if it has exited, freed here.
                         let _ = self.spent.send(done.changes);
                         let mut core = self.shared.lock();
+                        let batches = self.hand_out(&mut core, done.jobs, now);
                         core.committed_gen = core.committed_gen.max(done.taken);
                         core.commit_failing = false;
                         if core.storage_error.take().is_some() {
@@ -314,6 +352,7 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
                             );
                         }
                         drop(core);
+                        self.pool.submit(batches);
                         self.shared.notify();
                     }
                     Err(err) => {
@@ -330,7 +369,11 @@ impl<C: Clone + Send + 'static, H: Host<C>> Committer<C, H> {
             } else if pending.changes.is_empty() && !pending.jobs.is_empty() {
                 // Nothing to write (cannot happen: attempts come with their RUN_STARTED), but
                 // never hold attempts back for it.
-                self.pool.submit(std::mem::take(&mut pending.jobs));
+                let mut core = self.shared.lock();
+                let batches = self.hand_out(&mut core, std::mem::take(&mut pending.jobs), now);
+                drop(core);
+                self.pool.submit(batches);
+                self.shared.notify();
             }
             if let Some(checkpoints) = checkpoints {
                 let quiet = steps.is_empty()

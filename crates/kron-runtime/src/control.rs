@@ -5,14 +5,18 @@
 //! JSON line `{"token", "op", "timer"?, "timeout_s"?}` and reads one JSON line back. The token
 //! keeps other local users out even where the socket's permissions are not enforced. Idle, the
 //! server is a thread blocked in `accept`: no CPU.
+//!
+//! Each connection is served on a thread of its own (at most [`MAX_CONNECTIONS`] at once; more
+//! are answered `busy` at once), and its request line must arrive within [`REQUEST_DEADLINE`]:
+//! a client that connects and sends nothing holds neither the socket nor other clients.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kron_core::CommandError;
 use serde::{Deserialize, Serialize};
@@ -24,7 +28,12 @@ pub const SOCKET_FILE: &str = "control.sock";
 pub const TOKEN_FILE: &str = "control.token";
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 64 * 1024;
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to send its whole request line after connecting.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// How long writing the reply may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; a further one is answered `busy` without waiting.
+pub const MAX_CONNECTIONS: usize = 8;
 
 /// What a live runtime reports about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -121,32 +130,78 @@ fn new_token() -> String {
 }
 
 fn serve(listener: UnixListener, token: String, admin: Arc<dyn Admin>, stopping: Arc<AtomicBool>) {
+    let token: Arc<str> = token.into();
+    let serving = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             break;
         }
         let Ok(stream) = stream else { continue };
-        let shutdown = handle(stream, &token, admin.as_ref());
-        if let Some(timeout) = shutdown {
-            admin.begin_shutdown(timeout);
+        if serving.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            serving.fetch_sub(1, Ordering::AcqRel);
+            let busy = error(
+                "busy",
+                "too many control connections at once; nothing was done",
+            );
+            reply(&stream, &busy);
+            continue;
+        }
+        let (token, admin, slot) = (token.clone(), admin.clone(), serving.clone());
+        let spawned = std::thread::Builder::new()
+            .name("kron-control-conn".to_string())
+            .spawn(move || {
+                let shutdown = handle(stream, &token, admin.as_ref());
+                slot.fetch_sub(1, Ordering::AcqRel);
+                if let Some(timeout) = shutdown {
+                    admin.begin_shutdown(timeout);
+                }
+            });
+        if spawned.is_err() {
+            // The stream went with the closure: the client sees the connection closed.
+            serving.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
 /// Serves one connection; returns a shutdown request to act on after replying.
 fn handle(stream: UnixStream, token: &str, admin: &dyn Admin) -> Option<Duration> {
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut line = String::new();
-    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
-    let (reply, shutdown) = match read {
+    let reader = Deadline {
+        stream: &stream,
+        at: Instant::now() + REQUEST_DEADLINE,
+    };
+    let read = BufReader::new(reader.take(MAX_REQUEST)).read_line(&mut line);
+    let (answer, shutdown) = match read {
         Ok(0) | Err(_) => return None,
         Ok(_) => respond(&line, token, admin),
     };
-    let mut out = reply.to_string();
-    out.push('\n');
-    let _ = (&stream).write_all(out.as_bytes());
+    reply(&stream, &answer);
     shutdown
+}
+
+fn reply(mut stream: &UnixStream, answer: &Value) {
+    let mut out = answer.to_string();
+    out.push('\n');
+    let _ = stream.write_all(out.as_bytes());
+}
+
+/// Reads from the stream until an instant: however the client trickles its bytes, the request
+/// takes no longer than that.
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    at: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
 }
 
 fn error(kind: &str, message: impl Into<String>) -> Value {
@@ -212,4 +267,52 @@ fn respond(line: &str, token: &str, admin: &dyn Admin) -> (Value, Option<Duratio
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Idle;
+
+    impl Admin for Idle {
+        fn pause(&self, _id: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn resume(&self, _id: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn trigger(&self, _id: &str) -> Result<String, RuntimeError> {
+            Ok("run_x".to_string())
+        }
+        fn remove(&self, _id: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        fn begin_shutdown(&self, _timeout: Duration) {}
+        fn runtime_status(&self) -> Option<RuntimeStatus> {
+            None
+        }
+    }
+
+    #[test]
+    fn idle_clients_do_not_hold_up_a_request() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let server = ControlServer::start(dir.path(), Arc::new(Idle))?;
+        let socket = dir.path().join(SOCKET_FILE);
+        let idle: Vec<UnixStream> = (0..3)
+            .map(|_| UnixStream::connect(&socket))
+            .collect::<Result<_, _>>()?;
+        let token = std::fs::read_to_string(dir.path().join(TOKEN_FILE))?;
+        let stream = UnixStream::connect(&socket)?;
+        // Less than one idle client's request deadline: served beside them, not after them.
+        stream.set_read_timeout(Some(REQUEST_DEADLINE / 2))?;
+        let request = json!({"token": token, "op": "pause", "timer": "x"});
+        (&stream).write_all(format!("{request}\n").as_bytes())?;
+        let mut reply = String::new();
+        BufReader::new(&stream).read_line(&mut reply)?;
+        assert_eq!(reply.trim(), r#"{"ok":true}"#);
+        drop(idle);
+        server.stop();
+        Ok(())
+    }
 }

@@ -35,7 +35,8 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
     pub was_running: bool,
-    /// Attempts still running when the timeout passed (recorded as interrupted at the next start).
+    /// Attempts begun and still running when the timeout passed (recorded as interrupted at the
+    /// next start).
     pub abandoned: usize,
 }
 
@@ -46,6 +47,7 @@ struct Running<C> {
     reader: Mutex<Option<Reader>>,
     control: Option<ControlServer>,
     started_at: i64,
+    clock: Arc<dyn Clock>,
 }
 
 struct State<C> {
@@ -212,6 +214,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             stop: false,
             closed: false,
             in_flight: 0,
+            dispatched: Default::default(),
             taken_gen: 0,
             committed_gen: 0,
             storage_error: None,
@@ -241,7 +244,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             store,
             pool,
             host,
-            clock,
+            clock: clock.clone(),
             capacity: config.max_workers.saturating_mul(IN_FLIGHT_PER_WORKER),
             retention: config
                 .history_limit
@@ -258,6 +261,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             reader: Mutex::new(Some(reader)),
             control,
             started_at: now,
+            clock,
         });
         state.data_dir = Some(config.data_dir);
         if let Some(last) = state.last.take() {
@@ -267,8 +271,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         Ok(())
     }
 
-    /// Stops starting runs, waits up to `timeout` for active ones, commits, releases the
-    /// directory. Safe when not running.
+    /// Stops starting runs, records the attempts handed out that have not begun as not started,
+    /// waits up to `timeout` for those that began, commits, releases the directory. Once it
+    /// returns no callback of this runtime begins. Safe when not running.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         let mut state = self.state();
         if state.running.is_none() && state.stopping > 0 {
@@ -299,7 +304,18 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         drop(state);
         let mut core = shared.lock();
         core.accepting = false;
+        // From here no callback of this runtime begins: every attempt handed out that has not
+        // begun (queued, or later in a batch whose earlier callback runs) is cancelled and
+        // recorded as not started, due again at the next start without counting as an attempt.
+        // Attempts the committer hands out from now on are treated the same (see `hand_out`).
+        let now = running.clock.now_ms();
+        let Core {
+            engine, dispatched, ..
+        } = &mut *core;
+        let cancelled = dispatched.cancel_all(|job| engine.not_started(&job.dispatch.run_id, now));
+        core.in_flight = core.in_flight.saturating_sub(cancelled);
         shared.wake.notify_one();
+        // Then wait for the attempts that did begin.
         while core.in_flight > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

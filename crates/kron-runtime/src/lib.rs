@@ -5,6 +5,7 @@
 //! The runtime is generic over the callback type `C` and over a [`Host`] that knows how to invoke
 //! callbacks and where to log: the Python binding is one host, tests are another.
 
+mod batch;
 mod clock;
 mod committer;
 mod config;
@@ -16,6 +17,7 @@ mod pool;
 mod scheduler;
 mod shared;
 
+pub use batch::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{RuntimeConfig, RETENTION_EVERY_EVENTS};
 pub use control::{Admin, RuntimeStatus, SOCKET_FILE, TOKEN_FILE};

@@ -48,7 +48,7 @@ struct Decider<C> {
     capacity: usize,
 }
 
-impl<C: Clone + Send + 'static, H: Host<C>> Scheduler<C, H> {
+impl<C: Clone + Send + Sync + 'static, H: Host<C>> Scheduler<C, H> {
     /// Starts the committer thread, then the scheduler thread. Joining the returned thread joins
     /// both: the runtime has stopped and the store is closed.
     pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {

@@ -4,6 +4,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use kron_core::engine::{Engine, TimerKey};
 
+use crate::batch::Dispatched;
+
 /// Each timer's callback, by the engine's slot for the timer ([`Engine::key`]): a table, not a
 /// map keyed by name, so a timer costs one pointer here. Slots are reused after a removal, so
 /// removing a timer clears its entry.
@@ -47,8 +49,10 @@ pub(crate) struct Core<C> {
     /// The scheduler exited; outcomes arriving later are not recorded (the next start reports
     /// those runs as interrupted).
     pub closed: bool,
-    /// Attempts handed to workers and not yet reported.
+    /// Attempts handed to workers and not yet reported (or recorded as not started).
     pub in_flight: usize,
+    /// Batches queued for or held by workers, until done: what shutdown cancels.
+    pub dispatched: Dispatched<C>,
     /// Batches taken from the engine / durably committed; `history()` waits for them to meet.
     pub taken_gen: u64,
     pub committed_gen: u64,

@@ -8,17 +8,23 @@ use kron_core::engine::{Dispatch, Outcome};
 use kron_core::event::EventKind;
 use kron_core::schedule::ScheduleSpec;
 use kron_core::timer::{Catchup, Overlap, TimerDef, TimerState};
-use kron_runtime::{Clock, Host, Job, Kron, LogLevel, RuntimeConfig, RuntimeError, SystemClock};
+use kron_runtime::{
+    Claims, Clock, Host, Job, Kron, LogLevel, RuntimeConfig, RuntimeError, SystemClock,
+};
 
 /// What a callback does.
 #[derive(Clone, Copy, Debug)]
 enum Behaviour {
     Succeed,
     Fail,
+    /// Succeeds after sleeping this many milliseconds.
+    Sleep(u64),
 }
 
 struct TestHost {
     calls: Mutex<Vec<Dispatch>>,
+    /// When each call began, in call order.
+    began: Mutex<Vec<Instant>>,
     logs: Mutex<Vec<String>>,
 }
 
@@ -26,6 +32,7 @@ impl TestHost {
     fn new() -> Arc<TestHost> {
         Arc::new(TestHost {
             calls: Mutex::new(Vec::new()),
+            began: Mutex::new(Vec::new()),
             logs: Mutex::new(Vec::new()),
         })
     }
@@ -35,14 +42,20 @@ impl TestHost {
 }
 
 impl Host<Behaviour> for TestHost {
-    fn invoke(&self, jobs: Vec<Job<Behaviour>>) -> Vec<Outcome> {
-        jobs.into_iter()
+    fn invoke(&self, jobs: &[Job<Behaviour>], claims: &Arc<Claims>) -> Vec<Outcome> {
+        jobs.iter()
+            .take_while(|_| claims.begin())
             .map(|job| {
-                if let Ok(mut calls) = self.calls.lock() {
+                if let (Ok(mut calls), Ok(mut began)) = (self.calls.lock(), self.began.lock()) {
                     calls.push(job.dispatch.clone());
+                    began.push(Instant::now());
                 }
                 match job.callback {
                     Behaviour::Succeed => Outcome::Succeeded { duration_ms: 0 },
+                    Behaviour::Sleep(ms) => {
+                        std::thread::sleep(Duration::from_millis(ms));
+                        Outcome::Succeeded { duration_ms: ms }
+                    }
                     Behaviour::Fail => Outcome::Failed {
                         error: "Boom: failed".into(),
                         duration_ms: 0,
@@ -355,5 +368,86 @@ fn a_timer_registered_after_a_removal_runs_its_own_callback() -> Result<(), Runt
     );
     assert_eq!(host.calls().len(), 1);
     kron.shutdown(Duration::from_secs(5));
+    Ok(())
+}
+
+#[test]
+fn no_callback_begins_after_shutdown_and_the_ones_not_begun_run_at_the_next_start(
+) -> Result<(), RuntimeError> {
+    const TIMERS: usize = 600;
+    let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
+    let kron: Kron<Behaviour> = Kron::new();
+    let host = TestHost::new();
+    let at = now() + 300;
+    let ids: Vec<String> = (0..TIMERS).map(|i| format!("burst-{i:03}")).collect();
+    for id in &ids {
+        let schedule = ScheduleSpec::at_ms(at);
+        kron.register(def(id, schedule, 3), Behaviour::Sleep(5), now())?;
+    }
+    kron.start(config(dir.path()), host.clone(), None)?;
+    // 600 callbacks of 5 ms on 2 workers take 1.5 s: shutdown comes in the middle.
+    assert!(wait_until(Duration::from_secs(20), || !host
+        .calls()
+        .is_empty()));
+    std::thread::sleep(Duration::from_millis(100));
+    let report = kron.shutdown(Duration::from_millis(500));
+    let returned = Instant::now();
+    assert_eq!(
+        report.abandoned, 0,
+        "5 ms callbacks finish within the timeout"
+    );
+    let began_before = host.began.lock().map(|b| b.clone()).unwrap_or_default();
+    assert!(began_before.iter().all(|t| *t <= returned));
+    std::thread::sleep(Duration::from_millis(300));
+    let first_calls = host.calls();
+    assert_eq!(
+        first_calls.len(),
+        began_before.len(),
+        "a callback began after shutdown returned"
+    );
+    assert!(
+        first_calls.len() < TIMERS,
+        "shutdown came before the burst ended"
+    );
+
+    // The next start runs exactly the ones that did not begin, as attempt 1.
+    let again: Kron<Behaviour> = Kron::new();
+    let host2 = TestHost::new();
+    for id in &ids {
+        let schedule = ScheduleSpec::at_ms(at);
+        again.register(def(id, schedule, 3), Behaviour::Succeed, now())?;
+    }
+    again.start(config(dir.path()), host2.clone(), None)?;
+    assert!(wait_until(Duration::from_secs(20), || ids.iter().all(
+        |id| again
+            .status(id, now())
+            .is_some_and(|v| v.state == TimerState::Completed)
+    )));
+    let mut ran: Vec<String> = first_calls
+        .iter()
+        .chain(host2.calls().iter())
+        .map(|d| d.timer_id.clone())
+        .collect();
+    ran.sort();
+    assert_eq!(ran, ids, "every occurrence ran exactly once");
+    assert!(host2.calls().iter().all(|d| d.attempt == 1));
+    let not_begun = &host2.calls()[0].timer_id;
+    let kinds: Vec<(EventKind, Option<u32>)> = again
+        .history(not_begun, 100)?
+        .into_iter()
+        .filter(|e| e.event.run_id.is_some())
+        .map(|e| (e.event.kind, e.event.attempt))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EventKind::RunDue, Some(1)),
+            (EventKind::RunStarted, Some(1)),
+            (EventKind::RunNotStarted, Some(1)),
+            (EventKind::RunStarted, Some(1)),
+            (EventKind::RunSucceeded, Some(1)),
+        ]
+    );
+    again.shutdown(Duration::from_secs(5));
     Ok(())
 }

@@ -7,7 +7,10 @@ use kron_store::{Durability, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
+use std::time::Duration;
+
 use super::Ctx;
+use crate::cli::AdminArgs;
 use crate::control::{self, Request};
 use crate::data;
 use crate::error::{CliError, CliResult};
@@ -46,18 +49,30 @@ struct AdminJson {
     pid: Option<u32>,
 }
 
-pub fn run(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
-    let name = parse::timer_name(name)?;
+pub fn run(ctx: &mut Ctx, op: Op, args: &AdminArgs) -> CliResult {
+    let name = parse::timer_name(&args.name)?;
+    let wait_ms = parse::seconds_or_duration("timeout", &args.timeout)?;
+    if wait_ms == 0 {
+        return Err(CliError::usage(format!(
+            "--timeout must be more than 0, got {:?}",
+            args.timeout
+        )));
+    }
     if ctx.dir.is_live() {
-        live(ctx, op, name, json)
+        let wait = Duration::from_millis(wait_ms);
+        live(ctx, op, name, wait, args.json.json)
     } else {
-        offline(ctx, op, name, json)
+        offline(ctx, op, name, args.json.json)
     }
 }
 
-fn live(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
-    let reply = control::send(&ctx.dir.path, &Request::timer(op.as_str(), name))
-        .map_err(|e| e.into_cli(&ctx.dir, Some(name)))?;
+fn live(ctx: &mut Ctx, op: Op, name: &str, wait: Duration, json: bool) -> CliResult {
+    let request = Request {
+        wait,
+        ..Request::timer(op.as_str(), name)
+    };
+    let reply =
+        control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, Some(name)))?;
     let run_id = reply
         .get("run_id")
         .and_then(Value::as_str)

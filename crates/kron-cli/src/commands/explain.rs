@@ -302,6 +302,7 @@ impl History<'_> {
 const RUN_KINDS: &[EventKind] = &[
     EventKind::RunDue,
     EventKind::RunStarted,
+    EventKind::RunNotStarted,
     EventKind::RunSucceeded,
     EventKind::RunFailed,
     EventKind::RunRetrying,
@@ -772,10 +773,10 @@ impl Explainer<'_> {
                 self.when(due.event.ts)
             ));
         }
-        let attempts = events
-            .iter()
-            .filter(|e| e.event.kind == EventKind::RunStarted)
-            .count();
+        // An attempt whose start was undone (shutdown came before it began) does not count.
+        let count_of = |kind: EventKind| events.iter().filter(|e| e.event.kind == kind).count();
+        let attempts =
+            count_of(EventKind::RunStarted).saturating_sub(count_of(EventKind::RunNotStarted));
         let failures: Vec<&StoredEvent> = events
             .iter()
             .filter(|e| {
@@ -859,6 +860,13 @@ impl Explainer<'_> {
                     .unwrap_or_default();
                 parts.push(format!("Another attempt is scheduled{next}."));
                 "retrying"
+            }
+            Some(EventKind::RunNotStarted) => {
+                let attempt = events.last().and_then(|e| e.event.attempt).unwrap_or(1);
+                parts.push(format!(
+                    "Attempt {attempt} was handed to a worker, but the runtime shut down before it began; it runs at the next start, still as attempt {attempt}."
+                ));
+                "due"
             }
             Some(EventKind::RunStarted) => {
                 let in_flight = self.run_in_flight(&run_id);

@@ -173,6 +173,9 @@ pub fn detail(stored: &StoredEvent, clock: &Clock) -> String {
             first_line(&d.error)
         }
         EventKind::RunSkippedOverlap => "the previous run was still in progress".to_string(),
+        EventKind::RunNotStarted => {
+            "shut down before it began; due again at the next start (not counted)".to_string()
+        }
         EventKind::RunMissed => match (d.count, d.scheduled_at, d.until) {
             (Some(count), Some(from), Some(until)) => format!(
                 "{count} occurrences from {} to {} not run (no runtime was up)",

@@ -41,18 +41,10 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult {
             JobCommand::Status(args) => status::run(ctx, &args.name, args.json.json),
             JobCommand::History(args) => history::run(ctx, &args),
             JobCommand::Explain(args) => explain::run(ctx, &args),
-            JobCommand::Pause(args) => {
-                admin::run(ctx, admin::Op::Pause, &args.name, args.json.json)
-            }
-            JobCommand::Resume(args) => {
-                admin::run(ctx, admin::Op::Resume, &args.name, args.json.json)
-            }
-            JobCommand::Trigger(args) => {
-                admin::run(ctx, admin::Op::Trigger, &args.name, args.json.json)
-            }
-            JobCommand::Remove(args) => {
-                admin::run(ctx, admin::Op::Remove, &args.name, args.json.json)
-            }
+            JobCommand::Pause(args) => admin::run(ctx, admin::Op::Pause, &args),
+            JobCommand::Resume(args) => admin::run(ctx, admin::Op::Resume, &args),
+            JobCommand::Trigger(args) => admin::run(ctx, admin::Op::Trigger, &args),
+            JobCommand::Remove(args) => admin::run(ctx, admin::Op::Remove, &args),
         },
         Command::Cron(args) => cron::run(ctx, &args),
         Command::Log(LogCommand::Compact(args)) => log::compact(ctx, &args),

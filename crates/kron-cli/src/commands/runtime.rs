@@ -164,9 +164,8 @@ pub fn shutdown(ctx: &mut Ctx, args: &ShutdownArgs) -> CliResult {
     }
     let pid = kron_store::read_owner(&ctx.dir.path).map(|o| o.pid);
     let request = Request {
-        op: "shutdown",
-        timer: None,
         timeout_s: Some(timeout_ms as f64 / 1_000.0),
+        ..Request::op("shutdown")
     };
     let started = Instant::now();
     control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, None))?;

@@ -88,9 +88,11 @@ pub fn status_color(status: &str) -> Option<Color> {
 pub fn kind_color(kind: &str) -> Option<Color> {
     match kind {
         "RUN_SUCCEEDED" => Some(Color::Green),
-        "RUN_FAILED" | "RUN_INTERRUPTED" | "RUN_SKIPPED_OVERLAP" | "RUN_MISSED" => {
-            Some(Color::Yellow)
-        }
+        "RUN_FAILED"
+        | "RUN_INTERRUPTED"
+        | "RUN_NOT_STARTED"
+        | "RUN_SKIPPED_OVERLAP"
+        | "RUN_MISSED" => Some(Color::Yellow),
         "RUN_DEAD" => Some(Color::Red),
         "RUN_STARTED" => Some(Color::Cyan),
         k if k.starts_with("TIMER_") => Some(Color::Blue),

@@ -147,6 +147,51 @@ impl Engine {
         self.touch_timer(&timer_id, now);
     }
 
+    /// An attempt handed out by [`Engine::poll`] whose callback never began (the runtime shut
+    /// down first): `RUN_NOT_STARTED` undoes its `RUN_STARTED`. The run waits again, due at once,
+    /// with the same attempt number: the attempt is not counted. Runs not `Running` are ignored.
+    pub fn not_started(&mut self, run_id: &RunId, now: EpochMs) {
+        let Some(run) = self.runs.get_mut(run_id) else {
+            return;
+        };
+        if run.phase != RunPhase::Running {
+            return;
+        }
+        // Attempt 1 was a due run; a later one was waiting to retry.
+        let retrying = run.attempt > 1;
+        run.phase = if retrying {
+            RunPhase::RetryWait
+        } else {
+            RunPhase::Due
+        };
+        let (timer_id, attempt, scheduled_at, fire_at) = (
+            run.timer_id.clone(),
+            run.attempt,
+            run.scheduled_at,
+            run.fire_at,
+        );
+        if let Some(timer) = self.timers.get_mut(timer_id.as_str()) {
+            timer.running = timer.running.saturating_sub(1);
+            if retrying {
+                timer.retrying += 1;
+            }
+        }
+        self.queue_run(fire_at, run_id.clone());
+        self.touch_run(run_id);
+        let detail = EventDetail {
+            scheduled_at: Some(scheduled_at),
+            ..Default::default()
+        };
+        // Never before its `RUN_STARTED`, which may carry an instant ahead of `now`.
+        self.emit(
+            now.max(fire_at),
+            &timer_id,
+            EventKind::RunNotStarted,
+            Some((run_id, attempt)),
+            detail,
+        );
+    }
+
     /// After a failed or interrupted attempt: retry (backoff, or at once after an interruption)
     /// while attempts remain, else `RUN_DEAD`.
     fn settle_failure(&mut self, run_id: &RunId, error: String, now: EpochMs, backoff: bool) {

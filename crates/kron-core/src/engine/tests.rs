@@ -393,6 +393,65 @@ fn restart(e: &mut Engine) -> Engine {
 }
 
 #[test]
+fn an_attempt_that_never_began_is_due_again_with_the_same_attempt_number() {
+    let mut e = engine();
+    let mut stored = Stored::default();
+    e.register(def("x", ScheduleSpec::After { ms: 10 }), T0)
+        .ok();
+    let ds = e.poll(T0 + 10, 10);
+    assert_eq!(ds.len(), 1);
+    stored.commit(&mut e);
+    // Shutdown came before the callback began: undone, nothing counted.
+    e.not_started(&ds[0].run_id, T0 + 20);
+    let c = stored.commit(&mut e);
+    assert_eq!(kinds(&c), vec![K::RunNotStarted]);
+    assert_eq!(c.events[0].attempt, Some(1));
+    let v = e.view("x").expect("timer");
+    assert_eq!((v.record.run_count, v.record.failure_count), (0, 0));
+    assert_ne!(v.state, TimerState::Running);
+    // A duplicate or late report changes nothing.
+    e.not_started(&ds[0].run_id, T0 + 21);
+    e.finish(
+        &ds[0].run_id,
+        Outcome::Succeeded { duration_ms: 1 },
+        T0 + 21,
+    );
+    assert!(stored.commit(&mut e).events.is_empty());
+    // The next start finds it due, not interrupted: attempt 1 again, the same run.
+    let mut e2 = stored.restore();
+    e2.register(def("x", ScheduleSpec::After { ms: 10 }), T0 + 5_000)
+        .ok();
+    e2.recover(T0 + 5_000);
+    assert!(!kinds(&e2.take_changes()).contains(&K::RunInterrupted));
+    let ds2 = e2.poll(T0 + 5_000, 10);
+    assert_eq!(ds2.len(), 1);
+    assert_eq!(
+        (ds2[0].run_id.clone(), ds2[0].attempt),
+        (ds[0].run_id.clone(), 1)
+    );
+    // A retry that never began stays attempt 2.
+    e2.finish(
+        &ds2[0].run_id,
+        Outcome::Failed {
+            error: "boom".into(),
+            duration_ms: 1,
+        },
+        T0 + 5_001,
+    );
+    // The backoff is about 1 s (at most 1.2 s).
+    let retry_at = T0 + 5_001 + 1_300;
+    let ds3 = e2.poll(retry_at, 10);
+    assert_eq!(ds3.len(), 1);
+    assert_eq!(ds3[0].attempt, 2);
+    e2.not_started(&ds3[0].run_id, retry_at);
+    assert_eq!(e2.view("x").map(|v| v.state), Some(TimerState::Retrying));
+    assert_eq!(e2.view("x").map(|v| v.record.run_count), Some(1));
+    let ds4 = e2.poll(retry_at + 1, 10);
+    assert_eq!(ds4.len(), 1);
+    assert_eq!(ds4[0].attempt, 2);
+}
+
+#[test]
 fn interrupted_run_is_retried_as_attempt_two() {
     let mut e = engine();
     e.register(def("x", ScheduleSpec::After { ms: 10 }), T0)
