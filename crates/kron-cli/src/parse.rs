@@ -73,6 +73,14 @@ pub fn seconds_or_duration(arg: &'static str, text: &str) -> CliResult<u64> {
     parse_duration(arg, trimmed).map_err(CliError::from)
 }
 
+/// A count option (`--limit`, `-n`): a whole number. Clap's own message for `-1` would be
+/// "unexpected argument", and for a huge value "number too large to fit in target type".
+pub fn count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .map_err(|_| format!("must be a whole number from 0 to {}", usize::MAX))
+}
+
 /// Event kinds as people type them: `RUN_FAILED`, `run_failed`, `failed`, `paused`.
 pub fn kinds(values: &[String]) -> CliResult<Vec<EventKind>> {
     let mut out = Vec::new();
