@@ -6,6 +6,7 @@ nothing is created or written."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from pathlib import Path
@@ -74,6 +75,12 @@ BAD_CALLS: list[tuple[str, Callable[[Path], Any], Any, tuple[str, ...]]] = [
     ("resume-name-list",          lambda d: kron.resume(["x"]),                                TYPE,  ("name",)),
     ("trigger-name-int",          lambda d: kron.trigger(1),                                   TYPE,  ("name", "1")),
     ("remove-name-None",          lambda d: kron.remove(None),                                 TYPE,  ("name", "None")),
+    # -- the async forms check the same way --------------------------------------------------
+    ("astart-data_dir-file",      lambda d: asyncio.run(kron.astart(_file(d))),                VALUE, ("data_dir", "is a file, not a directory")),
+    ("astart-workers-0",          lambda d: asyncio.run(kron.astart(str(d / "k"), max_workers=0)), VALUE, ("max_workers", "0")),
+    ("ashutdown-nan",             lambda d: asyncio.run(kron.ashutdown(math.nan)),             VALUE, ("timeout", "nan")),
+    ("ashutdown-str",             lambda d: asyncio.run(kron.ashutdown("5")),                  TYPE,  ("timeout",)),
+    ("astatus-name-int",          lambda d: asyncio.run(kron.astatus(5)),                      TYPE,  ("name", "5")),
 ]
 # fmt: on
 
