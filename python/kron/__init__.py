@@ -241,7 +241,7 @@ def schedule(
 
 
 #: Largest ``max_workers`` (threads the runtime starts).
-MAX_WORKERS_LIMIT = 1024
+_MAX_WORKERS = 1024
 _I64_MAX = 2**63 - 1
 
 
@@ -279,9 +279,9 @@ def start(
             f"history_limit must be an int or None, got {type(history_limit).__name__}", "history_limit"
         )
     # Ints beyond 64 bits would fail in the native conversion with a bare OverflowError.
-    if not 1 <= max_workers <= MAX_WORKERS_LIMIT:
+    if not 1 <= max_workers <= _MAX_WORKERS:
         raise InvalidArgumentError(
-            f"invalid max_workers {max_workers}: must be between 1 and {MAX_WORKERS_LIMIT}",
+            f"invalid max_workers {max_workers}: must be between 1 and {_MAX_WORKERS}",
             "max_workers",
             max_workers,
         )
@@ -350,16 +350,16 @@ def list() -> builtins.list[TimerStatus]:
 
 
 #: Largest ``history(limit=...)``: the native layer counts events in a signed 64-bit integer.
-MAX_HISTORY_LIMIT = _I64_MAX
+_MAX_HISTORY_LIMIT = _I64_MAX
 
 
 def history(name: str, limit: int = 100) -> builtins.list[HistoryEvent]:
-    """The timer's latest ``limit`` events, oldest first."""
+    """The timer's latest ``limit`` events (an int from 0 to 2**63 - 1), oldest first."""
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise InvalidArgumentTypeError(f"limit must be an int, got {type(limit).__name__}", "limit")
-    if not 0 <= limit <= MAX_HISTORY_LIMIT:
+    if not 0 <= limit <= _MAX_HISTORY_LIMIT:
         raise InvalidArgumentError(
-            f"invalid limit {limit}: must be between 0 and {MAX_HISTORY_LIMIT} (2**63 - 1)", "limit", limit
+            f"invalid limit {limit}: must be between 0 and {_MAX_HISTORY_LIMIT} (2**63 - 1)", "limit", limit
         )
     return [_with_datetimes(raw, _EVENT_INSTANTS) for raw in _kron.history(check_name(name), limit)]
 
