@@ -57,9 +57,9 @@ class Cli:
         self.binary = binary
         self.data_dir = data_dir
 
-    def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 60.0, **extra_env: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in ("KRON_HOME", "COLUMNS")}
-        env.update(TZ="UTC", NO_COLOR="1")
+        env.update(TZ="UTC", NO_COLOR="1", **extra_env)
         return subprocess.run(
             [self.binary, "--data-dir", str(self.data_dir), *args],
             capture_output=True,
@@ -447,3 +447,152 @@ def test_reads_of_a_missing_directory_create_nothing(kron_bin: str, tmp_path: Pa
         assert "no Kron data directory" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "absent").exists()
+
+
+# ---------------------------------------------------------------------------
+# tables fit COLUMNS; `kron cron` and option values give clear errors
+# ---------------------------------------------------------------------------
+
+LONG_NAMES = (
+    "nightly-report-for-the-eu-west-region-and-all-of-its-subsidiaries",
+    "sync-orders-from-the-warehouse-management-system-every-few-seconds",
+    "beat",
+)
+
+
+@pytest.fixture
+def stopped(kron_bin: str, tmp_path: Path) -> Cli:
+    """A stopped data directory with long timer names, one failed run and a cron timer."""
+    data = tmp_path / "data"
+    code = textwrap.dedent(
+        f"""
+        import sys, time, kron
+        names = {LONG_NAMES!r}
+        def boom():
+            raise ConnectionError("orders API timed out after 10s while syncing the warehouse")
+        kron.schedule(names[0], lambda: None, cron="0 3 * * *", timezone="Europe/Berlin")
+        kron.schedule(names[1], boom, after="1ms", max_attempts=1)
+        kron.schedule(names[2], lambda: None, every="1h")
+        kron.start(sys.argv[1])
+        deadline = time.monotonic() + 30
+        while kron.status(names[1])["run_count"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kron.shutdown()
+        """
+    )
+    subprocess.run([sys.executable, "-c", code, str(data)], check=True, timeout=60)
+    return Cli(kron_bin, data)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 200])
+@pytest.mark.parametrize(
+    "args",
+    [("job", "list"), ("job", "history", LONG_NAMES[1]), ("cron", "0 3 * * *", "-t", "Europe/Berlin")],
+    ids=["list", "history", "cron"],
+)
+def test_tables_fit_columns(stopped: Cli, width: int, args: tuple[str, ...]) -> None:
+    result = stopped.run(*args, COLUMNS=str(width))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines, result.stdout
+    for line in lines:
+        assert len(line) <= width, f"{len(line)} > {width}: {line!r}"
+    if args[1] == "list":
+        rows = [line for line in lines if not line.startswith("ID")]
+        # Every timer keeps a row, recognisable by the start of its name.
+        for name in LONG_NAMES:
+            assert any(row.startswith(name[:12]) for row in rows), (name, lines)
+        if width == 200:
+            assert any(row.startswith(LONG_NAMES[0] + " ") for row in rows), lines
+
+
+def test_tables_print_whole_rows_when_piped(stopped: Cli) -> None:
+    lines = stopped.ok("job", "list").splitlines()
+    assert any(line.startswith(LONG_NAMES[1] + " ") for line in lines), lines
+    assert "…" not in "\n".join(lines)
+
+
+def test_cron_describes_last_weekday_and_nearest_weekday(kron_bin: str, tmp_path: Path) -> None:
+    cli = Cli(kron_bin, tmp_path)
+    lw = cli.json("cron", "0 0 LW * *", "--from", "2026-01-01T00:00:00Z", "-n", "3")
+    assert "last weekday (Monday to Friday) of the month" in lw["description"], lw
+    assert "last day" not in lw["description"], lw
+    # 2026-01-31 is a Saturday, 2026-02-28 a Saturday, 2026-03-31 a Tuesday.
+    assert [t["at"][:10] for t in lw["fire_times"]] == ["2026-01-30", "2026-02-27", "2026-03-31"]
+    last = cli.json("cron", "0 0 L * *", "--from", "2026-01-01T00:00:00Z", "-n", "2")
+    assert "the last day of the month" in last["description"], last
+    assert [t["at"][:10] for t in last["fire_times"]] == ["2026-01-31", "2026-02-28"]
+    w = cli.json("cron", "0 0 15W * *", "--from", "2026-02-01T00:00:00Z", "-n", "1")
+    assert "weekday (Monday to Friday) nearest day 15" in w["description"], w
+    assert w["fire_times"][0]["at"][:10] == "2026-02-16"  # the 15th is a Sunday
+    nth = cli.json("cron", "0 0 * * FRI#2", "--from", "2026-01-01T00:00:00Z", "-n", "1")
+    assert "2nd Friday" in nth["description"], nth
+    assert nth["fire_times"][0]["at"][:10] == "2026-01-09"
+
+
+def test_cron_day_of_month_step_ors_with_day_of_week(kron_bin: str, tmp_path: Path) -> None:
+    # `*/2` restricts the day of month, so it fires on odd days OR Mondays (not only Mondays,
+    # and not only odd Mondays).
+    cli = Cli(kron_bin, tmp_path)
+    out = cli.json("cron", "0 0 */2 * MON", "--from", "2026-02-01T00:00:00Z", "-n", "5")
+    assert [t["at"][:10] for t in out["fire_times"]] == [
+        "2026-02-02",
+        "2026-02-03",
+        "2026-02-05",
+        "2026-02-07",
+        "2026-02-09",
+    ]
+
+
+@pytest.mark.parametrize("count", ["0", "10001", "-1", "many"])
+def test_cron_rejects_a_bad_count(kron_bin: str, tmp_path: Path, count: str) -> None:
+    result = Cli(kron_bin, tmp_path).run("cron", "0 0 * * *", "-n", count)
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    assert count in result.stderr, result.stderr
+    assert "never fires" not in result.stderr + result.stdout
+
+
+def test_cron_says_when_the_listing_ends_before_n(kron_bin: str, tmp_path: Path) -> None:
+    cli = Cli(kron_bin, tmp_path)
+    result = cli.run("cron", "0 0 1 1 *", "--from", "4990-06-01T00:00:00Z", "-n", "100", "--json")
+    assert result.returncode == 0, result.stderr
+    times = json.loads(result.stdout)["fire_times"]
+    assert 0 < len(times) < 100
+    assert times[-1]["at"].startswith("4999-01-01")  # the last one: none in the year 5000
+    assert f"only {len(times)} fire times before the end of the supported range" in result.stderr
+    assert "4999" in result.stderr
+    full = cli.run("cron", "0 0 1 1 *", "--from", "2026-06-01T00:00:00Z", "-n", "3")
+    assert full.returncode == 0
+    assert full.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("cron", "0 25 * * *"), ("cron", "0 25 * * *", "hour 25 is out of range 0-23")),
+        (("cron", "61 * * * *"), ("minute 61 is out of range 0-59",)),
+        (("cron", "0 0 * * 9"), ("day-of-week 9 is out of range 0-7",)),
+        (("cron", "0 0 * 13 *"), ("month 13 is out of range 1-12",)),
+        (("cron", "0 0 * * FRI#6"), ("day-of-week", "FRI#6")),
+        (("cron", "0 0 * * *", "--from", "2026-01-01T00:00:00+24:00"), ("from", "offset +24:00")),
+        (
+            ("cron", "0 0 * * *", "--from", "9999-12-31T23:59:59Z"),
+            ("from", "out of range", "9999-12-30T22:00:00"),
+        ),
+        (("job", "history", "beat", "--limit", str(2**64)), ("--limit", str(2**64))),
+        (("job", "history", "beat", "--limit", "-1"), ("--limit", "-1", "whole number")),
+        (("job", "history", "beat", "-n", "ten"), ("--limit", "ten", "whole number")),
+        (("job", "history", "beat", "--since", "1h60m"), ("since", "1h60m")),
+        (("job", "history", "beat", "--since", "2026-01-01T00:00:00+24:00"), ("since", "offset +24:00")),
+    ],
+)
+def test_cli_input_errors_name_the_option_and_the_value(
+    stopped: Cli, args: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    result = stopped.run(*args)
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+    assert "panicked" not in result.stderr

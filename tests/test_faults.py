@@ -125,14 +125,17 @@ def seqs_are_contiguous(db: Path) -> bool:
 
 
 def cli(data_dir: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``kron`` command line, as installed (``kron._cli``)."""
+    """The ``kron`` command line, as installed (``kron._cli``). Without ``COLUMNS`` (a terminal
+    library may have exported it behind ``os.environ``'s back), so tables print rows whole."""
     code = "import kron._cli as c; c.main()"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     return subprocess.run(
         [sys.executable, "-c", code, "--data-dir", str(data_dir), "--color", "never", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 

@@ -317,9 +317,13 @@ def test_data_dir_may_be_a_path_with_spaces_and_unicode(
 def test_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     f = tmp_path / "not-a-dir"
     f.write_text("hello")
-    with pytest.raises(kron.StorageError) as info:
+    with pytest.raises(kron.InvalidArgumentError) as info:
         kron.start(str(f))
     assert "not-a-dir" in str(info.value)
+    assert "data_dir" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    # Also the StorageError it used to be, for code that catches that.
+    assert isinstance(info.value, kron.StorageError)
     assert f.read_text() == "hello"
     kron.start(str(tmp_path / "good"))
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +47,41 @@ def kw_only(*, x: Any) -> None:
 NOT_CALLABLE = object()
 
 
+def gen_job() -> Iterator[None]:
+    yield
+
+
+def gen_job_ctx(ctx: Any) -> Iterator[None]:
+    yield
+
+
+async def agen_job() -> AsyncIterator[None]:
+    yield
+
+
+class GenCallable:
+    def __call__(self) -> Iterator[None]:
+        yield
+
+
+class AsyncGenCallable:
+    async def __call__(self) -> AsyncIterator[None]:
+        yield
+
+
+class WithGenMethod:
+    def job(self) -> Iterator[None]:
+        yield
+
+
+def gen_two(a: Any, b: Any) -> Iterator[None]:
+    yield
+
+
+GEN = ("fn", "generator function")
+AT_RANGE = "instants must be between -009999-01-02T01:59:59.000Z and 9999-12-30T22:00:00.999Z"
+
+
 # Each row: id, keyword arguments for schedule() (``fn`` defaults to a valid callback and the
 # name to a valid unique one), the exception expected, substrings its message must contain,
 # and (optionally) a value that the message must show.
@@ -75,6 +112,15 @@ BAD_ARGS: list[tuple[str, dict[str, Any], Any, tuple[str, ...], Any]] = [
     # huge but well-formed: the next run would be beyond any representable date
     ("every-100000000d",     {"every": "100000000d"},                          VALUE, ("every",), None),
     ("every-td-max",         {"every": timedelta.max},                         VALUE, ("every",), None),
+    # surrounding whitespace, and a part that should have carried into a larger unit
+    ("every-leading-space",  {"every": " 10s"},                                VALUE, ("every", "spaces"), " 10s"),
+    ("every-trailing-space", {"every": "10s "},                                VALUE, ("every", "spaces"), "10s "),
+    ("every-newline",        {"every": "10s\n"},                               VALUE, ("every", "spaces"), None),
+    ("every-1h60m",          {"every": "1h60m"},                               VALUE, ("every", "60m is out of range", "below 60m"), "1h60m"),
+    ("every-1d24h",          {"every": "1d24h"},                               VALUE, ("every", "24h is out of range", "below 24h"), "1d24h"),
+    ("every-1m60s",          {"every": "1m60s"},                               VALUE, ("every", "below 60s"), "1m60s"),
+    ("every-1s1000ms",       {"every": "1s1000ms"},                            VALUE, ("every", "below 1000ms"), "1s1000ms"),
+    ("every-1w7d",           {"every": "1w7d"},                                VALUE, ("every", "below 7d"), "1w7d"),
     # -- every: wrong types ------------------------------------------------------------
     ("every-int",            {"every": 30},                                    TYPE, ("every",), None),
     ("every-int-zero",       {"every": 0},                                     TYPE, ("every",), None),
@@ -90,12 +136,23 @@ BAD_ARGS: list[tuple[str, dict[str, Any], Any, tuple[str, ...], Any]] = [
     ("after-garbage",        {"after": "soon"},                                VALUE, ("after",), "soon"),
     ("after-td-zero",        {"after": timedelta(0)},                          VALUE, ("after",), None),
     ("after-100000000d",     {"after": "100000000d"},                          VALUE, ("after",), None),
+    ("after-space",          {"after": " 1s"},                                 VALUE, ("after", "spaces"), " 1s"),
+    ("after-1h90m",          {"after": "1h90m"},                               VALUE, ("after", "below 60m"), "1h90m"),
     ("after-int",            {"after": 10},                                    TYPE, ("after",), None),
     ("after-float",          {"after": 0.5},                                   TYPE, ("after",), None),
     # -- at ----------------------------------------------------------------------------
     ("at-not-a-date",        {"at": "not a date"},                             VALUE, ("at",), "not a date"),
     ("at-empty",             {"at": ""},                                       VALUE, ("at",), None),
     ("at-month-13",          {"at": "2099-13-01T00:00:00Z"},                   VALUE, ("at",), "2099-13-01"),
+    ("at-offset-+24:00",     {"at": "2099-01-01T00:00:00+24:00"},              VALUE, ("at", "offset +24:00 is out of range", "-23:59 and +23:59"), "2099-01-01T00:00:00+24:00"),
+    ("at-offset--25:00",     {"at": "2099-01-01T00:00:00-25:00"},              VALUE, ("at", "offset -25:00 is out of range"), "2099-01-01T00:00:00-25:00"),
+    ("at-past-max-z",        {"at": "9999-12-31T23:59:59Z"},                   VALUE, ("at", AT_RANGE), "9999-12-31T23:59:59Z"),
+    ("at-past-max-offset",   {"at": "9999-12-31T00:00:00-05:00"},              VALUE, ("at", AT_RANGE), "9999-12-31T00:00:00-05:00"),
+    ("at-past-max-local",    {"at": "9999-12-31T23:00:00"},                    VALUE, ("at", AT_RANGE), "9999-12-31T23:00:00"),
+    ("at-year-10000",        {"at": "10000-01-01T00:00:00Z"},                  VALUE, ("at", "year 10000", AT_RANGE), "10000-01-01T00:00:00Z"),
+    ("at-aware-past-max",    {"at": datetime(9999, 12, 31, tzinfo=UTC)},       VALUE, ("at", AT_RANGE), "9999-12-31T00:00:00+00:00"),
+    ("at-aware-max",         {"at": datetime.max.replace(tzinfo=UTC)},         VALUE, ("at", AT_RANGE), "9999-12-31T23:59:59.999999+00:00"),
+    ("at-naive-max",         {"at": datetime.max},                             VALUE, ("at", AT_RANGE), "9999-12-31T23:59:59.999999"),
     ("at-int",               {"at": 12345},                                    TYPE, ("at",), None),
     ("at-float",             {"at": 1.5},                                      TYPE, ("at",), None),
     ("at-nan",               {"at": math.nan},                                 TYPE, ("at",), None),
@@ -115,6 +172,20 @@ BAD_ARGS: list[tuple[str, dict[str, Any], Any, tuple[str, ...], Any]] = [
     ("cron-words",           {"cron": "hello world foo bar baz"},              VALUE, ("cron",), None),
     ("cron-name-in-minutes", {"cron": "MON * * * *"},                          VALUE, ("cron",), None),
     ("cron-unicode-star",    {"cron": "\uff0a * * * *"},                        VALUE, ("cron",), None),
+    # the message names the field and the bad value
+    ("cron-field-hour",      {"cron": "0 25 * * *"},                           VALUE, ("cron", "hour 25 is out of range 0-23"), "0 25 * * *"),
+    ("cron-field-minute",    {"cron": "60 * * * *"},                           VALUE, ("cron", "minute 60 is out of range 0-59"), None),
+    ("cron-field-second",    {"cron": "60 0 * * * *"},                         VALUE, ("cron", "second 60 is out of range 0-59"), None),
+    ("cron-field-dom",       {"cron": "0 0 0 * *"},                            VALUE, ("cron", "day-of-month 0 is out of range 1-31"), None),
+    ("cron-field-month",     {"cron": "0 0 1 13 *"},                           VALUE, ("cron", "month 13 is out of range 1-12"), None),
+    ("cron-field-dow",       {"cron": "0 0 * * 8"},                            VALUE, ("cron", "day-of-week 8 is out of range 0-7"), None),
+    ("cron-field-list",      {"cron": "0 8,30 * * *"},                         VALUE, ("cron", "hour 30 is out of range 0-23"), None),
+    ("cron-field-range",     {"cron": "0 9-25 * * *"},                         VALUE, ("cron", "hour 25 is out of range 0-23"), None),
+    ("cron-field-backwards", {"cron": "0 17-9 * * *"},                         VALUE, ("cron", "hour range 17-9 goes backwards"), None),
+    ("cron-field-step-0",    {"cron": "*/0 * * * *"},                          VALUE, ("cron", "minute step", "at least 1"), None),
+    ("cron-field-nth",       {"cron": "0 0 * * FRI#6"},                        VALUE, ("cron", "day-of-week", "FRI#6", "1 to 5"), None),
+    ("cron-field-W",         {"cron": "0 0 32W * *"},                          VALUE, ("cron", "day-of-month 32 is out of range 1-31"), None),
+    ("cron-field-count",     {"cron": "0 0 * *"},                              VALUE, ("cron", "expected 5 fields", "got 4"), None),
     ("cron-int",             {"cron": 5},                                      TYPE, ("cron",), None),
     # -- timezone ----------------------------------------------------------------------
     ("tz-mars",              {"every": "1m", "timezone": "Mars/Olympus"},      VALUE, ("timezone",), "Mars/Olympus"),
@@ -155,6 +226,18 @@ BAD_ARGS: list[tuple[str, dict[str, Any], Any, tuple[str, ...], Any]] = [
     ("fn-lambda-two-args",   {"every": "1m", "fn": lambda a, b: None},         EITHER, ("fn",), None),
     ("fn-three-args",        {"every": "1m", "fn": needs_three},               EITHER, ("fn",), None),
     ("fn-kw-only",           {"every": "1m", "fn": kw_only},                   EITHER, ("fn",), None),
+    # calling a generator function only creates a generator: its body would never run
+    ("fn-generator",         {"every": "1m", "fn": gen_job},                   TYPE, GEN, "gen_job"),
+    ("fn-generator-ctx",     {"every": "1m", "fn": gen_job_ctx},               TYPE, GEN, "gen_job_ctx"),
+    ("fn-async-generator",   {"every": "1m", "fn": agen_job},                  TYPE, ("fn", "async generator function"), "agen_job"),
+    ("fn-generator-call",    {"every": "1m", "fn": GenCallable()},             TYPE, GEN, "GenCallable"),
+    ("fn-async-gen-call",    {"every": "1m", "fn": AsyncGenCallable()},        TYPE, ("fn", "async generator function"), "AsyncGenCallable"),
+    ("fn-generator-method",  {"every": "1m", "fn": WithGenMethod().job},       TYPE, GEN, "WithGenMethod.job"),
+    ("fn-generator-partial", {"every": "1m", "fn": functools.partial(gen_two, 1)}, TYPE, GEN, "gen_two"),
+    ("fn-generator-partial2", {"every": "1m", "fn": functools.partial(functools.partial(gen_two, 1), 2)}, TYPE, GEN, "gen_two"),
+    ("fn-async-gen-partial", {"every": "1m", "fn": functools.partial(agen_job)}, TYPE, ("fn", "async generator function"), "agen_job"),
+    ("fn-generator-cron",    {"cron": "@daily", "fn": gen_job},                TYPE, GEN, None),
+    ("fn-generator-at",      {"at": "2099-01-01T00:00:00Z", "fn": gen_job},    TYPE, GEN, None),
 ]
 
 BAD_NAMES: list[tuple[str, Any, Any]] = [
@@ -322,6 +405,17 @@ GOOD_ARGS: list[tuple[str, dict[str, Any]]] = [
     ("every-30m",        {"every": "30m"}),
     ("every-1h30m",      {"every": "1h30m"}),
     ("every-2d",         {"every": "2d"}),
+    ("every-90s",        {"every": "90s"}),
+    ("every-36h",        {"every": "36h"}),
+    ("every-1h59m",      {"every": "1h59m"}),
+    ("every-1d23h59m",   {"every": "1d23h59m"}),
+    ("at-offset-23:59",  {"at": "2099-01-01T00:00:00+23:59"}),
+    ("at-offset--23:59", {"at": "2099-01-01T00:00:00-23:59"}),
+    ("at-max",           {"at": "9999-12-30T22:00:00Z"}),
+    ("cron-last-weekday", {"cron": "0 0 LW * *"}),
+    ("cron-nearest-weekday", {"cron": "0 0 15W * *"}),
+    ("cron-nth-weekday", {"cron": "0 0 * * FRI#2"}),
+    ("cron-dom-step-dow", {"cron": "0 0 */2 * MON"}),
     ("every-timedelta",  {"every": timedelta(minutes=5)}),
     ("after-10s",        {"after": "10s"}),
     ("after-timedelta",  {"after": timedelta(hours=1)}),
@@ -455,6 +549,54 @@ def test_decorator_rejects_bad_function(name: str) -> None:
         deco(needs_two)
     assert "fn" in str(info.value)
     assert kron.status(name) is None
+
+
+@pytest.mark.parametrize("fn", [gen_job, agen_job, GenCallable()], ids=["generator", "async-generator", "callable"])
+def test_decorator_rejects_generator_function(name: str, fn: Any) -> None:
+    deco = kron.schedule(name, every="30m")
+    with pytest.raises(TYPE) as info:
+        deco(fn)
+    assert "fn" in str(info.value)
+    assert "generator" in str(info.value)
+    assert kron.status(name) is None
+
+
+def test_rejected_generator_keeps_the_previous_definition(name: str, data_dir: str) -> None:
+    kron.schedule(name, noop, every="30m")
+    kron.start(data_dir)
+    with pytest.raises(TYPE):
+        kron.schedule(name, gen_job, every="1m")
+    st = kron.status(name)
+    assert st is not None
+    assert st["schedule"] == "every 30m"
+    assert "noop" in st["fn_name"]
+    assert [e["kind"] for e in kron.history(name)] == ["TIMER_CREATED"]
+
+
+def test_a_callback_that_returns_a_generator_fails_its_run(name: str, data_dir: str) -> None:
+    # Not recognisable at schedule() (a plain lambda), but the body of what it returns never
+    # runs: the run must fail, not succeed.
+    ran: list[bool] = []
+
+    def body() -> Iterator[None]:
+        ran.append(True)
+        yield
+
+    kron.schedule(name, lambda: body(), after="1ms", max_attempts=1)
+    kron.start(data_dir)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kinds = [e["kind"] for e in kron.history(name)]
+        if "RUN_FAILED" in kinds or "RUN_SUCCEEDED" in kinds or "RUN_DEAD" in kinds:
+            break
+        time.sleep(0.02)
+    events = kron.history(name)
+    kinds = [e["kind"] for e in events]
+    assert "RUN_SUCCEEDED" not in kinds, kinds
+    failed = [e for e in events if e["kind"] == "RUN_FAILED"]
+    assert failed, kinds
+    assert "generator" in (failed[0]["error"] or "")
+    assert ran == []
 
 
 def test_reregistration_before_start_takes_latest_definition(name: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import builtins
+import math
 import os
 import threading
 from datetime import datetime, timedelta, timezone
@@ -239,6 +240,11 @@ def schedule(
     return decorator
 
 
+#: Largest ``max_workers`` (threads the runtime starts).
+_MAX_WORKERS = 1024
+_I64_MAX = 2**63 - 1
+
+
 def start(
     data_dir: str | os.PathLike[str] = ".kron",
     *,
@@ -272,23 +278,48 @@ def start(
         raise InvalidArgumentTypeError(
             f"history_limit must be an int or None, got {type(history_limit).__name__}", "history_limit"
         )
+    # Ints beyond 64 bits would fail in the native conversion with a bare OverflowError.
+    if not 1 <= max_workers <= _MAX_WORKERS:
+        raise InvalidArgumentError(
+            f"invalid max_workers {max_workers}: must be between 1 and {_MAX_WORKERS}",
+            "max_workers",
+            max_workers,
+        )
+    if history_limit is not None and history_limit > _I64_MAX:
+        raise InvalidArgumentError(
+            f"invalid history_limit {history_limit}: must be between 1 and {_I64_MAX} (2**63 - 1), or None",
+            "history_limit",
+            history_limit,
+        )
     _kron.start(path, max_workers, durability, _runner.run_batch, _runner.log, history_limit)
 
 
 def shutdown(timeout: float = 5.0) -> None:
     """Starts no new runs, waits up to ``timeout`` seconds for active ones, flushes and releases
     the data directory. Safe when not started and when called twice. A run still going at the
-    timeout is recorded as interrupted at the next start (and retried)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
-        raise InvalidArgumentTypeError(f"timeout must be a number of seconds, got {timeout!r}", "timeout")
+    timeout is recorded as interrupted at the next start (and retried). ``timeout=0`` does not
+    wait; ``math.inf`` waits as long as the runs take; a negative or NaN timeout is a
+    ``ValueError``."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidArgumentTypeError(
+            f"timeout must be a number of seconds, got {type(timeout).__name__} {timeout!r}", "timeout"
+        )
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int too large for a float: longer than any run
+        seconds = math.inf
+    if not seconds >= 0.0:  # also catches NaN
+        raise InvalidArgumentError(
+            f"invalid timeout {timeout!r}: must be a number of seconds >= 0 (math.inf waits without limit)",
+            "timeout",
+            timeout,
+        )
     if _runner.in_callback():
         # A callback cannot wait for itself to finish: shut down from another thread, which
         # waits for this callback to return and records its outcome.
-        threading.Thread(
-            target=_kron.shutdown, args=(float(max(0.0, timeout)),), name="kron-shutdown", daemon=True
-        ).start()
+        threading.Thread(target=_kron.shutdown, args=(seconds,), name="kron-shutdown", daemon=True).start()
         return
-    _kron.shutdown(float(max(0.0, timeout)))
+    _kron.shutdown(seconds)
 
 
 #: How long an exiting interpreter waits for active runs (see `_shutdown_at_exit`).
@@ -318,12 +349,18 @@ def list() -> builtins.list[TimerStatus]:
     return [_with_datetimes(raw, _STATUS_INSTANTS) for raw in _kron.list()]
 
 
+#: Largest ``history(limit=...)``: the native layer counts events in a signed 64-bit integer.
+_MAX_HISTORY_LIMIT = _I64_MAX
+
+
 def history(name: str, limit: int = 100) -> builtins.list[HistoryEvent]:
-    """The timer's latest ``limit`` events, oldest first."""
+    """The timer's latest ``limit`` events (an int from 0 to 2**63 - 1), oldest first."""
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise InvalidArgumentTypeError(f"limit must be an int, got {type(limit).__name__}", "limit")
-    if limit < 0:
-        raise InvalidArgumentError(f"invalid limit {limit}: must be >= 0", "limit", limit)
+    if not 0 <= limit <= _MAX_HISTORY_LIMIT:
+        raise InvalidArgumentError(
+            f"invalid limit {limit}: must be between 0 and {_MAX_HISTORY_LIMIT} (2**63 - 1)", "limit", limit
+        )
     return [_with_datetimes(raw, _EVENT_INSTANTS) for raw in _kron.history(check_name(name), limit)]
 
 

@@ -7,6 +7,7 @@ Either way the error names the argument and the value, and nothing is registered
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from datetime import datetime, timedelta, timezone
@@ -67,6 +68,10 @@ def _duration(arg: str, value: object) -> str | int:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
+#: The latest instant the core represents (its ``MAX_EPOCH_MS``), in epoch microseconds; the
+#: earliest is long before year 1, so a datetime never falls below it.
+_MAX_AT_US = 253_402_207_200_999_000
+_AT_RANGE = "out of range: instants must be between -009999-01-02T01:59:59.000Z and 9999-12-30T22:00:00.999Z"
 
 
 def _instant(value: object) -> str | int:
@@ -79,9 +84,14 @@ def _instant(value: object) -> str | int:
                 return value.isoformat()
             # Aware minus aware subtracts in UTC; timedelta // timedelta is exact integer
             # arithmetic: epoch microseconds (the core keeps the exact instant).
-            return (value - _EPOCH) // _ONE_US
+            micros = (value - _EPOCH) // _ONE_US
+        except OverflowError:  # in UTC it falls before year 1
+            raise _value_error("at", value.isoformat(), _AT_RANGE) from None
         except Exception as exc:  # a tzinfo is user code and may fail
             raise _value_error("at", value, f"its tzinfo failed: {type(exc).__name__}: {exc}") from exc
+        if micros > _MAX_AT_US:
+            raise _value_error("at", value.isoformat(), _AT_RANGE)
+        return micros
     raise _type_error("at", "a datetime or an ISO 8601 string", value)
 
 
@@ -207,9 +217,36 @@ def _describe_function_cached(fn: object) -> tuple[Callable[..., Any], str, bool
     return described
 
 
+def _generator_kind(fn: object) -> str | None:
+    """'a generator function' or 'an async generator function' when calling ``fn`` (a function,
+    a method, a ``functools.partial`` of one, or an object whose ``__call__`` is one) would only
+    create a generator; else None."""
+    target: object = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    candidates = [target]
+    if not inspect.isroutine(target) and not inspect.isclass(target):
+        candidates.append(getattr(type(target), "__call__", None))  # noqa: B004
+    for candidate in candidates:
+        if inspect.isasyncgenfunction(candidate):
+            return "an async generator function"
+        if inspect.isgeneratorfunction(candidate):
+            return "a generator function"
+    return None
+
+
 def _describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
     if not callable(fn):
         raise _type_error("fn", "a callable", fn)
+    generator = _generator_kind(fn)
+    if generator is not None:
+        # Calling a generator function only creates the generator: the body would never run and
+        # the run would be recorded as succeeded.
+        raise InvalidArgumentTypeError(
+            f"fn must be a function, not {generator}: calling it does not run its body; "
+            f"got {_show(fn)}",
+            "fn",
+        )
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__qualname__
     fn_name = f"{module}.{qualname}" if module else str(qualname)

@@ -68,6 +68,15 @@ class StorageError(KronError, RuntimeError):
         self.path = path
 
 
+class _DataDirNotADirectoryError(InvalidArgumentError, StorageError):
+    """``data_dir`` is a file or lies under one: a bad argument (``ValueError``), and still the
+    ``StorageError`` that earlier versions raised for it."""
+
+    def __init__(self, message: str, arg: str = "", value: object = None) -> None:
+        InvalidArgumentError.__init__(self, message, arg, value)
+        self.path = str(value)
+
+
 class DataDirLockedError(StorageError):
     """Another process owns the data directory. ``pid`` is the owner's process id, if known."""
 

@@ -113,6 +113,13 @@ def _run_one(job: Job) -> Result:
         # Most callbacks return None: skip the awaitable check (a few isinstance tests) for them.
         if is_async or (result is not None and inspect.isawaitable(result)):
             _event_loop().run(result)
+        elif result is not None and (inspect.isgenerator(result) or inspect.isasyncgen(result)):
+            # A wrapped generator function that schedule() could not recognise: its body never
+            # ran, so the run must not count as a success.
+            raise TypeError(
+                f"the callback returned a {type(result).__name__} instead of running: "
+                "a generator function's body runs only when iterated; use a plain function"
+            )
     except BaseException as exc:  # noqa: BLE001 - a callback must never take a worker down
         elapsed = (time.perf_counter() - started) * 1000
         error = _describe(exc)

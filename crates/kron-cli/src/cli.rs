@@ -116,7 +116,8 @@ pub struct HistoryArgs {
     /// The timer's name (a removed timer's history is still shown)
     pub name: String,
     /// Show at most the latest N events
-    #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20,
+          value_parser = crate::parse::count, allow_negative_numbers = true)]
     pub limit: usize,
     /// Only events since then: a duration back from now (30m, 2h, 1d) or a time (2026-03-08T02:30:00Z, or local 2026-03-08 02:30)
     #[arg(long, value_name = "DURATION|TIME")]
@@ -150,7 +151,8 @@ pub struct CronArgs {
     #[arg(long, short = 't', value_name = "TZ", default_value = "UTC")]
     pub timezone: String,
     /// How many fire times to list
-    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10)]
+    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10,
+          value_parser = crate::parse::count, allow_negative_numbers = true)]
     pub count: usize,
     /// List fire times after this time instead of now
     #[arg(long, value_name = "TIME")]
@@ -168,7 +170,7 @@ pub enum LogCommand {
 #[derive(Debug, Args)]
 pub struct CompactArgs {
     /// Keep, per timer, the events of its N most recent runs (and everything after them)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::parse::count, allow_negative_numbers = true)]
     pub keep_runs: Option<usize>,
     /// Delete events older than this (30d, 12h, ...)
     #[arg(long, value_name = "DURATION")]

@@ -19,15 +19,36 @@ pub fn time_or_ago(
     now: EpochMs,
     tz: &TimeZone,
 ) -> CliResult<EpochMs> {
-    if let Ok(ms) = parse_duration(arg, text) {
-        let back = i64::try_from(ms).unwrap_or(i64::MAX);
-        return Ok(now.saturating_sub(back));
+    let duration = match parse_duration(arg, text) {
+        Ok(ms) => {
+            let back = i64::try_from(ms).unwrap_or(i64::MAX);
+            return Ok(now.saturating_sub(back));
+        }
+        Err(e) => e,
+    };
+    // Report the reading the value was meant for: a date starts with its year and a dash (or is
+    // a compact 20260308...), a duration with a number; anything else gets both forms, not a parser's internals.
+    let s = text.trim();
+    let year_digits = s
+        .strip_prefix(['+', '-'])
+        .unwrap_or(s)
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    let looks_like_date = year_digits >= 4
+        && s.as_bytes().get(year_digits).is_some_and(|&b| b == b'-')
+        || year_digits >= 8
+        || s.starts_with(['+', '-']);
+    if looks_like_date {
+        return datetime(arg, text, tz);
     }
-    datetime(arg, text, tz).map_err(|e| {
-        CliError::usage(format!(
-            "{e} (or give a duration back from now, such as 30m, 2h or 1d)"
-        ))
-    })
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(CliError::from(duration));
+    }
+    Err(CliError::usage(format!(
+        "invalid {arg} {text:?}: expected a duration back from now (30m, 2h, 1d) or an ISO 8601 \
+         time (2026-03-08T02:30:00Z, 2026-03-08T02:30:00+01:00, or local 2026-03-08 02:30)"
+    )))
 }
 
 /// A datetime; without an offset, local time in `tz` (the same rules as `at=` timers: a time in
@@ -71,6 +92,14 @@ pub fn seconds_or_duration(arg: &'static str, text: &str) -> CliResult<u64> {
         )));
     }
     parse_duration(arg, trimmed).map_err(CliError::from)
+}
+
+/// A count option (`--limit`, `-n`): a whole number. Clap's own message for `-1` would be
+/// "unexpected argument", and for a huge value "number too large to fit in target type".
+pub fn count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .map_err(|_| format!("must be a whole number from 0 to {}", usize::MAX))
 }
 
 /// Event kinds as people type them: `RUN_FAILED`, `run_failed`, `failed`, `paused`.
@@ -125,6 +154,31 @@ mod tests {
         );
         let e = time_or_ago("since", "yesterday", now, &tz);
         assert!(matches!(e, Err(CliError::Usage(_))), "{e:?}");
+        // The error is the one of the reading the value was meant for, never a parser's
+        // internals.
+        let cases = [
+            ("1h60m", "invalid since \"1h60m\": 60m is out of range"),
+            (" 30m", "remove the spaces around the duration"),
+            ("2026-01-01T00:00:00+24:00", "offset +24:00 is out of range"),
+            (
+                "9999-12-31T23:59:59Z",
+                "out of range: instants must be between",
+            ),
+            (
+                "yesterday",
+                "expected a duration back from now (30m, 2h, 1d) or an ISO 8601",
+            ),
+        ];
+        for (text, want) in cases {
+            match time_or_ago("since", text, now, &tz) {
+                Err(CliError::Usage(message)) => {
+                    assert!(message.contains(want), "{text}: {message}");
+                    assert!(!message.contains("four digit"), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(time_or_ago("since", "20261126T120000Z", now, &tz).is_ok());
         assert_eq!(seconds_or_duration("timeout", "2").ok(), Some(2_000));
         assert_eq!(seconds_or_duration("timeout", "1.5").ok(), Some(1_500));
         assert_eq!(seconds_or_duration("timeout", "2m").ok(), Some(120_000));

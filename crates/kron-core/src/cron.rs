@@ -23,6 +23,7 @@ use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 
+use crate::cron_fields::Field;
 use crate::time::{self, EpochMs};
 use crate::CoreError;
 
@@ -30,6 +31,10 @@ use crate::CoreError;
 /// at most a few times a year and every valid expression matches within a few years, so this only
 /// stops pathological inputs from spinning.
 const MAX_SPANS: usize = 10_000;
+
+/// The last year with fire times: later wall-clock matches are beyond the cron library's search
+/// limit (it stops early in the year 5000), so no schedule fires after this year ends.
+pub const LAST_YEAR: i32 = 4999;
 
 /// A compiled cron expression bound to a time zone.
 #[derive(Debug, Clone)]
@@ -123,7 +128,20 @@ fn compile(expr: &str) -> Result<(Cron, bool), CoreError> {
             }
         }
     }
-    let cron = parser().parse(expanded).map_err(|e| err(e.to_string()))?;
+    if matches!(fields.len(), 5 | 6) {
+        for (field, text) in Field::layout(fields.len() == 6).iter().zip(&fields) {
+            field.check(text).map_err(err)?;
+        }
+    } else {
+        return Err(err(format!(
+            "expected 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds \
+             first; got {}",
+            fields.len()
+        )));
+    }
+    let cron = parser()
+        .parse(expanded)
+        .map_err(|e| err(attribute(&fields, &e.to_string())))?;
     // Croner accepted the expression, so it has 5 fields or 6 with seconds first.
     let hour = if fields.len() == 6 {
         fields[2]
@@ -142,6 +160,21 @@ fn compile(expr: &str) -> Result<(Cron, bool), CoreError> {
         ));
     }
     Ok((cron, wall_clock))
+}
+
+/// Croner's error `message`, prefixed with the first field croner rejects on its own (each field
+/// tried with wildcards in the others), so the user knows where to look.
+fn attribute(fields: &[&str], message: &str) -> String {
+    let layout = Field::layout(fields.len() == 6);
+    for (i, field) in layout.iter().enumerate() {
+        let probe: Vec<&str> = (0..layout.len())
+            .map(|j| if j == i { fields[j] } else { "*" })
+            .collect();
+        if parser().parse(&probe.join(" ")).is_err() {
+            return format!("{} field {:?}: {message}", field.name(), fields[i]);
+        }
+    }
+    message.to_string()
 }
 
 impl CronSchedule {
@@ -218,6 +251,11 @@ impl CronSchedule {
     fn next_civil_after(&self, lower: i64) -> Option<i64> {
         let origin = Offset::UTC.to_datetime(Timestamp::from_second(lower).ok()?);
         let found = self.cron.find_next_occurrence(&origin, false).ok()?;
+        // Croner gives up somewhere early in its limit year, depending on the expression; a
+        // fixed end (the last wall-clock second of LAST_YEAR) is one rule to document.
+        if i32::from(found.year()) > LAST_YEAR {
+            return None;
+        }
         Some(Offset::UTC.to_timestamp(found).ok()?.as_second())
     }
 }
@@ -226,9 +264,30 @@ fn to_ms(seconds: i64) -> Option<EpochMs> {
     seconds.checked_mul(1000)
 }
 
-/// Croner's English description of `expr` (for `kron cron`), after validating it.
+/// An English description of `expr` (for `kron cron`), after validating it.
+///
+/// Croner's, with its day-of-month wording corrected: it describes `LW` (the last weekday,
+/// Monday to Friday) as "the last day of the month", and `W` as "the weekday nearest" without
+/// saying that a weekday here means Monday to Friday.
 pub fn describe_cron(expr: &str) -> Result<String, CoreError> {
-    compile(expr).map(|(cron, _)| cron.describe())
+    let (cron, _) = compile(expr)?;
+    let mut text = cron.describe();
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let dom = match fields.len() {
+        5 => fields[2],
+        6 => fields[3],
+        _ => "",
+    };
+    if dom.split(',').any(|item| item.eq_ignore_ascii_case("LW")) {
+        text = text.replace(
+            "the last day of the month",
+            "the last weekday (Monday to Friday) of the month",
+        );
+    }
+    Ok(text.replace(
+        "the weekday nearest day",
+        "the weekday (Monday to Friday) nearest day",
+    ))
 }
 
 #[cfg(test)]
@@ -310,28 +369,31 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("", "empty"),
             ("   ", "empty"),
-            ("* * * *", "5 or 6 fields"),
-            ("*", "5 or 6 fields"),
-            ("0 0 * * * 2026", "out of bounds"),
-            ("* * * * * * *", "5 or 6 fields"),
-            ("0 0 0 1 1 * 2026", "5 or 6 fields"),
-            ("60 * * * *", "out of bounds"),
-            ("* 24 * * *", "out of bounds"),
-            ("* * 0 * *", "out of bounds"),
-            ("* * 32 * *", "out of bounds"),
-            ("* * * 13 *", "out of bounds"),
-            ("* * * * 8", "out of bounds"),
-            ("61 * * * * *", "out of bounds"),
-            ("5-1 * * * *", ""),
-            ("*/0 * * * *", ""),
+            ("* * * *", "expected 5 fields"),
+            ("*", "got 1"),
+            ("0 0 * * * 2026", "day-of-week 2026 is out of range 0-7"),
+            ("* * * * * * *", "or 6 with seconds first; got 7"),
+            ("0 0 0 1 1 * 2026", "got 7"),
+            ("60 * * * *", "minute 60 is out of range 0-59"),
+            ("* 24 * * *", "hour 24 is out of range 0-23"),
+            ("* * 0 * *", "day-of-month 0 is out of range 1-31"),
+            ("* * 32 * *", "day-of-month 32 is out of range 1-31"),
+            ("* * * 13 *", "month 13 is out of range 1-12"),
+            ("* * * * 8", "day-of-week 8 is out of range 0-7"),
+            ("61 * * * * *", "second 61 is out of range 0-59"),
+            ("5-1 * * * *", "minute range 5-1 goes backwards"),
+            (
+                "*/0 * * * *",
+                "minute step \"*/0\": the step must be at least 1",
+            ),
             (", * * * *", "empty item"),
             ("1,,2 * * * *", "empty item"),
-            ("/10 * * * *", ""),
-            ("5/10 * * * *", ""),
+            ("/10 * * * *", "a step applies to * or a range"),
+            ("5/10 * * * *", "a step applies to * or a range"),
             ("a * * * *", "names are only allowed"),
             ("MON * * * *", "minute field"),
             ("0 0 JAN * *", "day-of-month field"),
-            ("0 8 * * FUNDAY", "illegal character"),
+            ("0 8 * * FUNDAY", "day-of-week field \"FUNDAY\""),
             ("0 8 * * * ;rm", ""),
             ("0 0 30 2 *", "never matches"),
             ("0 0 31 4 *", "never matches"),
@@ -339,6 +401,15 @@ mod tests {
             ("@every 5m", "unknown nickname"),
             ("@", "unknown nickname"),
             ("0 0 * * *\0", ""),
+            ("0 25 * * *", "hour 25 is out of range 0-23"),
+            (
+                "0 0 * * FRI#6",
+                "day-of-week \"FRI#6\": the occurrence after # must be 1 to 5",
+            ),
+            ("0 0 32W * *", "day-of-month 32 is out of range 1-31"),
+            ("0 0 * * MON-9", "day-of-week 9 is out of range 0-7"),
+            ("0 0 1-40/2 * *", "day-of-month 40 is out of range 1-31"),
+            ("*/x * * * *", "minute field \"*/x\""),
         ];
         for (expr, fragment) in cases {
             let e = compile(expr).expect_err(expr).to_string();
@@ -419,6 +490,47 @@ mod tests {
                     "2026-03-06T00:00:00.000Z",
                     "2026-03-13T00:00:00.000Z",
                 ],
+            ),
+            // A step on `*` restricts the day of month, so it ORs with the day of week too:
+            // odd days (1, 3, 5, ...) and every Monday (2026-02-02, 2026-02-16).
+            (
+                "0 0 */2 * MON",
+                "2026-02-01T00:00:00Z",
+                &[
+                    "2026-02-02T00:00:00.000Z",
+                    "2026-02-03T00:00:00.000Z",
+                    "2026-02-05T00:00:00.000Z",
+                    "2026-02-07T00:00:00.000Z",
+                    "2026-02-09T00:00:00.000Z",
+                    "2026-02-11T00:00:00.000Z",
+                    "2026-02-13T00:00:00.000Z",
+                    "2026-02-15T00:00:00.000Z",
+                    "2026-02-16T00:00:00.000Z",
+                ],
+            ),
+            // `?` is `*`: only Mondays.
+            (
+                "0 0 ? * MON",
+                "2026-02-01T00:00:00Z",
+                &["2026-02-02T00:00:00.000Z", "2026-02-09T00:00:00.000Z"],
+            ),
+            // LW: the last Monday-to-Friday day (2026-01-31 is a Saturday, 2026-05-31 a Sunday).
+            (
+                "0 0 LW * *",
+                "2026-01-01T00:00:00Z",
+                &[
+                    "2026-01-30T00:00:00.000Z",
+                    "2026-02-27T00:00:00.000Z",
+                    "2026-03-31T00:00:00.000Z",
+                    "2026-04-30T00:00:00.000Z",
+                    "2026-05-29T00:00:00.000Z",
+                ],
+            ),
+            // 15W: the weekday nearest the 15th (2026-02-15 is a Sunday, 2026-08-15 a Saturday).
+            (
+                "0 0 15W * *",
+                "2026-02-01T00:00:00Z",
+                &["2026-02-16T00:00:00.000Z", "2026-03-16T00:00:00.000Z"],
             ),
             (
                 "0 0 29 2 *",
@@ -515,6 +627,30 @@ mod tests {
             }
         }
         assert_eq!(s.next_after(i64::MAX), None);
+        // The last fire is in the year 4999, whatever the expression.
+        for (expr, from, last) in [
+            (
+                "*/15 * * * *",
+                "4999-12-30T00:00:00Z",
+                "4999-12-31T23:45:00.000Z",
+            ),
+            (
+                "0 0 1 1 *",
+                "4990-01-01T00:00:00Z",
+                "4999-01-01T00:00:00.000Z",
+            ),
+            (
+                "*/10 * * * * *",
+                "4999-12-31T23:00:00Z",
+                "4999-12-31T23:59:50.000Z",
+            ),
+        ] {
+            let s = CronSchedule::parse(expr, "UTC").expect("valid");
+            let t = at(from);
+            let mut fires = std::iter::successors(s.next_after(t), |&f| s.next_after(f));
+            let final_fire = fires.by_ref().take(2_000_000).last().map(format_utc);
+            assert_eq!(final_fire.as_deref(), Some(last), "{expr}");
+        }
         // Croner stops at year 5000.
         assert_eq!(s.next_after(at("5000-12-31T23:59:00Z")), None);
         assert!(s.next_after(i64::MIN).is_some());
@@ -593,6 +729,31 @@ mod tests {
             let text = describe_cron(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
             assert!(text.contains(fragment), "{expr}: {text}");
         }
+        // Croner calls LW "the last day of the month"; it is the last weekday.
+        let cases: &[(&str, &str)] = &[
+            (
+                "0 0 LW * *",
+                "on the last weekday (Monday to Friday) of the month",
+            ),
+            (
+                "0 0 lw * *",
+                "on the last weekday (Monday to Friday) of the month",
+            ),
+            ("0 0 L * *", "on the last day of the month"),
+            (
+                "0 0 15W * *",
+                "on the weekday (Monday to Friday) nearest day 15",
+            ),
+            ("0 0 * * FRI#2", "on the 2nd Friday of the month"),
+            ("0 0 * * 5L", "on the last Friday of the month"),
+        ];
+        for (expr, fragment) in cases {
+            let text = describe_cron(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            assert!(text.contains(fragment), "{expr}: {text}");
+        }
+        assert!(!describe_cron("0 0 LW * *")
+            .expect("valid")
+            .contains("last day"));
         assert!(describe_cron("61 * * * *").is_err());
         assert!(describe_cron("@reboot").is_err());
     }

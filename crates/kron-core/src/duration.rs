@@ -1,9 +1,11 @@
 //! Durations as users write them: "500ms", "10s", "30m", "1h30m", "2d".
 //!
 //! The grammar is deliberately strict so a typo never silently becomes a different interval:
-//! one or more `<integer><unit>` components with no spaces between them, each unit at most once
-//! and largest first. Units: `w`, `d`, `h`, `m`, `s`, `ms`. No signs, no fractions ("1.5s" is
-//! rejected with a hint to write "1500ms"). Whitespace around the whole value is tolerated.
+//! one or more `<integer><unit>` components with no spaces anywhere (not even around the value),
+//! each unit at most once and largest first. Units: `w`, `d`, `h`, `m`, `s`, `ms`. No signs, no
+//! fractions ("1.5s" is rejected with a hint to write "1500ms"). The first component may be any
+//! size ("90s", "36h"); a component after a larger one must be below what carries into the next
+//! unit up ("1h60m" and "1d24h" are rejected: write "2h" and "2d").
 
 use crate::CoreError;
 
@@ -16,7 +18,8 @@ const MS_PER_WEEK: u64 = 7 * MS_PER_DAY;
 /// Largest accepted duration: anything longer could not be added to an `EpochMs` anyway.
 pub const MAX_DURATION_MS: u64 = i64::MAX as u64;
 
-/// Units from largest to smallest; the index doubles as the ordering rank.
+/// Units from largest to smallest; the index doubles as the ordering rank. A unit's carry (how
+/// many of it make one of the unit above) is the ratio of the two entries.
 const UNITS: [(&str, u64); 6] = [
     ("w", MS_PER_WEEK),
     ("d", MS_PER_DAY),
@@ -34,6 +37,11 @@ pub fn parse_duration(arg: &'static str, text: &str) -> Result<u64, CoreError> {
     let s = text.trim();
     if s.is_empty() {
         return Err(err(format!("duration is empty; {UNIT_HINT}")));
+    }
+    if s.len() != text.len() {
+        return Err(err(format!(
+            "remove the spaces around the duration (write {s:?})"
+        )));
     }
     if s.starts_with('-') {
         return Err(err("duration must be positive".to_string()));
@@ -83,6 +91,12 @@ pub fn parse_duration(arg: &'static str, text: &str) -> Result<u64, CoreError> {
                 "each unit may appear once, largest first (e.g. 1h30m)".to_string()
             ));
         }
+        // After a larger unit, a part must be below its carry: 59m after an hour, 23h after a
+        // day, 6d after a week.
+        let carry = match prev_rank {
+            Some(_) if rank > 0 => Some(UNITS[rank - 1].1 / UNITS[rank].1),
+            _ => None,
+        };
         prev_rank = Some(rank);
         let too_large = || {
             err(format!(
@@ -90,6 +104,12 @@ pub fn parse_duration(arg: &'static str, text: &str) -> Result<u64, CoreError> {
             ))
         };
         let value: u64 = digits.parse().map_err(|_| too_large())?;
+        if let Some(carry) = carry.filter(|&carry| value >= carry) {
+            return Err(err(format!(
+                "{digits}{unit} is out of range after a larger unit (must be below {carry}{unit}); \
+                 carry it into the larger unit or write the whole duration in {unit}"
+            )));
+        }
         let part = value.checked_mul(UNITS[rank].1).ok_or_else(too_large)?;
         total = total.checked_add(part).ok_or_else(too_large)?;
         if total > MAX_DURATION_MS {
@@ -141,11 +161,14 @@ mod tests {
             ("1w", 604_800_000),
             ("1w2d", 777_600_000),
             ("1d2h3m4s5ms", 93_784_005),
-            ("  10s \t", 10_000),
-            ("\n1h30m\n", 5_400_000),
+            ("90s", 90_000),
+            ("36h", 129_600_000),
+            ("1h59m59s999ms", 7_199_999),
+            ("1d23h", 169_200_000),
+            ("1w6d23h59m59s999ms", 1_209_599_999),
+            ("1h0m", 3_600_000),
             ("90m", 5_400_000),
             ("0h1m", 60_000),
-            ("1h0m", 3_600_000),
             ("007s", 7_000),
             ("1000ms", 1_000),
             ("9223372036854775807ms", MAX_DURATION_MS),
@@ -192,6 +215,23 @@ mod tests {
             ("106751991167d8h", "too large"),
             ("106751991167d7h12m55s808ms", "too large"),
             ("1s\0", "expected a number"),
+            (" 10s", "spaces around"),
+            ("10s ", "spaces around"),
+            ("  10s \t", "spaces around"),
+            ("\n1h30m\n", "spaces around"),
+            (
+                "1h60m",
+                "60m is out of range after a larger unit (must be below 60m)",
+            ),
+            (
+                "1d24h",
+                "24h is out of range after a larger unit (must be below 24h)",
+            ),
+            ("1w7d", "below 7d"),
+            ("1m60s", "below 60s"),
+            ("1h90s", "below 60s"),
+            ("1s1000ms", "below 1000ms"),
+            ("1d1440m", "below 60m"),
             ("５s", "expected a number"),
             ("1秒", "unexpected"),
         ];

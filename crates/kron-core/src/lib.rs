@@ -17,5 +17,6 @@ pub mod time;
 pub mod timer;
 
 mod cron;
+mod cron_fields;
 
 pub use error::{CommandError, CoreError};

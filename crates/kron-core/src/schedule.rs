@@ -80,10 +80,13 @@ pub struct Schedule {
     cron: Option<Box<crate::cron::CronSchedule>>,
 }
 
-/// Croner's English description of a cron expression, for `kron cron`. Error: arg `cron`.
+/// An English description of a cron expression, for `kron cron`. Error: arg `cron`.
 pub fn explain_cron(expr: &str) -> Result<String, CoreError> {
     describe_cron(expr)
 }
+
+/// Cron schedules have no fire times after the end of this year.
+pub const CRON_LAST_YEAR: i32 = crate::cron::LAST_YEAR;
 
 /// Validates an `every` / `after` interval: positive and small enough to add to an instant.
 /// Longest `every`, `after` or `jitter`: 100 years (36,525 days). Longer values are almost
@@ -139,12 +142,8 @@ impl Schedule {
                 if !(MIN_EPOCH_MS..=MAX_EPOCH_MS).contains(at_ms) {
                     return Err(CoreError::invalid(
                         "at",
-                        at_ms.to_string(),
-                        format!(
-                            "instant out of range (must be between {} and {})",
-                            format_utc(MIN_EPOCH_MS),
-                            format_utc(MAX_EPOCH_MS)
-                        ),
+                        format!("{at_ms} ms after 1970-01-01T00:00:00Z"),
+                        crate::time::out_of_range(),
                     ));
                 }
                 None
@@ -372,7 +371,8 @@ mod tests {
             ),
             (
                 ScheduleSpec::at_ms(i64::MAX),
-                "invalid at \"9223372036854775807\"",
+                "invalid at \"9223372036854775807 ms after 1970-01-01T00:00:00Z\": out of range: \
+                 instants must be between -009999-01-02T01:59:59.000Z and 9999-12-30T22:00:00.999Z",
             ),
             (ScheduleSpec::at_ms(MIN_EPOCH_MS - 1), "out of range"),
             (cron("0 8 * *", "UTC"), "invalid cron \"0 8 * *\""),

@@ -87,23 +87,59 @@ fn parse_timestamp(arg: &'static str, text: &str, timezone: &str) -> Result<Time
         )));
     }
     if let Some(year) = oversized_year(s) {
-        return Err(err(format!(
-            "year {year} is out of range (years must be between -9999 and 9999)"
-        )));
+        return Err(err(format!("year {year} is {}", out_of_range())));
     }
     // Split first, decide second: jiff's civil parser accepts "...-05:00" and silently drops the
     // offset, so whether an offset is present decides which reading applies.
     let pieces = Pieces::parse(s).map_err(|e| err(format!("{e}; {DATETIME_HINT}")))?;
-    let ts = if pieces.offset().is_some() {
-        s.parse::<Timestamp>()
-            .map_err(|e| err(format!("{e}; {DATETIME_HINT}")))?
+    let dt = pieces
+        .date()
+        .to_datetime(pieces.time().unwrap_or(Time::midnight()));
+    let ts = if let Some(offset) = pieces.offset() {
+        let offset = offset.to_numeric_offset();
+        if offset.seconds().unsigned_abs() >= MAX_OFFSET_SECONDS {
+            return Err(err(format!(
+                "offset {} is out of range: offsets must be between -23:59 and +23:59",
+                show_offset(offset)
+            )));
+        }
+        match s.parse::<Timestamp>() {
+            Ok(ts) => ts,
+            // A well-formed value whose instant jiff cannot represent.
+            Err(_) if offset.to_timestamp(dt).is_err() => {
+                return Err(err(out_of_range()));
+            }
+            Err(e) => return Err(err(format!("{e}; {DATETIME_HINT}"))),
+        }
     } else {
-        let dt = pieces
-            .date()
-            .to_datetime(pieces.time().unwrap_or(Time::midnight()));
-        resolve_local(&tz, dt).map_err(|e| err(e.to_string()))?
+        resolve_local(&tz, dt).map_err(|_| err(out_of_range()))?
     };
     Ok(ts)
+}
+
+/// Offsets are below a day: `+24:00` and beyond name no real place (jiff would take up to 25:59).
+const MAX_OFFSET_SECONDS: u32 = 24 * 3600;
+
+/// `+24:00`, `-25:00:30`: an offset as ISO 8601 writes it.
+fn show_offset(offset: Offset) -> String {
+    let total = offset.seconds();
+    let sign = if total < 0 { '-' } else { '+' };
+    let abs = total.unsigned_abs();
+    let (h, m, sec) = (abs / 3600, abs / 60 % 60, abs % 60);
+    if sec == 0 {
+        format!("{sign}{h:02}:{m:02}")
+    } else {
+        format!("{sign}{h:02}:{m:02}:{sec:02}")
+    }
+}
+
+/// The reason given for any instant outside the supported range, with that range in ISO form.
+pub fn out_of_range() -> String {
+    format!(
+        "out of range: instants must be between {} and {}",
+        format_utc(MIN_EPOCH_MS),
+        format_utc(MAX_EPOCH_MS)
+    )
 }
 
 const DATETIME_HINT: &str = "expected an ISO 8601 datetime such as 2026-03-08T02:30:00Z, \
@@ -335,6 +371,16 @@ mod tests {
                 "Europe/Berlin",
                 "2026-10-25T00:30:00.000Z",
             ),
+            (
+                "2026-03-08T02:30:00+23:59",
+                "UTC",
+                "2026-03-07T02:31:00.000Z",
+            ),
+            (
+                "2026-03-08T02:30:00-23:59",
+                "UTC",
+                "2026-03-09T02:29:00.000Z",
+            ),
             // Extremes that jiff supports.
             ("9999-12-30T22:00:00Z", "UTC", "9999-12-30T22:00:00.000Z"),
             ("0001-01-01T00:00:00Z", "UTC", "0001-01-01T00:00:00.000Z"),
@@ -356,6 +402,15 @@ mod tests {
             ("2026-03-08T25:00:00", "hour"),
             ("2026-03-08T24:00:00", "hour"),
             ("2026-03-08T02:30:00+26:00", "expected an ISO 8601"),
+            (
+                "2026-03-08T02:30:00+24:00",
+                "offset +24:00 is out of range: offsets must be between -23:59 and +23:59",
+            ),
+            ("2026-03-08T02:30:00-25:00", "offset -25:00 is out of range"),
+            (
+                "2026-03-08T02:30:00+24:00:30",
+                "offset +24:00:30 is out of range",
+            ),
             ("2026-03-08T02:30:00+05:00junk", "expected an ISO 8601"),
             ("2026-03-08T02:30:00Zjunk", "expected an ISO 8601"),
             ("10000-01-01", "out of range"),
@@ -363,7 +418,27 @@ mod tests {
             ("+010000-01-01T00:00:00Z", "out of range"),
             ("-10000-01-01", "out of range"),
             ("99999999999999999999-01-01", "out of range"),
-            ("9999-12-31T23:59:59Z", "expected an ISO 8601"),
+            (
+                "10000-01-01",
+                "year 10000 is out of range: instants must be between",
+            ),
+            (
+                "9999-12-31T23:59:59Z",
+                "out of range: instants must be between -009999-01-02T01:59:59.000Z and \
+                 9999-12-30T22:00:00.999Z",
+            ),
+            (
+                "9999-12-31T23:59:59",
+                "out of range: instants must be between",
+            ),
+            (
+                "9999-12-31T00:00:00-05:00",
+                "out of range: instants must be between",
+            ),
+            (
+                "-009999-01-01T00:00:00Z",
+                "out of range: instants must be between",
+            ),
             ("2026-03-08T02:30:00[Europe/Berlin]", "annotations"),
             ("2026-03-08T02:30:00-05:00[America/New_York]", "annotations"),
             ("1700000000000", "expected an ISO 8601"),

@@ -83,6 +83,11 @@ fn store_error(py: Python<'_>, message: String, err: StoreError) -> PyErr {
             "CorruptStorageError",
             (message, path.to_string_lossy().into_owned()),
         ),
+        StoreError::NotADirectory { data_dir, .. } => kron_error(
+            py,
+            "_DataDirNotADirectoryError",
+            (message, "data_dir", data_dir.to_string_lossy().into_owned()),
+        ),
         StoreError::NotFound { path }
         | StoreError::ReadOnly { path, .. }
         | StoreError::Io { path, .. }

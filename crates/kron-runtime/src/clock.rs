@@ -9,6 +9,16 @@ use kron_core::time::EpochMs;
 /// of their instant, so a longer wait means the clock went back; the attempt then runs.
 const MAX_INSTANT_WAIT: Duration = Duration::from_millis(20);
 
+/// The instant `timeout` from now. A timeout too long to add (`Duration::MAX`, what an infinite
+/// `shutdown(timeout)` becomes) is a century: no wait outlives that, and it cannot panic.
+pub(crate) fn deadline_in(timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout.min(CENTURY))
+        .or_else(|| now.checked_add(Duration::from_secs(24 * 3600)))
+        .unwrap_or(now)
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> EpochMs;
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
+use crate::clock::{deadline_in, Clock};
 
 use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
 use kron_core::event::StoredEvent;
@@ -279,7 +279,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         if state.running.is_none() && state.stopping > 0 {
             // Another shutdown is in progress (one asked for from inside a callback, say): wait
             // for it, so that returning means the directory was released.
-            let deadline = Instant::now() + timeout;
+            let deadline = deadline_in(timeout);
             while state.stopping > 0 && Instant::now() < deadline {
                 drop(state);
                 std::thread::sleep(Duration::from_millis(5));
@@ -292,7 +292,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 abandoned: 0,
             };
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_in(timeout);
         if let Some(control) = running.control.take() {
             control.stop();
         }

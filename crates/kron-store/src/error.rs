@@ -39,6 +39,15 @@ pub enum StoreError {
     #[error("{}: cannot write here (read-only file, directory or file system): {detail}", .path.display())]
     ReadOnly { path: PathBuf, detail: String },
 
+    /// The data directory is a file, or lies under one (`file` is that file), so it cannot be
+    /// created or used.
+    #[error(
+        "invalid data_dir {:?}: {} is a file, not a directory",
+        .data_dir.display().to_string(),
+        .file.display()
+    )]
+    NotADirectory { data_dir: PathBuf, file: PathBuf },
+
     /// Any other file-system error.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -70,6 +79,17 @@ fn pid_text(pid: Option<u32>) -> String {
         Some(pid) => format!(" (pid {pid})"),
         None => String::new(),
     }
+}
+
+/// The file that stops `data_dir` from being a directory: itself, or its nearest existing
+/// ancestor when that is not a directory. `None` when nothing in the way is a file.
+pub(crate) fn file_in_the_way(data_dir: &Path) -> Option<PathBuf> {
+    let existing = data_dir
+        .ancestors()
+        .find(|p| p.symlink_metadata().is_ok())?;
+    // Follows symbolic links: a link to a directory is a directory.
+    let is_dir = std::fs::metadata(existing).is_ok_and(|m| m.is_dir());
+    (!is_dir && !existing.as_os_str().is_empty()).then(|| existing.to_path_buf())
 }
 
 /// Maps a file-system error on `path`: permission and read-only-file-system errors become

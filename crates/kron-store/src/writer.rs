@@ -18,7 +18,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::checkpoint::{self, CheckpointReport, Checkpointer};
 use crate::db::{self, BUSY_TIMEOUT};
-use crate::error::{io_error, sql, sql_error, StoreError};
+use crate::error::{file_in_the_way, io_error, sql, sql_error, StoreError};
 use crate::grouped::{self, WriteError};
 use crate::lock::DirLock;
 use crate::query;
@@ -110,6 +110,12 @@ impl Store {
     /// or truncated (`Corrupt`), or come from a newer Kron (`SchemaTooNew`), without writing to
     /// them. A zero-length or missing `kron.db` is initialized.
     pub fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+        if let Some(file) = file_in_the_way(data_dir) {
+            return Err(StoreError::NotADirectory {
+                data_dir: data_dir.to_path_buf(),
+                file,
+            });
+        }
         std::fs::create_dir_all(data_dir).map_err(|e| io_error(data_dir, e))?;
         let lock = DirLock::acquire(data_dir)?;
         let db_path = db::db_path(data_dir);

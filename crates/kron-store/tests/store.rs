@@ -1548,3 +1548,32 @@ fn grouped_writes_keep_the_last_value_and_write_missing_rows_whole() {
         .unwrap();
     assert_eq!(five.phase, RunPhase::Running);
 }
+
+#[test]
+fn a_data_dir_that_is_a_file_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory\n").unwrap();
+    let under = file.join("sub").join("dir");
+    for data_dir in [file.clone(), under] {
+        match Store::open(&data_dir, Durability::Normal).map(|_| ()) {
+            Err(err @ StoreError::NotADirectory { .. }) => {
+                let text = err.to_string();
+                assert!(
+                    text.starts_with(&format!(
+                        "invalid data_dir {:?}",
+                        data_dir.display().to_string()
+                    )),
+                    "{text}"
+                );
+                assert!(
+                    text.ends_with(&format!("{} is a file, not a directory", file.display())),
+                    "{text}"
+                );
+            }
+            other => panic!("expected NotADirectory, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory\n");
+    assert_eq!(listing(dir.path()), set(&["a-file"]));
+}

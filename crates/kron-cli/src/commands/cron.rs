@@ -1,7 +1,9 @@
 //! `kron cron "EXPR"`: what an expression means and when it fires next, across DST changes.
 
+use std::io::Write;
+
 use jiff::tz::{TimeZone, TimeZoneDatabase};
-use kron_core::schedule::{explain_cron, Schedule, ScheduleSpec};
+use kron_core::schedule::{explain_cron, Schedule, ScheduleSpec, CRON_LAST_YEAR as LAST_YEAR};
 use kron_core::time::{format_utc, parse_datetime, EpochMs};
 use serde::Serialize;
 
@@ -34,9 +36,9 @@ struct FireJson {
 }
 
 pub fn run(ctx: &mut Ctx, args: &CronArgs) -> CliResult {
-    if args.count > MAX_COUNT {
+    if args.count == 0 || args.count > MAX_COUNT {
         return Err(CliError::usage(format!(
-            "invalid -n {}: at most {MAX_COUNT}",
+            "invalid -n {}: must be between 1 and {MAX_COUNT}",
             args.count
         )));
     }
@@ -64,6 +66,16 @@ pub fn run(ctx: &mut Ctx, args: &CronArgs) -> CliResult {
             }
             None => break,
         }
+    }
+    if !times.is_empty() && times.len() < args.count {
+        // Diagnostics go to stderr, so the listing (and --json) stays clean for programs.
+        let _ = writeln!(
+            std::io::stderr(),
+            "kron: only {} fire time{} before the end of the supported range (the year {LAST_YEAR}); \
+             the expression has no later ones that Kron can compute",
+            times.len(),
+            if times.len() == 1 { "" } else { "s" },
+        );
     }
     let offset_of = |ms| zoned_in(ms, &tz).strftime("%:z").to_string();
     if args.json.json {
@@ -94,7 +106,9 @@ pub fn run(ctx: &mut Ctx, args: &CronArgs) -> CliResult {
     ctx.out.line(format!("  {description}"))?;
     ctx.out.line("")?;
     if times.is_empty() {
-        return ctx.out.line("It never fires after that time.");
+        return ctx.out.line(format!(
+            "It never fires after that time (fire times are computed up to the year {LAST_YEAR})."
+        ));
     }
     let mut table = Table::new(vec![
         Column::left(format!("TIME IN {}", args.timezone)),

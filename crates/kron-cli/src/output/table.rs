@@ -1,11 +1,17 @@
 //! Plain-text tables sized to the terminal. When a table is too wide, its shrinkable columns give
 //! way one after the other (highest priority first): a column whose cells have a compact form
 //! switches to it ("in 4m" instead of "14:05:00+01:00 (in 4m)"), then it is cut (with `…`) down
-//! to its minimum. Identifying columns never shrink.
+//! to its minimum. If that is not enough, long identifying cells (timer names) are cut to
+//! [`IDENT_MIN`] characters, then shrinkable columns are left out (least important first), then
+//! the others from the right; no line is ever wider than the limit.
 
 use super::style::{Color, Style};
 
 const GAP: usize = 2;
+
+/// What a cut identifying cell keeps before other columns are left out: enough of a timer name
+/// to recognise it.
+const IDENT_MIN: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -89,11 +95,34 @@ impl Cell {
     }
 }
 
-/// How each column is shown: its width, and whether its cells use their compact form.
+/// How each column is shown: its width, whether its cells use their compact form, and whether
+/// it is shown at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     pub widths: Vec<usize>,
     pub compact: Vec<bool>,
+    pub shown: Vec<bool>,
+}
+
+impl Layout {
+    /// The width of the shown columns with the gaps between them.
+    fn total(&self) -> usize {
+        let shown = self.shown.iter().filter(|&&s| s).count();
+        self.widths
+            .iter()
+            .zip(&self.shown)
+            .filter(|(_, &s)| s)
+            .map(|(w, _)| w)
+            .sum::<usize>()
+            + GAP * shown.saturating_sub(1)
+    }
+
+    /// Narrows column `i` towards `floor` by as much as the table is over `limit`.
+    fn narrow(&mut self, i: usize, floor: usize, limit: usize) {
+        let over = self.total().saturating_sub(limit);
+        let room = self.widths[i].saturating_sub(floor);
+        self.widths[i] -= room.min(over);
+    }
 }
 
 impl From<String> for Cell {
@@ -142,6 +171,7 @@ impl Table {
         let mut layout = Layout {
             widths: (0..n).map(|i| self.natural(i, false)).collect(),
             compact: vec![false; n],
+            shown: vec![true; n],
         };
         let Some(limit) = limit else {
             return layout;
@@ -187,14 +217,42 @@ impl Table {
             let natural = self.natural(i, layout.compact[i]);
             layout.widths[i] += natural.saturating_sub(layout.widths[i]).min(spare);
         }
+        if total(&layout.widths) > limit {
+            self.make_fit(&mut layout, &order, limit);
+        }
         layout
+    }
+
+    /// The steps beyond shrinking, for a table still wider than `limit`: cut identifying cells
+    /// to [`IDENT_MIN`], leave shrinkable columns out (`order`: least important first), then
+    /// the other columns from the right, and finally cut the first column to the limit.
+    fn make_fit(&self, layout: &mut Layout, order: &[usize], limit: usize) {
+        for i in 0..self.columns.len() {
+            let column = &self.columns[i];
+            if column.shrink == 0 && column.align == Align::Left {
+                layout.narrow(i, IDENT_MIN.max(text_width(&column.header)), limit);
+            }
+        }
+        let from_the_right: Vec<usize> = (1..self.columns.len()).rev().collect();
+        for &i in order.iter().chain(&from_the_right) {
+            if layout.total() <= limit {
+                return;
+            }
+            layout.shown[i] = false;
+        }
+        if !layout.widths.is_empty() {
+            layout.narrow(0, 0, limit);
+        }
     }
 
     /// The table as lines (header first), fitted to `limit`.
     pub fn render(&self, style: &Style, limit: Option<usize>) -> Vec<String> {
         let layout = self.layout(limit);
         let widths = &layout.widths;
-        let last = self.columns.len().saturating_sub(1);
+        let last = (0..self.columns.len())
+            .rev()
+            .find(|&i| layout.shown[i])
+            .unwrap_or(0);
         let mut lines = Vec::with_capacity(self.rows.len() + 1);
         let header: Vec<Cell> = self
             .columns
@@ -203,13 +261,18 @@ impl Table {
             .collect();
         for row in std::iter::once(&header).chain(self.rows.iter()) {
             let mut line = String::new();
+            let mut first = true;
             for (i, col) in self.columns.iter().enumerate() {
+                if !layout.shown[i] {
+                    continue;
+                }
                 let cell = row.get(i).cloned().unwrap_or_default();
                 let text = truncate(cell.shown(layout.compact[i]), widths[i]);
                 let pad = widths[i].saturating_sub(text_width(&text));
-                if i > 0 {
+                if !first {
                     line.push_str(&" ".repeat(GAP));
                 }
+                first = false;
                 let painted = style.paint(cell.color, &text);
                 match col.align {
                     Align::Left if i == last => line.push_str(&painted),
@@ -288,9 +351,10 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[1].contains('…'), "{lines:?}");
-        // Too narrow for everything: the unshrinkable columns stay whole.
+        // Too narrow for everything: the name stays, other columns are left out or cut.
         let lines = t.render(&Style::new(false), Some(10));
         assert!(lines[1].starts_with("heartbeat"), "{lines:?}");
+        assert!(lines.iter().all(|l| text_width(l) <= 10), "{lines:?}");
     }
 
     #[test]
@@ -307,6 +371,67 @@ mod tests {
         assert_eq!(lines[1], "a   in 4m", "{lines:?}");
         let lines = t.render(&Style::new(false), None);
         assert_eq!(lines[1], "a   14:05:00+01:00 (in 4m)", "{lines:?}");
+    }
+
+    /// The `kron job list` columns, with a long timer name.
+    fn job_list(name: &str) -> Table {
+        let mut t = Table::new(vec![
+            Column::left("ID"),
+            Column::left("STATE"),
+            Column::left("SCHEDULE").shrink(2, 12),
+            Column::left("NEXT RUN").shrink(1, 10),
+            Column::left("LAST RUN").shrink(3, 10),
+            Column::left("LAST STATUS").shrink(4, 12),
+            Column::right("RUNS"),
+            Column::right("FAILS"),
+        ]);
+        t.push(vec![
+            name.into(),
+            "scheduled".into(),
+            "cron 0 3 * * * (Europe/Berlin)".into(),
+            Cell::new("03:00:00+01:00 (in 2h55m)").or_compact("in 2h55m"),
+            Cell::new("00:04:02+01:00 (23s ago)").or_compact("23s ago"),
+            "FAILED: ConnectionError: orders API timed out after 10s".into(),
+            "31".into(),
+            "16".into(),
+        ]);
+        t
+    }
+
+    #[test]
+    fn no_line_exceeds_the_limit() {
+        let long = "nightly-report-for-the-eu-west-region-and-all-subsidiaries";
+        for name in ["a", "heartbeat", long] {
+            for limit in [1, 5, 10, 20, 30, 40, 60, 80, 100, 120] {
+                let lines = job_list(name).render(&Style::new(false), Some(limit));
+                for line in &lines {
+                    assert!(text_width(line) <= limit, "{name} at {limit}: {line:?}");
+                }
+                // The timer is still recognisable by its first characters.
+                if limit >= 40 {
+                    let shown = lines[1].split(' ').next().unwrap_or("");
+                    let keep = shown.trim_end_matches('…');
+                    let recognisable = keep == name || (keep.len() >= 8 && name.starts_with(keep));
+                    assert!(recognisable, "{lines:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn columns_give_way_least_important_first() {
+        let long = "nightly-report-for-the-eu-west-region-and-all-subsidiaries";
+        let lines = job_list(long).render(&Style::new(false), Some(60));
+        assert!(lines[0].starts_with("ID"), "{lines:?}");
+        assert!(lines[0].contains("STATE"), "{lines:?}");
+        assert!(lines[0].contains("NEXT RUN"), "{lines:?}");
+        assert!(!lines[0].contains("LAST STATUS"), "{lines:?}");
+        assert!(lines[1].starts_with("nightly-report-…"), "{lines:?}");
+        // Wide enough: every column, every cell whole.
+        let lines = job_list(long).render(&Style::new(false), Some(230));
+        assert!(lines[1].starts_with(long), "{lines:?}");
+        assert!(lines[1].contains("timed out after 10s"), "{lines:?}");
+        assert!(lines[1].contains("03:00:00+01:00 (in 2h55m)"), "{lines:?}");
     }
 
     #[test]
