@@ -68,7 +68,7 @@ class StorageError(KronError, RuntimeError):
         self.path = path
 
 
-class _DataDirNotADirectoryError(InvalidArgumentError, StorageError):
+class DataDirIsAFileError(InvalidArgumentError, StorageError):
     """``data_dir`` is a file or lies under one: a bad argument (``ValueError``), and still the
     ``StorageError`` that earlier versions raised for it."""
 

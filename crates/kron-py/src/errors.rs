@@ -85,7 +85,7 @@ fn store_error(py: Python<'_>, message: String, err: StoreError) -> PyErr {
         ),
         StoreError::NotADirectory { data_dir, .. } => kron_error(
             py,
-            "_DataDirNotADirectoryError",
+            "DataDirIsAFileError",
             (message, "data_dir", data_dir.to_string_lossy().into_owned()),
         ),
         StoreError::NotFound { path }
