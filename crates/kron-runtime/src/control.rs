@@ -24,6 +24,10 @@ use serde_json::{json, Value};
 
 use crate::error::RuntimeError;
 
+/// How long a `shutdown` request waits for attempts in flight when it names no `timeout_s`.
+const DEFAULT_SHUTDOWN_TIMEOUT_S: f64 = 30.0;
+/// The longest `timeout_s` a `shutdown` request may ask for: a day.
+const MAX_SHUTDOWN_TIMEOUT_S: f64 = 86_400.0;
 pub const SOCKET_FILE: &str = "control.sock";
 pub const TOKEN_FILE: &str = "control.token";
 /// Longest request line accepted.
@@ -229,14 +233,22 @@ fn respond(line: &str, token: &str, admin: &dyn Admin) -> (Value, Option<Duratio
             };
         }
         ("shutdown", _) => {
-            let secs = request
-                .timeout_s
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .unwrap_or(30.0);
-            return (
-                json!({"ok": true}),
-                Some(Duration::from_secs_f64(secs.min(86_400.0))),
-            );
+            // Refused, not replaced by a default: a client that asked for something else must
+            // not see its shutdown go ahead with another timeout. (JSON has no NaN or infinity.)
+            let secs = request.timeout_s.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_S);
+            if !(0.0..=MAX_SHUTDOWN_TIMEOUT_S).contains(&secs) {
+                return (
+                    error(
+                        "bad_request",
+                        format!(
+                            "invalid timeout_s {secs}: must be between 0 and \
+                             {MAX_SHUTDOWN_TIMEOUT_S} seconds"
+                        ),
+                    ),
+                    None,
+                );
+            }
+            return (json!({"ok": true}), Some(Duration::from_secs_f64(secs)));
         }
         ("pause", Some(id)) => admin.pause(id).map(|()| json!({"ok": true})),
         ("resume", Some(id)) => admin.resume(id).map(|()| json!({"ok": true})),
@@ -312,6 +324,32 @@ mod tests {
         BufReader::new(&stream).read_line(&mut reply)?;
         assert_eq!(reply.trim(), r#"{"ok":true}"#);
         drop(idle);
+        server.stop();
+        Ok(())
+    }
+
+    /// Sends one request and returns the reply line.
+    fn ask(dir: &Path, request: serde_json::Value) -> std::io::Result<String> {
+        let stream = UnixStream::connect(dir.join(SOCKET_FILE))?;
+        (&stream).write_all(format!("{request}\n").as_bytes())?;
+        let mut reply = String::new();
+        BufReader::new(&stream).read_line(&mut reply)?;
+        Ok(reply)
+    }
+
+    #[test]
+    fn a_shutdown_with_a_bad_timeout_is_refused_not_defaulted() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let server = ControlServer::start(dir.path(), Arc::new(Idle))?;
+        let token = std::fs::read_to_string(dir.path().join(TOKEN_FILE))?;
+        for bad in [-1.0, 86_401.0] {
+            let reply = ask(
+                dir.path(),
+                json!({"token": token, "op": "shutdown", "timeout_s": bad}),
+            )?;
+            assert!(reply.contains("bad_request"), "{bad}: {reply}");
+            assert!(reply.contains("invalid timeout_s"), "{bad}: {reply}");
+        }
         server.stop();
         Ok(())
     }
