@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+#: ``--history-limit`` not given: Kron's own default (argparse converts string defaults, not this).
+KRON_DEFAULT: Any = object()
+
 
 def rss_mb() -> float:
     with open("/proc/self/status") as f:
@@ -113,7 +116,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument(
         "--history-limit",
         type=lambda text: None if text.lower() == "none" else int(text),
-        default="default",
+        default=KRON_DEFAULT,
         help="pass history_limit=N (or none) to kron.start; default: Kron's default",
     )
     p.add_argument("--workers", type=int, default=8, help="max_workers (default 8)")
@@ -143,7 +146,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     start_kwargs: dict[str, Any] = {"max_workers": args.workers, "durability": args.durability}
     accepts_limit = "history_limit" in inspect.signature(kron.start).parameters
-    if args.history_limit == "default":
+    if args.history_limit is KRON_DEFAULT:
         default = inspect.signature(kron.start).parameters.get("history_limit")
         limit_shown = f"default ({default.default})" if default else "none"
     else:

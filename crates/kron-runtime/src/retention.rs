@@ -4,7 +4,8 @@
 //! It owns a [`Retainer`] (a second connection) and deletes in transactions of at most
 //! [`STEP_ROWS`] events and about [`STEP_BUDGET`], each ended early as soon as a commit waits for
 //! its turn (see `kron_store`'s `retainer.rs`), so a commit waits a fraction of a millisecond
-//! for retention at worst. It starts no transaction just before a due instant, pauses between
+//! for retention at worst. A transaction about to begin just before a due instant waits for it
+//! to pass (once: under timers due every few milliseconds it then goes ahead), pauses between
 //! transactions as long as the last one took (at most half of a core), and gives free pages
 //! back to the file system only when nothing is due soon. The first pass begins at start, in
 //! the background: `start()` does not wait for a large history to be trimmed.
@@ -31,11 +32,8 @@ const POLL: Duration = Duration::from_secs(1);
 const STEP_BUDGET: Duration = Duration::from_millis(2);
 /// Events one retention transaction deletes, at most.
 const STEP_ROWS: usize = 1_000;
-/// No transaction begins this close to the next due instant...
+/// A transaction about to begin this close to the next due instant waits for it to pass.
 const DUE_GUARD_MS: i64 = 20;
-/// ...unless the runtime has had no such gap for this long (a timer due every few
-/// milliseconds): then it goes ahead, and the commit waits for one chunk at most.
-const MAX_DEFER: Duration = Duration::from_millis(200);
 /// Free pages go back to the file system only with nothing due for this long...
 const VACUUM_IDLE_MS: i64 = 100;
 /// ...in steps of this many pages (256 KiB)...
@@ -193,14 +191,20 @@ impl Worker {
 
     /// Gives free pages back in small steps while nothing is due soon. False: stopped meanwhile.
     fn vacuum(&mut self) -> bool {
+        let mut last_free = u64::MAX;
         loop {
             let Ok(pages) = self.retainer.page_counts() else {
                 return true;
             };
-            if pages.free <= VACUUM_MIN_FREE_PAGES || pages.free * VACUUM_FREE_SHARE <= pages.total
+            // A database created without incremental auto-vacuum (by an older Kron) frees
+            // nothing this way: stop rather than try again and again.
+            if pages.free >= last_free
+                || pages.free <= VACUUM_MIN_FREE_PAGES
+                || pages.free * VACUUM_FREE_SHARE <= pages.total
             {
                 return true;
             }
+            last_free = pages.free;
             let now = self.clock.now_ms();
             if self
                 .signals
@@ -223,24 +227,21 @@ impl Worker {
         }
     }
 
-    /// Waits while the next due instant is near (up to [`MAX_DEFER`]). False: stopped meanwhile.
+    /// Waits for the next due instant to pass when it is near, once: under timers due every few
+    /// milliseconds another is always near, and retention then goes ahead (a commit waits for
+    /// one statement of it at most). False: stopped meanwhile.
     fn clear_of_due(&self) -> bool {
-        let deferred = Instant::now();
-        loop {
-            let left = self
-                .signals
-                .next_due
-                .load(Ordering::Relaxed)
-                .saturating_sub(self.clock.now_ms());
-            if left >= DUE_GUARD_MS || deferred.elapsed() >= MAX_DEFER {
-                return true;
-            }
-            // Past the instant and a little more: its commit is usually done by then.
-            let wait = u64::try_from(left.max(0)).unwrap_or(0) + 2;
-            if !self.sleep(Duration::from_millis(wait)) {
-                return false;
-            }
+        let left = self
+            .signals
+            .next_due
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.clock.now_ms());
+        if left >= DUE_GUARD_MS {
+            return true;
         }
+        // Past the instant and a little more: its commit is usually done by then.
+        let wait = u64::try_from(left.max(0)).unwrap_or(0) + 2;
+        self.sleep(Duration::from_millis(wait))
     }
 
     /// Deleting (or vacuuming) dirties pages, which the log must hold until a checkpoint.

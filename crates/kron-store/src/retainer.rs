@@ -28,6 +28,9 @@ const TIMERS_PER_LISTING: usize = 64;
 /// whether the writer waits. About 0.1–0.3 ms of work.
 const ROWS_PER_CHUNK: usize = 128;
 
+/// How often retention looks whether the writers waiting for their turn have had it.
+const YIELD_POLL: Duration = Duration::from_micros(100);
+
 /// Whose turn it is to write. See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct WriteTurn {
@@ -45,8 +48,19 @@ impl WriteTurn {
         guard
     }
 
+    /// Retention's turn, only when no writer waits: a mutex is not fair, and retention
+    /// releasing it and taking it again at once could keep a woken writer waiting for several
+    /// transactions.
     fn retention(&self) -> MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        loop {
+            while self.writer_waiting() {
+                std::thread::sleep(YIELD_POLL);
+            }
+            let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            if !self.writer_waiting() {
+                return guard;
+            }
+        }
     }
 
     fn writer_waiting(&self) -> bool {

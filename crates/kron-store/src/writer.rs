@@ -329,6 +329,11 @@ impl Store {
     pub fn retainer(&mut self, keep: NonZeroUsize) -> Result<Retainer, StoreError> {
         let conn = db::open_read_write(&self.db_path)?;
         conn.set_prepared_statement_cache_capacity(16);
+        // Its commits must not checkpoint in the writer's turn (SQLite's automatic checkpoint
+        // runs inside the commit that crosses the threshold): checkpoints are the
+        // [`Checkpointer`]'s.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql(&self.db_path, "handing over retention"))?;
         let turn = self.turn.get_or_insert_with(Arc::default).clone();
         Ok(Retainer::new(conn, self.db_path.clone(), turn, keep))
     }

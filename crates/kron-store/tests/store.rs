@@ -1301,6 +1301,70 @@ fn retainer_in_small_steps_keeps_exactly_what_one_compaction_keeps() {
     assert_eq!(open(dir.path()).load().unwrap().max_seq, total as i64);
 }
 
+/// A commit waits for a retention transaction in hand only until its next statement: while a
+/// retainer deletes 150,000 events in a loop on another thread (what the runtime's retention
+/// thread does, without its pauses), commits keep going through quickly. Run with `--nocapture`
+/// for the numbers; the bound is loose (a debug build, a busy machine), the whole pass takes
+/// seconds.
+#[test]
+fn commits_wait_at_most_a_statement_for_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    fill(&mut store, 10, 0, 150_000, 5_000);
+    // As in the runtime, no commit checkpoints: that is the checkpoint thread's work.
+    let _checkpointer = store.checkpointer().unwrap();
+    // The same commits without retention, for comparison.
+    let mut alone = Vec::new();
+    for n in 0..2_000 {
+        let started = Instant::now();
+        commit_run(&mut store, 500_000 + n);
+        alone.push(started.elapsed());
+    }
+    alone.sort();
+    println!(
+        "alone: {} commits, p99 {:?}, max {:?}",
+        alone.len(),
+        alone[alone.len() * 99 / 100],
+        alone[alone.len() - 1]
+    );
+    let mut retainer = store
+        .retainer(std::num::NonZeroUsize::new(1).unwrap())
+        .unwrap();
+    let pass = std::thread::spawn(move || {
+        let began = Instant::now();
+        let (mut deleted, mut steps) = (0, 0);
+        loop {
+            let step = retainer
+                .step(std::time::Duration::from_millis(2), 1_000)
+                .unwrap();
+            deleted += step.events_deleted;
+            steps += 1;
+            if step.pass_done {
+                return (deleted, steps, began.elapsed());
+            }
+        }
+    });
+    let mut waits = Vec::new();
+    let mut n = 1_000_000;
+    while !pass.is_finished() {
+        let started = Instant::now();
+        commit_run(&mut store, n);
+        waits.push(started.elapsed());
+        n += 1;
+    }
+    let (deleted, steps, took) = pass.join().unwrap();
+    waits.sort();
+    let p99 = waits[waits.len() * 99 / 100];
+    let max = waits[waits.len() - 1];
+    println!(
+        "retention deleted {deleted} events in {steps} transactions, {took:?}; {} commits meanwhile, p99 {p99:?}, max {max:?}",
+        waits.len()
+    );
+    assert!(deleted >= 149_000, "{deleted}");
+    assert!(steps >= 150, "{steps} transactions");
+    assert!(max < std::time::Duration::from_millis(500), "max {max:?}");
+}
+
 /// Events of no run (a timer registered again with changes at every start, paused and resumed)
 /// are bounded too: the latest N of them stay, whether or not the timer ever ran.
 #[test]
