@@ -5,10 +5,11 @@
 //! [`STEP_ROWS`] events and about [`STEP_BUDGET`], each ended early as soon as a commit waits for
 //! its turn (see `kron_store`'s `retainer.rs`), so a commit waits a fraction of a millisecond
 //! for retention at worst. A transaction about to begin just before a due instant waits for it
-//! to pass (once: under timers due every few milliseconds it then goes ahead), pauses between
-//! transactions as long as the last one took (at most half of a core), and gives free pages
-//! back to the file system only when nothing is due soon. The first pass begins at start, in
-//! the background: `start()` does not wait for a large history to be trimmed.
+//! to pass (once: under timers due every few milliseconds it then goes ahead), rests between
+//! transactions three times as long as the last one took (at most a quarter of a core), asks
+//! for a checkpoint every 5,000 deleted events, and gives free pages back to the file system
+//! only when nothing is due soon. The first pass begins at start, in the background: `start()`
+//! does not wait for a large history to be trimmed.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -32,6 +33,10 @@ const POLL: Duration = Duration::from_secs(1);
 const STEP_BUDGET: Duration = Duration::from_millis(2);
 /// Events one retention transaction deletes, at most.
 const STEP_ROWS: usize = 1_000;
+/// Between transactions retention rests this many times as long as the last one took...
+const REST_FACTOR: u32 = 3;
+/// ...and at least this long.
+const MIN_REST: Duration = Duration::from_millis(2);
 /// A transaction about to begin this close to the next due instant waits for it to pass.
 const DUE_GUARD_MS: i64 = 20;
 /// Free pages go back to the file system only with nothing due for this long...
@@ -44,7 +49,7 @@ const VACUUM_FREE_SHARE: u64 = 4;
 const VACUUM_MIN_FREE_PAGES: u64 = 1_024;
 /// Ask for a WAL checkpoint after this many deleted events: deleting fills the log as writing
 /// does.
-const CHECKPOINT_EVERY_DELETED: u64 = 20_000;
+const CHECKPOINT_EVERY_DELETED: u64 = 5_000;
 
 /// Keep each timer's latest `keep_runs` runs, in a pass after every `every_events` new events
 /// (or [`PASS_EVERY`]).
@@ -182,8 +187,9 @@ impl Worker {
             if step.pass_done {
                 return Ok(Some(deleted));
             }
-            // At most half of a core, and the committer and scheduler get the CPU between steps.
-            if !self.sleep(began.elapsed().max(Duration::from_millis(1))) {
+            // At most a quarter of a core: the committer, the scheduler and the workers share
+            // the machine, and the log needs checkpoints to keep up with the deletes.
+            if !self.sleep((began.elapsed() * REST_FACTOR).max(MIN_REST)) {
                 return Ok(None);
             }
         }
