@@ -3,8 +3,8 @@
 //!
 //! It owns a [`Retainer`] (a second connection) and deletes in transactions of at most
 //! [`STEP_ROWS`] events and about [`STEP_BUDGET`], each ended early as soon as a commit waits for
-//! its turn (see `kron_store`'s `retainer.rs`), so a commit waits a fraction of a millisecond
-//! for retention at worst. A transaction about to begin just before a due instant waits for it
+//! its turn (see `kron_store`'s `retainer.rs`), so a commit waits for one statement of it at
+//! worst. A transaction about to begin just before a due instant waits for it
 //! to pass (once: under timers due every few milliseconds it then goes ahead), rests between
 //! transactions three times as long as the last one took (at most a quarter of a core), asks
 //! for a checkpoint every 5,000 deleted events, and gives free pages back to the file system

@@ -207,7 +207,7 @@ impl Store {
             what: "a change".to_string(),
             detail,
         };
-        // Waits for a retention transaction in hand (a chunk of it, a fraction of a millisecond).
+        // Waits for a retention transaction in hand (until its next statement of 128 deletes).
         let _turn = self.turn.as_deref().map(WriteTurn::writer);
         let tx = self
             .conn
