@@ -4,6 +4,7 @@ import builtins
 from typing import Any, Callable
 
 __version__: str
+DEFAULT_HISTORY_LIMIT: int
 
 def register(
     name: str,

@@ -169,7 +169,8 @@ pub enum LogCommand {
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// Keep, per timer, the events of its N most recent runs (and everything after them)
+    /// Keep, per timer, the events of its N most recent runs (and everything after them), and
+    /// of its events that belong to no run (registered, updated, paused...) the latest N
     #[arg(long, value_name = "N", value_parser = crate::parse::count, allow_negative_numbers = true)]
     pub keep_runs: Option<usize>,
     /// Delete events older than this (30d, 12h, ...)

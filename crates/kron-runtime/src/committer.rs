@@ -2,7 +2,6 @@
 //! the workers). It is the only writer to storage; the scheduler thread decides the next step
 //! while this one commits the last, so deciding and writing overlap.
 
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use kron_store::Store;
 use crate::clock::Clock;
 use crate::host::{Host, Job, LogLevel};
 use crate::pool::Pool;
+use crate::retention::{RetentionPolicy, RetentionThread, Signals};
 use crate::shared::{Core, Shared};
 
 /// Delay before retrying a failed commit (disk full, I/O error).
@@ -38,13 +38,6 @@ const LOG_BOUND_BYTES: i64 = 16 * 1024 * 1024;
 const LOG_SHARE_OF_FREE_SPACE: u64 = 4;
 /// SQLite's page size (the default, which Kron does not change): a WAL frame holds one page.
 const PAGE_BYTES: i64 = 4096;
-/// With a history limit, retention runs after `RetentionPolicy::every_events` new events, or
-/// this long after the last retention, if anything was written since.
-const COMPACT_EVERY_MS: i64 = 10 * 60 * 1_000;
-/// Timers whose old runs one retention slice removes: a few milliseconds of work, so commits
-/// never wait long for retention.
-const RETENTION_TIMERS_PER_SLICE: usize = 256;
-
 /// When to ask the checkpoint thread for a checkpoint: after so many events or commits.
 #[derive(Default)]
 struct CheckpointPacing {
@@ -63,45 +56,6 @@ impl CheckpointPacing {
             }
             *self = CheckpointPacing::default();
         }
-    }
-}
-
-/// A retention pass under way: where the next slice starts, and what the pass removed so far.
-#[derive(Default)]
-struct RetentionPass {
-    after: String,
-    deleted: u64,
-}
-
-/// Retention while running: what was written since the last pass, and the pass in progress.
-struct Retention {
-    policy: RetentionPolicy,
-    events_since: usize,
-    last_pass: i64,
-    pass: Option<RetentionPass>,
-}
-
-impl Retention {
-    fn new(policy: RetentionPolicy, now: i64) -> Self {
-        Retention {
-            policy,
-            events_since: 0,
-            last_pass: now,
-            pass: None,
-        }
-    }
-
-    /// The pass in progress, starting one when it is due: after `every_events` new events, or
-    /// `COMPACT_EVERY_MS` after the last pass if anything was written since.
-    fn pass_due(&mut self, now: i64) -> Option<&mut RetentionPass> {
-        let due = self.events_since >= self.policy.every_events
-            || (self.events_since > 0 && now - self.last_pass >= COMPACT_EVERY_MS);
-        if self.pass.is_none() && due {
-            self.pass = Some(RetentionPass::default());
-            self.events_since = 0;
-            self.last_pass = now;
-        }
-        self.pass.as_mut()
     }
 }
 
@@ -127,14 +81,6 @@ pub(crate) struct Committer<C, H> {
     pub host: Arc<H>,
     pub clock: Arc<dyn Clock>,
     pub retention: Option<RetentionPolicy>,
-}
-
-/// Retention while running: keep each timer's latest `keep_runs` runs, in a pass after every
-/// `every_events` new events (or `COMPACT_EVERY_MS`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetentionPolicy {
-    pub keep_runs: NonZeroUsize,
-    pub every_events: usize,
 }
 
 /// The checkpoint thread, as the committer sees it.
@@ -178,9 +124,14 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
     /// closes the pool's queue and, when dropped, the store.
     pub fn run(mut self, steps: Receiver<Step<C>>) {
         let checkpoints = self.start_checkpointer();
-        self.run_loop(&steps, checkpoints.as_ref());
+        let retention = self.start_retention(checkpoints.as_ref());
+        let signals = retention.as_ref().map(|(_, signals)| signals.clone());
+        self.run_loop(&steps, checkpoints.as_ref(), signals.as_deref());
         self.commit_last_changes();
-        // The checkpointer's connection must be closed before the store closes.
+        // The retention and checkpoint connections must be closed before the store closes.
+        if let Some((thread, _)) = retention {
+            thread.stop();
+        }
         if let Some(Checkpoints {
             request, thread, ..
         }) = checkpoints
@@ -227,6 +178,43 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
                 LogLevel::Error,
                 &format!("could not write to storage at shutdown: {err}"),
             );
+        }
+    }
+
+    /// Starts the retention thread when there is a history limit (see `retention.rs`). Without
+    /// it (the second connection or the thread could not be had) history is not trimmed while
+    /// running, which the log says.
+    fn start_retention(
+        &mut self,
+        checkpoints: Option<&Checkpoints>,
+    ) -> Option<(RetentionThread, Arc<Signals>)> {
+        let policy = self.retention?;
+        let failed = |err: &dyn std::fmt::Display| {
+            format!(
+                "history retention is off until the next start (history grows meanwhile): {err}"
+            )
+        };
+        let retainer = match self.store.retainer(policy.keep_runs) {
+            Ok(retainer) => retainer,
+            Err(err) => {
+                self.host.log(LogLevel::Warning, &failed(&err));
+                return None;
+            }
+        };
+        let signals = Arc::new(Signals::default());
+        match RetentionThread::spawn(
+            retainer,
+            policy,
+            signals.clone(),
+            self.clock.clone(),
+            self.host.clone(),
+            checkpoints.map(|c| c.request.clone()),
+        ) {
+            Ok(thread) => Some((thread, signals)),
+            Err(err) => {
+                self.host.log(LogLevel::Warning, &failed(&err));
+                None
+            }
         }
     }
 
@@ -282,7 +270,12 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
         }
     }
 
-    fn run_loop(&mut self, steps: &Receiver<Step<C>>, checkpoints: Option<&Checkpoints>) {
+    fn run_loop(
+        &mut self,
+        steps: &Receiver<Step<C>>,
+        checkpoints: Option<&Checkpoints>,
+        retention: Option<&Signals>,
+    ) {
         // A failed commit is kept and retried together with later steps; its attempts are not
         // started until it is durable.
         let mut pending: Pending<C> = Pending::default();
@@ -292,14 +285,10 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
         // See `finish_checkpoint_when_due`.
         let mut finish_now: Option<(i64, bool)> = None;
         let mut pacing = CheckpointPacing::default();
-        let mut retention = self
-            .retention
-            .map(|policy| Retention::new(policy, self.clock.now_ms()));
         while !hung_up {
             // Wait for a step (or for the retry); then take every step already waiting, so that
             // whatever was decided during the last commit goes into one group commit.
-            let in_pass = retention.as_ref().is_some_and(|r| r.pass.is_some());
-            match self.wait(steps, retry_at, in_pass) {
+            match self.wait(steps, retry_at) {
                 Ok(step) => {
                     next_due = step.next_due;
                     pending.add(step);
@@ -320,6 +309,12 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
                     }
                 }
             }
+            if let Some(signals) = retention {
+                // Retention starts no transaction just before this instant.
+                signals
+                    .next_due
+                    .store(next_due.unwrap_or(i64::MAX), Ordering::Relaxed);
+            }
             let now = self.clock.now_ms();
             let retry_due = retry_at.is_none_or(|at| now >= at);
             // The last step is tried once more even before its retry is due.
@@ -334,8 +329,8 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
                     Ok(()) => {
                         retry_at = None;
                         let events = pending.changes.events.len();
-                        if let Some(retention) = retention.as_mut() {
-                            retention.events_since += events;
+                        if let Some(signals) = retention {
+                            signals.events.fetch_add(events as u64, Ordering::Relaxed);
                         }
                         pacing.wrote(events, checkpoints);
                         let done = std::mem::take(&mut pending);
@@ -383,26 +378,6 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
             if hung_up {
                 break;
             }
-            // At most one slice per commit, and none while a failed commit waits for its retry:
-            // a commit waits for one slice at most, never for a whole pass, and a busy runtime
-            // still finishes the pass.
-            if let Some(retention) = retention.as_mut() {
-                let keep = retention.policy.keep_runs;
-                if let Some(pass) = retention.pass_due(now) {
-                    if pending.changes.is_empty() && retry_at.is_none() {
-                        let before = pass.deleted;
-                        let done = self.retention_slice(keep, pass);
-                        // Deleting dirties pages as writing does: the log needs checkpoints too.
-                        pacing.wrote(
-                            usize::try_from(pass.deleted - before).unwrap_or(usize::MAX),
-                            checkpoints,
-                        );
-                        if done {
-                            retention.pass = None;
-                        }
-                    }
-                }
-            }
         }
     }
 
@@ -433,57 +408,13 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
         }
     }
 
-    /// One slice of a retention pass; true when the pass is over (finished, or failed: it is
-    /// tried again at the next due time).
-    fn retention_slice(&mut self, keep: NonZeroUsize, pass: &mut RetentionPass) -> bool {
-        match self
-            .store
-            .compact_slice(keep, &pass.after, RETENTION_TIMERS_PER_SLICE)
-        {
-            Ok(slice) => {
-                pass.deleted += slice.events_deleted;
-                match slice.last_timer {
-                    Some(last) => {
-                        pass.after = last;
-                        false
-                    }
-                    None => {
-                        if pass.deleted > 0 {
-                            self.host.log(
-                                LogLevel::Info,
-                                &format!(
-                                    "history limit {keep}: removed {} old events",
-                                    pass.deleted
-                                ),
-                            );
-                        }
-                        true
-                    }
-                }
-            }
-            Err(err) => {
-                self.host.log(
-                    LogLevel::Warning,
-                    &format!("history retention failed (will retry later): {err}"),
-                );
-                true
-            }
-        }
-    }
-
-    /// The next step, waiting at most until the retry instant when a commit failed, and not at
-    /// all while a retention pass has slices left (`busy`).
+    /// The next step, waiting at most until the retry instant when a commit failed.
     fn wait(
         &self,
         steps: &Receiver<Step<C>>,
         retry_at: Option<i64>,
-        busy: bool,
     ) -> Result<Step<C>, RecvTimeoutError> {
         match retry_at {
-            None if busy => steps.try_recv().map_err(|e| match e {
-                TryRecvError::Empty => RecvTimeoutError::Timeout,
-                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            }),
             None => steps.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(at) => {
                 let micros = at

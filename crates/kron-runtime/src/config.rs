@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kron_core::engine::EngineConfig;
-use kron_store::Durability;
+use kron_store::{Durability, DEFAULT_HISTORY_LIMIT};
 
 use crate::clock::{Clock, SystemClock};
 
@@ -18,8 +18,10 @@ pub struct RuntimeConfig {
     pub durability: Durability,
     pub engine: EngineConfig,
     pub clock: Arc<dyn Clock>,
-    /// Keep only the latest N runs of each timer in history (events of runs in flight are always
-    /// kept). Applied at start and then as history grows; `None` keeps everything.
+    /// Keep only the latest N runs of each timer in history, and the latest N of its events that
+    /// belong to no run (events of runs in flight are always kept). Applied by a background
+    /// thread from start on and as history grows; `None` keeps everything. Default
+    /// [`DEFAULT_HISTORY_LIMIT`] (1,000 runs, about 0.5 MB per timer).
     pub history_limit: Option<usize>,
     /// With a history limit, retention runs again after this many new events (or ten minutes
     /// after the last time, if anything was written since).
@@ -46,7 +48,7 @@ impl RuntimeConfig {
                 ..EngineConfig::default()
             },
             clock: Arc::new(SystemClock),
-            history_limit: None,
+            history_limit: Some(DEFAULT_HISTORY_LIMIT),
             retention_every_events: RETENTION_EVERY_EVENTS,
         }
     }

@@ -16,12 +16,12 @@ use kron_core::timer::TimerDef;
 use kron_core::CommandError;
 use kron_store::{Reader, Store};
 
-use crate::committer::RetentionPolicy;
 use crate::config::RuntimeConfig;
 use crate::control::{Admin, ControlServer, RuntimeStatus};
 use crate::error::RuntimeError;
 use crate::host::{Host, LogLevel};
 use crate::pool::Pool;
+use crate::retention::RetentionPolicy;
 use crate::scheduler::Scheduler;
 use crate::shared::{Callbacks, Core, Shared};
 
@@ -200,11 +200,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         drop(last_core);
         engine.mark_orphans(|key, _| callbacks.get(key).is_some(), now);
         engine.recover(now);
-        // Recovery is durable before anything runs.
+        // Recovery is durable before anything runs. History beyond the limit is trimmed by the
+        // retention thread from here on, in the background (see `retention.rs`).
         store.commit(&engine.take_changes())?;
-        if let Some(limit) = config.history_limit {
-            store.compact(Some(limit), None)?;
-        }
         let reader = Reader::open(&config.data_dir)?;
 
         let core = Core {

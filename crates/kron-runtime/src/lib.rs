@@ -14,6 +14,7 @@ mod error;
 mod host;
 mod kron;
 mod pool;
+mod retention;
 mod scheduler;
 mod shared;
 
@@ -24,4 +25,4 @@ pub use control::{Admin, RuntimeStatus, SOCKET_FILE, TOKEN_FILE};
 pub use error::RuntimeError;
 pub use host::{Host, Job, LogLevel};
 pub use kron::{Kron, ShutdownReport};
-pub use kron_store::Durability;
+pub use kron_store::{Durability, DEFAULT_HISTORY_LIMIT};

@@ -15,9 +15,10 @@ use kron_core::engine::Outcome;
 use kron_store::Store;
 
 use crate::clock::Clock;
-use crate::committer::{Committer, RetentionPolicy, Step};
+use crate::committer::{Committer, Step};
 use crate::host::{Host, Job};
 use crate::pool::Pool;
+use crate::retention::RetentionPolicy;
 use crate::shared::Shared;
 
 /// Longest single sleep. The runtime sleeps until the next due instant; this bound only limits how

@@ -62,6 +62,7 @@ mod grouped;
 pub mod lock;
 mod query;
 mod reader;
+mod retainer;
 mod retention;
 mod schema;
 mod writer;
@@ -71,7 +72,7 @@ pub use db::DB_FILE;
 pub use error::StoreError;
 pub use lock::{is_locked, read_owner, LockOwner, LOCK_FILE};
 pub use reader::{EventFilter, Pinned, Reader};
+pub use retainer::{PageCounts, Retainer, RetentionStep};
+pub use retention::DEFAULT_HISTORY_LIMIT;
 pub use schema::SCHEMA_VERSION;
-pub use writer::{
-    CompactReport, CompactSlice, Durability, Snapshot, Store, VACUUM_PAGES_PER_SLICE,
-};
+pub use writer::{CompactReport, Durability, Snapshot, Store};

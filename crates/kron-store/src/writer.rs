@@ -7,6 +7,7 @@
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kron_core::changes::Changes;
@@ -22,6 +23,7 @@ use crate::error::{file_in_the_way, io_error, sql, sql_error, StoreError};
 use crate::grouped::{self, WriteError};
 use crate::lock::DirLock;
 use crate::query;
+use crate::retainer::{Retainer, WriteTurn};
 use crate::retention;
 use crate::schema::{self, DbState, SCHEMA_VERSION};
 
@@ -47,18 +49,6 @@ pub struct Snapshot {
     /// The highest event `seq` ever assigned (0 for none); the next event gets `max_seq + 1`.
     pub max_seq: i64,
 }
-
-/// What one [`Store::compact_slice`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CompactSlice {
-    pub events_deleted: u64,
-    /// Where the next slice starts (`after`); `None` when this slice finished the pass.
-    pub last_timer: Option<String>,
-}
-
-/// At most this many freed pages (4 MiB) go back to the file system after one
-/// [`Store::compact_slice`]; the rest stay free for new rows.
-pub const VACUUM_PAGES_PER_SLICE: u32 = 1024;
 
 /// What [`Store::compact`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,6 +88,8 @@ pub struct Store {
     /// Set once we switched the database to WAL: closing switches it back (see `reader.rs`).
     restore_rollback_journal: bool,
     closed: bool,
+    /// Shared with the [`Retainer`] once there is one: each write transaction takes it.
+    turn: Option<Arc<WriteTurn>>,
     // Declared last so it is dropped last: the lock outlives the connection.
     _lock: DirLock,
 }
@@ -142,6 +134,7 @@ impl Store {
             max_seq: 0,
             restore_rollback_journal: false,
             closed: false,
+            turn: None,
             _lock: lock,
         };
         store.prepare(state, durability)?;
@@ -220,6 +213,8 @@ impl Store {
             what: "a change".to_string(),
             detail,
         };
+        // Waits for a retention transaction in hand (until its next statement of 128 deletes).
+        let _turn = self.turn.as_deref().map(WriteTurn::writer);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -286,8 +281,8 @@ impl Store {
     /// no full rewrite as with `VACUUM`) and truncates the WAL. Event seqs are never reused.
     ///
     /// One transaction, so commits wait for all of it: measured ~0.3 s to drop the oldest 10% of
-    /// 1M events, ~2.5 s to drop 87% of them (release build). A running runtime uses
-    /// [`Store::compact_slice`] instead.
+    /// 1M events, ~2.5 s to drop 87% of them (release build). A running runtime uses a
+    /// [`Retainer`] instead.
     pub fn compact(
         &mut self,
         keep_runs_per_timer: Option<usize>,
@@ -334,39 +329,19 @@ impl Store {
         })
     }
 
-    /// Retention by runs for a running runtime, a slice at a time: the next `max_timers` timers
-    /// with events after `after` (in id order; `""` starts a pass) keep only their latest
-    /// `keep_runs` runs, as [`Store::compact`] does, in one short transaction. Up to
-    /// [`VACUUM_PAGES_PER_SLICE`] freed pages then go back to the file system. Commits wait for
-    /// one slice at most (milliseconds), never for a whole pass.
-    pub fn compact_slice(
-        &mut self,
-        keep_runs: NonZeroUsize,
-        after: &str,
-        max_timers: usize,
-    ) -> Result<CompactSlice, StoreError> {
-        let path = self.db_path.as_path();
-        let max_timers = max_timers.max(1);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql(path, "starting compaction"))?;
-        retention::keep_max_seq(&tx, path, self.max_seq)?;
-        let timer_ids = retention::timers_with_events(&tx, path, after, max_timers)?;
-        let deleted = retention::keep_latest_runs(&tx, path, keep_runs, &timer_ids)?;
-        tx.commit().map_err(sql(path, "committing compaction"))?;
-        if deleted > 0 {
-            incremental_vacuum(&self.conn, path, Some(VACUUM_PAGES_PER_SLICE))?;
-        }
-        let more = timer_ids.len() >= max_timers;
-        Ok(CompactSlice {
-            events_deleted: deleted as u64,
-            last_timer: if more {
-                timer_ids.last().cloned()
-            } else {
-                None
-            },
-        })
+    /// Hands history retention to a [`Retainer`] (a second connection, for another thread)
+    /// that keeps each timer's latest `keep` runs. From here on every commit takes turns with it
+    /// (see `retainer.rs`), so a commit never sleeps in SQLite's busy handler.
+    pub fn retainer(&mut self, keep: NonZeroUsize) -> Result<Retainer, StoreError> {
+        let conn = db::open_read_write(&self.db_path)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        // Its commits must not checkpoint in the writer's turn (SQLite's automatic checkpoint
+        // runs inside the commit that crosses the threshold): checkpoints are the
+        // [`Checkpointer`]'s.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql(&self.db_path, "handing over retention"))?;
+        let turn = self.turn.get_or_insert_with(Arc::default).clone();
+        Ok(Retainer::new(conn, self.db_path.clone(), turn, keep))
     }
 
     /// Bytes available to this process on the data directory's file system, if it can tell.
@@ -420,7 +395,10 @@ impl Store {
         self.conn
             .busy_timeout(RECLAIM_BUSY_TIMEOUT)
             .map_err(sql(path, "emptying the write-ahead log"))?;
+        // A truncating checkpoint takes the write lock: in turn, like a commit.
+        let turn = self.turn.as_deref().map(WriteTurn::writer);
         let result = checkpoint(&self.conn, path);
+        drop(turn);
         let restored = self
             .conn
             .busy_timeout(BUSY_TIMEOUT)
@@ -554,7 +532,7 @@ fn checkpoint(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// truncates it. It yields one row per page freed and only does the work as it is stepped, so it
 /// must be stepped to the end.
 /// Returns free pages to the file system: all of them, or at most `max_pages`.
-fn incremental_vacuum(
+pub(crate) fn incremental_vacuum(
     conn: &Connection,
     path: &Path,
     max_pages: Option<u32>,

@@ -1252,7 +1252,7 @@ fn compact_keeps_recent_and_in_flight_runs_and_shrinks_the_file() {
 }
 
 #[test]
-fn compaction_in_slices_keeps_exactly_what_one_compaction_keeps() {
+fn retainer_in_small_steps_keeps_exactly_what_one_compaction_keeps() {
     let whole_dir = tempfile::tempdir().unwrap();
     let mut whole = open(whole_dir.path());
     compaction_fixture(&mut whole);
@@ -1262,21 +1262,22 @@ fn compaction_in_slices_keeps_exactly_what_one_compaction_keeps() {
     let mut store = open(dir.path());
     let (total, _) = compaction_fixture(&mut store);
     let keep = std::num::NonZeroUsize::new(2).unwrap();
-    let (mut after, mut slices, mut deleted) = (String::new(), 0, 0);
+    let mut retainer = store.retainer(keep).unwrap();
+    let (mut steps, mut deleted) = (0, 0);
     loop {
-        let slice = store.compact_slice(keep, &after, 3).unwrap();
-        slices += 1;
-        deleted += slice.events_deleted;
-        match slice.last_timer {
-            Some(last) => {
-                assert!(last > after, "{last} after {after}");
-                after = last;
-            }
-            None => break,
+        // At most 50 events per transaction, and the writer commits between them.
+        let step = retainer
+            .step(std::time::Duration::from_secs(10), 50)
+            .unwrap();
+        assert!(step.events_deleted <= 50, "{step:?}");
+        steps += 1;
+        deleted += step.events_deleted;
+        store.commit(&Changes::default()).unwrap();
+        if step.pass_done {
+            break;
         }
     }
-    // 20 timers, 3 a slice: 7 slices, the last one short.
-    assert_eq!(slices, 7);
+    assert!(steps >= expected / 50, "{steps} steps");
     assert_eq!(deleted, expected);
     let all = |dir: &Path| {
         Reader::open(dir)
@@ -1288,12 +1289,140 @@ fn compaction_in_slices_keeps_exactly_what_one_compaction_keeps() {
     assert_eq!(kept, all(whole_dir.path()));
     assert_eq!(kept.len() as u64, total - deleted);
     // A pass over nothing left to delete deletes nothing; seqs still go on from the highest.
-    assert_eq!(
-        store.compact_slice(keep, "", 100).unwrap().events_deleted,
-        0
-    );
+    retainer.begin_pass();
+    let step = retainer
+        .step(std::time::Duration::from_secs(10), 1_000)
+        .unwrap();
+    assert_eq!(step.events_deleted, 0);
+    drop(retainer);
     let max_seq = store.load().unwrap().max_seq;
     assert_eq!(max_seq, total as i64);
+    store.close().unwrap();
+    assert_eq!(open(dir.path()).load().unwrap().max_seq, total as i64);
+}
+
+/// A commit waits for a retention transaction in hand only until its next statement: while a
+/// retainer deletes 150,000 events in a loop on another thread (what the runtime's retention
+/// thread does, without its pauses), commits keep going through quickly. Run with `--nocapture`
+/// for the numbers; the bound is loose (a debug build, a busy machine), the whole pass takes
+/// seconds.
+#[test]
+fn commits_wait_at_most_a_statement_for_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    fill(&mut store, 10, 0, 150_000, 5_000);
+    // As in the runtime, no commit checkpoints: that is the checkpoint thread's work.
+    let _checkpointer = store.checkpointer().unwrap();
+    // The same commits without retention, for comparison.
+    let mut alone = Vec::new();
+    for n in 0..2_000 {
+        let started = Instant::now();
+        commit_run(&mut store, 500_000 + n);
+        alone.push(started.elapsed());
+    }
+    alone.sort();
+    println!(
+        "alone: {} commits, p99 {:?}, max {:?}",
+        alone.len(),
+        alone[alone.len() * 99 / 100],
+        alone[alone.len() - 1]
+    );
+    let mut retainer = store
+        .retainer(std::num::NonZeroUsize::new(1).unwrap())
+        .unwrap();
+    let pass = std::thread::spawn(move || {
+        let began = Instant::now();
+        let (mut deleted, mut steps) = (0, 0);
+        loop {
+            let step = retainer
+                .step(std::time::Duration::from_millis(2), 1_000)
+                .unwrap();
+            deleted += step.events_deleted;
+            steps += 1;
+            if step.pass_done {
+                return (deleted, steps, began.elapsed());
+            }
+        }
+    });
+    let mut waits = Vec::new();
+    let mut n = 1_000_000;
+    while !pass.is_finished() {
+        let started = Instant::now();
+        commit_run(&mut store, n);
+        waits.push(started.elapsed());
+        n += 1;
+    }
+    let (deleted, steps, took) = pass.join().unwrap();
+    waits.sort();
+    let p99 = waits[waits.len() * 99 / 100];
+    let max = waits[waits.len() - 1];
+    println!(
+        "retention deleted {deleted} events in {steps} transactions, {took:?}; {} commits meanwhile, p99 {p99:?}, max {max:?}",
+        waits.len()
+    );
+    assert!(deleted >= 149_000, "{deleted}");
+    assert!(steps >= 150, "{steps} transactions");
+    assert!(max < std::time::Duration::from_millis(500), "max {max:?}");
+}
+
+/// Events of no run (a timer registered again with changes at every start, paused and resumed)
+/// are bounded too: the latest N of them stay, whether or not the timer ever ran.
+#[test]
+fn events_of_no_run_are_bounded_by_the_same_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let mut events = vec![event(0, "quiet", EventKind::TimerCreated, None)];
+    for i in 1..=50 {
+        events.push(event(i, "quiet", EventKind::TimerUpdated, None));
+    }
+    // "busy" has 3 runs and 20 pauses after its last run.
+    events.push(event(0, "busy", EventKind::TimerCreated, None));
+    for r in 0..3 {
+        events.extend(run_events(100 + r as i64, "busy", r));
+    }
+    for i in 0..20 {
+        events.push(event(200 + i, "busy", EventKind::TimerPaused, None));
+    }
+    store
+        .commit(&Changes {
+            events,
+            ..Changes::default()
+        })
+        .unwrap();
+    let keep = std::num::NonZeroUsize::new(5).unwrap();
+    let mut retainer = store.retainer(keep).unwrap();
+    while !retainer
+        .step(std::time::Duration::from_secs(10), 7)
+        .unwrap()
+        .pass_done
+    {}
+    drop(retainer);
+    let quiet = store.history("quiet", 1_000).unwrap();
+    assert_eq!(quiet.len(), 5);
+    assert!(quiet
+        .iter()
+        .all(|e| e.event.kind == EventKind::TimerUpdated));
+    assert_eq!(quiet[4].event.ts, 50);
+    // All three runs stay (fewer than 5); of the 21 events of no run, the latest 5.
+    let busy = store.history("busy", 1_000).unwrap();
+    let kinds: Vec<EventKind> = busy.iter().map(|e| e.event.kind).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == EventKind::RunDue).count(), 3);
+    assert_eq!(busy.len(), 9 + 5);
+    assert_eq!(busy[9].event.ts, 215);
+    // The one-transaction compaction applies the same rule.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut other = open(dir2.path());
+    let mut events = vec![event(0, "quiet", EventKind::TimerCreated, None)];
+    for i in 1..=50 {
+        events.push(event(i, "quiet", EventKind::TimerUpdated, None));
+    }
+    other
+        .commit(&Changes {
+            events,
+            ..Changes::default()
+        })
+        .unwrap();
+    assert_eq!(other.compact(Some(5), None).unwrap().events_deleted, 46);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,14 +5,14 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use kron_core::event::EventKind;
 use kron_core::run::RunPhase;
 use kron_core::timer::Lifecycle;
-use kron_store::{EventFilter, Reader, StoreError, DB_FILE, SCHEMA_VERSION};
+use kron_store::{EventFilter, Reader, StoreError, DB_FILE, DEFAULT_HISTORY_LIMIT, SCHEMA_VERSION};
 use serde::Serialize;
 
 use super::Ctx;
 use crate::control::{self, Request};
 use crate::data;
 use crate::error::{one_line, CliError, CliResult};
-use crate::output::timefmt::{bytes, rough};
+use crate::output::timefmt::{bytes, count, rough};
 
 /// A WAL larger than this while a runtime runs means checkpoints are falling behind.
 const WAL_WARN_BYTES: u64 = 64 * 1024 * 1024;
@@ -265,8 +265,27 @@ fn gather(ctx: &Ctx) -> Checks {
         Err(e) => checks.add("integrity", Level::Fail, one_line(&e.to_string())),
     }
     wal_check(&mut checks, dir, live);
+    history_check(&mut checks, dir, &reader);
     timer_checks(&mut checks, ctx, &reader, live);
     checks
+}
+
+/// How much history there is, and what bounds it: the runtime's default limit, which this
+/// command cannot see being overridden (it is an argument of the application's `start()`).
+fn history_check(checks: &mut Checks, dir: &std::path::Path, reader: &Reader) {
+    match reader.event_count() {
+        Ok(events) => checks.add(
+            "history",
+            Level::Ok,
+            format!(
+                "{} events, {} with the log; a runtime keeps the latest {} runs of each timer unless started with another history_limit (None: everything)",
+                count(events),
+                bytes(super::log::db_bytes(dir)),
+                count(DEFAULT_HISTORY_LIMIT as u64)
+            ),
+        ),
+        Err(e) => checks.add("history", Level::Fail, one_line(&e.to_string())),
+    }
 }
 
 fn wal_check(checks: &mut Checks, dir: &std::path::Path, live: bool) {

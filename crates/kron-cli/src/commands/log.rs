@@ -41,10 +41,12 @@ pub fn compact(ctx: &mut Ctx, args: &CompactArgs) -> CliResult {
     let events_before = ctx.dir.reader()?.event_count()?;
     let busy = |pid: Option<u32>| {
         CliError::failure(format!(
-            "a runtime{} owns {}: compaction needs it stopped (kron runtime shutdown), or let the \
-             application apply retention itself with kron.start(..., history_limit=...)",
+            "a runtime{} owns {}: compaction needs it stopped (kron runtime shutdown); a running \
+             runtime applies its own retention (the latest {} runs of each timer by default, \
+             kron.start(..., history_limit=N))",
             pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
-            ctx.dir.display()
+            ctx.dir.display(),
+            count(kron_store::DEFAULT_HISTORY_LIMIT as u64)
         ))
     };
     if ctx.dir.is_live() {
