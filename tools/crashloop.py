@@ -285,7 +285,16 @@ def worker_main(config_path: str) -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    kron.start(cfg["data_dir"], max_workers=cfg["max_workers"], durability=cfg["durability"])
+    # The checker replays every committed event of every cycle and proves that none changed or
+    # vanished, so the worker keeps the whole history (the default limit would trim the fastest
+    # timers' old runs after a few dozen cycles). Retention is checked by the store's tests and
+    # the soak, not here.
+    kron.start(
+        cfg["data_dir"],
+        max_workers=cfg["max_workers"],
+        durability=cfg["durability"],
+        history_limit=None,
+    )
     Path(cfg["ready"]).write_text(str(pid))
     while not stop.wait(0.05):
         pass
