@@ -31,16 +31,7 @@ pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
     if snapshot.views.is_empty() {
         return ctx.out.line(format!("No timers in {}.", ctx.dir.display()));
     }
-    let mut table = Table::new(vec![
-        Column::left("ID"),
-        Column::left("STATE"),
-        Column::left("SCHEDULE").shrink(2, 12),
-        Column::left("NEXT RUN").shrink(1, 10),
-        Column::left("LAST RUN").shrink(3, 10),
-        Column::left("LAST STATUS").shrink(4, 12),
-        Column::right("RUNS"),
-        Column::right("FAILS"),
-    ]);
+    let mut table = Table::new(columns());
     let clock = &ctx.clock;
     let mut overdue = false;
     for view in &snapshot.views {
@@ -79,4 +70,18 @@ pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
             .line("(no runtime is running: overdue timers run when the application starts)")?;
     }
     Ok(())
+}
+
+/// The table's columns: which ones shrink first, and how far, when the terminal is narrow.
+pub(crate) fn columns() -> Vec<Column> {
+    vec![
+        Column::left("ID"),
+        Column::left("STATE"),
+        Column::left("SCHEDULE").shrink(2, 12),
+        Column::left("NEXT RUN").shrink(1, 10),
+        Column::left("LAST RUN").shrink(3, 10),
+        Column::left("LAST STATUS").shrink(4, 12),
+        Column::right("RUNS"),
+        Column::right("FAILS"),
+    ]
 }

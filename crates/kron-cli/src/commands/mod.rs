@@ -6,7 +6,7 @@ mod cron;
 mod doctor;
 mod explain;
 mod history;
-mod list;
+pub(crate) mod list;
 mod log;
 mod runtime;
 mod status;

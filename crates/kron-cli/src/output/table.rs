@@ -375,16 +375,7 @@ mod tests {
 
     /// The `kron job list` columns, with a long timer name.
     fn job_list(name: &str) -> Table {
-        let mut t = Table::new(vec![
-            Column::left("ID"),
-            Column::left("STATE"),
-            Column::left("SCHEDULE").shrink(2, 12),
-            Column::left("NEXT RUN").shrink(1, 10),
-            Column::left("LAST RUN").shrink(3, 10),
-            Column::left("LAST STATUS").shrink(4, 12),
-            Column::right("RUNS"),
-            Column::right("FAILS"),
-        ]);
+        let mut t = Table::new(crate::commands::list::columns());
         t.push(vec![
             name.into(),
             "scheduled".into(),
