@@ -1,24 +1,9 @@
 //! Commands on timers without a function, and the memory that repeated commands may hold.
 
+use super::tests::{every, T0};
 use super::*;
 use crate::event::EventKind as K;
-use crate::schedule::ScheduleSpec;
-use crate::timer::{Catchup, Overlap, TimerDef, TimerState};
-
-const T0: EpochMs = 1_800_000_000_000;
-
-fn every(id: &str, ms: u64) -> TimerDef {
-    TimerDef {
-        id: id.into(),
-        schedule: ScheduleSpec::Every { ms },
-        timezone: "UTC".into(),
-        max_attempts: 3,
-        overlap: Overlap::Delay,
-        catchup: Catchup::Once,
-        jitter_ms: 0,
-        fn_name: "app.job".into(),
-    }
-}
+use crate::timer::{TimerDef, TimerState};
 
 fn state(e: &Engine, id: &str) -> Option<TimerState> {
     e.view(id).map(|v| v.state)

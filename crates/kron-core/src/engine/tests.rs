@@ -6,7 +6,8 @@ use crate::event::EventKind as K;
 use crate::schedule::ScheduleSpec;
 use crate::timer::{Catchup, Overlap, TimerDef, TimerState};
 
-const T0: EpochMs = 1_800_000_000_000;
+/// The instant the engine tests start at (shared by the other engine test modules).
+pub(super) const T0: EpochMs = 1_800_000_000_000;
 
 fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     TimerDef {
@@ -21,7 +22,7 @@ fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     }
 }
 
-fn every(id: &str, ms: u64) -> TimerDef {
+pub(super) fn every(id: &str, ms: u64) -> TimerDef {
     def(id, ScheduleSpec::Every { ms })
 }
 
