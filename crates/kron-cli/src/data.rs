@@ -71,13 +71,13 @@ pub fn snapshot(reader: &Reader) -> CliResult<Snapshot> {
     let _pinned = reader.pin()?;
     let timers = reader.timers()?;
     let runs = reader.runs()?;
-    let mut engine = Engine::new(EngineConfig::default(), 0);
-    engine.restore(timers, runs.clone()).map_err(|e| {
-        CliError::failure(format!(
-            "{}: a stored timer cannot be read: {e}",
-            reader.db_path().display()
-        ))
-    })?;
+    let engine =
+        Engine::restored(EngineConfig::default(), 0, timers, runs.clone()).map_err(|e| {
+            CliError::failure(format!(
+                "{}: a stored timer cannot be read: {e}",
+                reader.db_path().display()
+            ))
+        })?;
     Ok(Snapshot {
         views: engine.views(),
         runs,

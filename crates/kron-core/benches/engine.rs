@@ -8,6 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use kron_core::engine::{Engine, EngineConfig, Outcome};
+use kron_core::input::Input;
 use kron_core::schedule::ScheduleSpec;
 use kron_core::time::EpochMs;
 use kron_core::timer::{Catchup, Overlap, TimerDef};
@@ -56,7 +57,8 @@ fn register(c: &mut Criterion) {
                 |defs| {
                     let mut e = engine();
                     for d in defs {
-                        e.register(d, T0).expect("valid timer");
+                        e.apply(Input::Register { at: T0, def: d })
+                            .expect("valid timer");
                     }
                     black_box(e.take_changes());
                     e
@@ -81,7 +83,8 @@ fn burst(c: &mut Criterion) {
                 || {
                     let mut e = engine();
                     for d in one_shots(n, T0 + 1_000) {
-                        e.register(d, T0).expect("valid timer");
+                        e.apply(Input::Register { at: T0, def: d })
+                            .expect("valid timer");
                     }
                     e.take_changes();
                     e
@@ -90,10 +93,20 @@ fn burst(c: &mut Criterion) {
                     let now = T0 + 1_000;
                     let mut done = 0;
                     while done < n {
-                        let dispatched = e.poll(now, CAPACITY);
+                        let dispatched = e
+                            .apply_fact(Input::Tick {
+                                at: now,
+                                capacity: u32::try_from(CAPACITY).unwrap_or(u32::MAX),
+                                batch: u32::MAX,
+                            })
+                            .into_dispatched();
                         black_box(e.take_changes());
                         for d in &dispatched {
-                            e.finish(&d.run_id, Outcome::Succeeded { duration_ms: 0 }, now);
+                            e.apply_fact(Input::Finish {
+                                at: now,
+                                run: d.run_id.clone(),
+                                outcome: Outcome::Succeeded { duration_ms: 0 },
+                            });
                         }
                         black_box(e.take_changes());
                         done += dispatched.len();
@@ -127,17 +140,30 @@ fn heap(c: &mut Criterion) {
                 Overlap::Skip,
             );
             // Spread the phases: timers registered at different instants.
-            e.register(d, T0 + (i as i64 * 7919) % 10_000)
-                .expect("valid timer");
+            e.apply(Input::Register {
+                at: T0 + (i as i64 * 7919) % 10_000,
+                def: d,
+            })
+            .expect("valid timer");
         }
         e.take_changes();
         let mut now = T0;
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 now += 10;
-                let dispatched = e.poll(now, usize::MAX);
+                let dispatched = e
+                    .apply_fact(Input::Tick {
+                        at: now,
+                        capacity: u32::MAX,
+                        batch: u32::MAX,
+                    })
+                    .into_dispatched();
                 for d in &dispatched {
-                    e.finish(&d.run_id, Outcome::Succeeded { duration_ms: 0 }, now);
+                    e.apply_fact(Input::Finish {
+                        at: now,
+                        run: d.run_id.clone(),
+                        outcome: Outcome::Succeeded { duration_ms: 0 },
+                    });
                 }
                 black_box(e.take_changes());
                 dispatched.len()
@@ -151,7 +177,8 @@ fn heap(c: &mut Criterion) {
 fn next_wakeup(c: &mut Criterion) {
     let mut e = engine();
     for d in one_shots(100_000, T0 + 7 * 86_400_000) {
-        e.register(d, T0).expect("valid timer");
+        e.apply(Input::Register { at: T0, def: d })
+            .expect("valid timer");
     }
     e.take_changes();
     c.bench_function("engine_next_wakeup_100k", |b| {

@@ -1,7 +1,7 @@
 //! A small seeded PRNG (SplitMix64): the core's only source of randomness, so that a run of the
 //! engine is reproducible from its seed.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     state: u64,
 }

@@ -50,7 +50,7 @@ impl std::fmt::Display for RunId {
 }
 
 /// Makes monotonic run ids from the engine's clock input and rng.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunIdGen {
     last_ms: u64,
     last_rand: u128,

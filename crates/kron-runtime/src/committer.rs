@@ -2,6 +2,7 @@
 //! the workers). It is the only writer to storage; the scheduler thread decides the next step
 //! while this one commits the last, so deciding and writing overlap.
 
+use kron_core::input::Input;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -159,7 +160,8 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
         }
         core.in_flight = core.in_flight.saturating_sub(jobs.len());
         for job in &jobs {
-            core.engine.not_started(&job.dispatch.run_id, now);
+            let run = job.dispatch.run_id.clone();
+            core.engine.apply_fact(Input::NotStarted { at: now, run });
         }
         Vec::new()
     }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use kron_core::input::Rejected;
 use kron_core::{CommandError, CoreError};
 use kron_store::StoreError;
 use thiserror::Error;
@@ -25,4 +26,17 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("could not start the scheduler thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The engine answered an input with an output of another kind: a defect, reported rather
+    /// than hidden.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<Rejected> for RuntimeError {
+    fn from(rejected: Rejected) -> Self {
+        match rejected {
+            Rejected::Invalid(e) => RuntimeError::Invalid(e),
+            Rejected::Command(e) => RuntimeError::Command(e),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use crate::clock::{deadline_in, Clock};
 
 use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
 use kron_core::event::StoredEvent;
+use kron_core::input::{Input, Output};
 use kron_core::run::RunId;
 use kron_core::timer::TimerDef;
 use kron_core::CommandError;
@@ -116,7 +117,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             let mut core = running.shared.lock();
             let had_changes = core.engine.has_changes();
             let id = def.id.clone();
-            core.engine.register(def, now)?;
+            core.engine.apply(Input::Register { at: now, def })?;
             if let Some(key) = core.engine.key(&id) {
                 core.callbacks.set(key, callback);
             }
@@ -161,8 +162,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         let clock = config.clock.clone();
         let now = clock.now_ms();
         let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
-        let mut engine = Engine::new(config.engine.clone(), seed);
-        engine.restore(snapshot.timers, snapshot.runs)?;
+        let mut engine =
+            Engine::restored(config.engine.clone(), seed, snapshot.timers, snapshot.runs)?;
         // Definitions and callbacks move into the new runtime only once it runs (below): a failed
         // start keeps them. Registered: what the last runtime held, and the registry (which
         // wins: registered since).
@@ -175,7 +176,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 };
                 if !state.registry.contains_key(id) {
                     if let Some(def) = core.engine.definition(id) {
-                        engine.register(def, now)?;
+                        engine.apply(Input::Register { at: now, def })?;
                     }
                     if let Some(key) = engine.key(id) {
                         callbacks.set(key, callback.clone());
@@ -191,15 +192,27 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                     .and_then(|core| core.engine.definition(id)),
             };
             if let Some(def) = def {
-                engine.register(def, now)?;
+                engine.apply(Input::Register { at: now, def })?;
             }
             if let Some(key) = engine.key(id) {
                 callbacks.set(key, registration.callback.clone());
             }
         }
         drop(last_core);
-        engine.mark_orphans(|key, _| callbacks.get(key).is_some(), now);
-        engine.recover(now);
+        let orphans: Vec<String> = engine
+            .timer_ids()
+            .filter(|id| {
+                engine
+                    .key(id)
+                    .is_none_or(|key| callbacks.get(key).is_none())
+            })
+            .map(str::to_string)
+            .collect();
+        engine.apply_fact(Input::MarkOrphans {
+            at: now,
+            timers: orphans,
+        });
+        engine.apply_fact(Input::Recover { at: now });
         // Recovery is durable before anything runs. History beyond the limit is trimmed by the
         // retention thread from here on, in the background (see `retention.rs`).
         store.commit(&engine.take_changes())?;
@@ -310,7 +323,10 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         let Core {
             engine, dispatched, ..
         } = &mut *core;
-        let cancelled = dispatched.cancel_all(|job| engine.not_started(&job.dispatch.run_id, now));
+        let cancelled = dispatched.cancel_all(|job| {
+            let run = job.dispatch.run_id.clone();
+            engine.apply_fact(Input::NotStarted { at: now, run });
+        });
         core.in_flight = core.in_flight.saturating_sub(cancelled);
         shared.wake.notify_one();
         // Then wait for the attempts that did begin.
@@ -414,7 +430,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     fn command<T>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Core<C>) -> Result<T, CommandError>,
+        f: impl FnOnce(&mut Core<C>) -> Result<T, RuntimeError>,
     ) -> Result<T, RuntimeError> {
         let state = self.state();
         let Some(running) = &state.running else {
@@ -437,15 +453,31 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     }
 
     pub fn pause(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        self.command(id, |core| core.engine.pause(id, now))
+        let (at, timer) = (now, id.to_string());
+        self.command(id, |core| {
+            core.engine.apply(Input::Pause { at, timer })?;
+            Ok(())
+        })
     }
 
     pub fn resume(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        self.command(id, |core| core.engine.resume(id, now))
+        let (at, timer) = (now, id.to_string());
+        self.command(id, |core| {
+            core.engine.apply(Input::Resume { at, timer })?;
+            Ok(())
+        })
     }
 
     pub fn trigger(&self, id: &str, now: i64) -> Result<RunId, RuntimeError> {
-        self.command(id, |core| core.engine.trigger(id, now))
+        let (at, timer) = (now, id.to_string());
+        self.command(id, |core| {
+            match core.engine.apply(Input::Trigger { at, timer })? {
+                Output::Triggered { run } => Ok(run),
+                other => Err(RuntimeError::Internal(format!(
+                    "a trigger answered {other:?}"
+                ))),
+            }
+        })
     }
 
     /// Removes the timer from storage and from this process's registrations.
@@ -454,7 +486,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         // next registration as soon as the lock is released.
         self.command(id, |core| {
             let key = core.engine.key(id);
-            core.engine.remove(id, now)?;
+            let timer = id.to_string();
+            core.engine.apply(Input::Remove { at: now, timer })?;
             if let Some(key) = key {
                 core.callbacks.clear(key);
             }

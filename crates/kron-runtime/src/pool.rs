@@ -1,5 +1,6 @@
 //! The bounded pool of worker threads that run callbacks and report their outcomes.
 
+use kron_core::input::Input;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -133,7 +134,12 @@ fn run_round<C, H: Host<C>>(
                     .to_string(),
                 duration_ms: 0,
             });
-            core.engine.finish(&job.dispatch.run_id, outcome, now);
+            let run = job.dispatch.run_id.clone();
+            core.engine.apply_fact(Input::Finish {
+                at: now,
+                run,
+                outcome,
+            });
         }
     }
     core.in_flight = core.in_flight.saturating_sub(began);

@@ -4,6 +4,7 @@
 //! writes one step the scheduler decides the next, so a burst is paced by the slower of the two,
 //! not by their sum.
 
+use kron_core::input::Input;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -101,7 +102,12 @@ impl<C: Clone + Send + 'static> Decider<C> {
             // While a commit is failing nothing new is decided: its attempts could not start.
             if core.accepting && !stopping && !core.commit_failing {
                 let free = self.capacity.saturating_sub(core.in_flight);
-                let dispatches = core.engine.poll_batch(now, free, batch);
+                let tick = Input::Tick {
+                    at: now,
+                    capacity: u32::try_from(free).unwrap_or(u32::MAX),
+                    batch: u32::try_from(batch).unwrap_or(u32::MAX),
+                };
+                let dispatches = core.engine.apply_fact(tick).into_dispatched();
                 // Slow start: a step that filled its batch is followed by one twice as large; a
                 // step held back by busy workers keeps its size (the burst is not over: the next
                 // step takes as many as have finished); any other step (caught up, look-ahead
@@ -124,14 +130,14 @@ impl<C: Clone + Send + 'static> Decider<C> {
                         }),
                         None => {
                             let error = "no function is registered for this timer".to_string();
-                            core.engine.finish(
-                                &dispatch.run_id,
-                                Outcome::Failed {
+                            core.engine.apply_fact(Input::Finish {
+                                at: now,
+                                run: dispatch.run_id.clone(),
+                                outcome: Outcome::Failed {
                                     error,
                                     duration_ms: 0,
                                 },
-                                now,
-                            );
+                            });
                         }
                     }
                 }

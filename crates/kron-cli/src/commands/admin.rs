@@ -2,6 +2,7 @@
 //! directory, otherwise applied to storage directly (taking the writer lock for the moment).
 
 use kron_core::engine::{Engine, EngineConfig};
+use kron_core::input::{Input, Output, Rejected};
 use kron_core::CommandError;
 use kron_store::{Durability, Store, StoreError};
 use serde::Serialize;
@@ -126,23 +127,32 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
     })?;
     let snapshot = store.load()?;
     let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
-    let mut engine = Engine::new(EngineConfig::default(), seed);
-    engine
-        .restore(snapshot.timers, snapshot.runs)
-        .map_err(|e| CliError::failure(format!("a stored timer cannot be read: {e}")))?;
+    let mut engine = Engine::restored(
+        EngineConfig::default(),
+        seed,
+        snapshot.timers,
+        snapshot.runs,
+    )
+    .map_err(|e| CliError::failure(format!("a stored timer cannot be read: {e}")))?;
     let before = engine.view(name).map(|v| v.state.as_str());
-    let outcome = match op {
-        Op::Pause => engine.pause(name, now).map(|()| None),
-        Op::Resume => engine.resume(name, now).map(|()| None),
-        Op::Trigger => engine.trigger(name, now).map(Some),
-        Op::Remove => engine.remove(name, now).map(|()| None),
+    let (at, timer) = (now, name.to_string());
+    let input = match op {
+        Op::Pause => Input::Pause { at, timer },
+        Op::Resume => Input::Resume { at, timer },
+        Op::Trigger => Input::Trigger { at, timer },
+        Op::Remove => Input::Remove { at, timer },
     };
-    let run_id = outcome.map_err(|e| match e {
-        CommandError::UnknownTimer(_) => {
-            CliError::failure(format!("no timer named {name:?} in {}", ctx.dir.display()))
+    let run_id = match engine.apply(input) {
+        Ok(Output::Triggered { run }) => Some(run),
+        Ok(_) => None,
+        Err(Rejected::Command(CommandError::UnknownTimer(_))) => {
+            return Err(CliError::failure(format!(
+                "no timer named {name:?} in {}",
+                ctx.dir.display()
+            )))
         }
-        other => CliError::failure(other.to_string()),
-    })?;
+        Err(other) => return Err(CliError::failure(other.to_string())),
+    };
     let changes = engine.take_changes();
     let changed = !changes.is_empty();
     store.commit(&changes)?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use kron_core::engine::{Dispatch, Engine, EngineConfig, Outcome};
+use kron_core::input::{Input, Output};
 use kron_core::schedule::ScheduleSpec;
 use kron_core::time::EpochMs;
 use kron_core::timer::{Catchup, Overlap, TimerDef};
@@ -107,22 +108,29 @@ impl Fixture {
 
     pub fn register(&mut self, def: TimerDef) {
         self.defs.insert(def.id.to_string(), def.clone());
-        self.engine.register(def, self.now).unwrap();
+        let at = self.now;
+        self.engine.apply(Input::Register { at, def }).unwrap();
         self.commit();
     }
 
     pub fn pause(&mut self, id: &str) {
-        self.engine.pause(id, self.now).unwrap();
+        let (at, timer) = (self.now, id.to_string());
+        self.engine.apply(Input::Pause { at, timer }).unwrap();
         self.commit();
     }
 
     pub fn resume(&mut self, id: &str) {
-        self.engine.resume(id, self.now).unwrap();
+        let (at, timer) = (self.now, id.to_string());
+        self.engine.apply(Input::Resume { at, timer }).unwrap();
         self.commit();
     }
 
     pub fn trigger(&mut self, id: &str) -> String {
-        let run = self.engine.trigger(id, self.now).unwrap();
+        let (at, timer) = (self.now, id.to_string());
+        let Output::Triggered { run } = self.engine.apply(Input::Trigger { at, timer }).unwrap()
+        else {
+            panic!("a trigger makes a run")
+        };
         self.commit();
         run.to_string()
     }
@@ -141,9 +149,19 @@ impl Fixture {
                 }
             });
             for (d, outcome) in done {
-                self.engine.finish(&d.run_id, outcome, now);
+                let run = d.run_id.clone();
+                self.engine.apply_fact(Input::Finish {
+                    at: now,
+                    run,
+                    outcome,
+                });
             }
-            for d in self.engine.poll(now, usize::MAX) {
+            let tick = Input::Tick {
+                at: now,
+                capacity: u32::MAX,
+                batch: u32::MAX,
+            };
+            for d in self.engine.apply_fact(tick).into_dispatched() {
                 let (after, outcome) = match act(&d) {
                     Act::Ok(ms) => (
                         ms,
@@ -176,15 +194,20 @@ impl Fixture {
         let store = Store::open(&self.path(), Durability::Normal).unwrap();
         let snapshot = store.load().unwrap();
         self.store = Some(store);
-        self.engine = Engine::new(EngineConfig::default(), 11);
-        self.engine.restore(snapshot.timers, snapshot.runs).unwrap();
+        self.engine =
+            Engine::restored(EngineConfig::default(), 11, snapshot.timers, snapshot.runs).unwrap();
         for id in registered {
             let def = self.defs[*id].clone();
-            self.engine.register(def, at).unwrap();
+            self.engine.apply(Input::Register { at, def }).unwrap();
         }
-        self.engine
-            .mark_orphans(|_, id| registered.contains(&id), at);
-        self.engine.recover(at);
+        let timers = self
+            .engine
+            .timer_ids()
+            .filter(|id| !registered.contains(id))
+            .map(str::to_string)
+            .collect();
+        self.engine.apply_fact(Input::MarkOrphans { at, timers });
+        self.engine.apply_fact(Input::Recover { at });
         self.commit();
     }
 

@@ -19,7 +19,7 @@ fn restart(e: &Engine, registered: &[TimerDef], now: EpochMs) -> Engine {
         assert!(fresh.register(def.clone(), now).is_ok());
     }
     let names: Vec<&str> = registered.iter().map(|d| &*d.id).collect();
-    fresh.mark_orphans(|_, id| names.contains(&id), now);
+    fresh.mark_orphans_where(|_, id| names.contains(&id), now);
     fresh.recover(now);
     fresh.take_changes();
     fresh

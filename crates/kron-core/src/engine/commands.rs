@@ -2,7 +2,9 @@
 
 use std::cmp::Reverse;
 
-use super::{Engine, Timer, TimerKey};
+#[cfg(test)]
+use super::TimerKey;
+use super::{Engine, Timer};
 use crate::error::CommandError;
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunId, RunPhase, RunRecord};
@@ -12,7 +14,8 @@ use crate::timer::{validate_timer_id, Lifecycle, Overlap, TimerDef, TimerRecord}
 use crate::CoreError;
 
 /// What a registration did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Registered {
     Created,
     Updated,
@@ -57,7 +60,11 @@ impl Engine {
     /// occurrence keeps its time, a finished one-shot stays finished). Changed definition:
     /// `TIMER_UPDATED`, and the next occurrence is recomputed when the schedule itself changed.
     /// An orphaned timer is revived (`TIMER_RESUMED`).
-    pub fn register(&mut self, def: TimerDef, now: EpochMs) -> Result<Registered, CoreError> {
+    pub(crate) fn register(
+        &mut self,
+        def: TimerDef,
+        now: EpochMs,
+    ) -> Result<Registered, CoreError> {
         let schedule = validate_def(&def)?;
         let Some(key) = self.timers.key(&def.id) else {
             self.create(def, schedule, now);
@@ -184,26 +191,25 @@ impl Engine {
         });
     }
 
-    /// Marks every active timer for which `registered` (given its slot and name) is false as
-    /// orphaned (`TIMER_ORPHANED`): it stays listed and never runs until a registration revives
-    /// it. Timers in other states (paused, finished) keep their state but are remembered as
-    /// lacking a function: resuming a paused one makes it an orphan, and none can be triggered.
-    pub fn mark_orphans(
-        &mut self,
-        registered: impl Fn(TimerKey, &str) -> bool,
-        now: EpochMs,
-    ) -> Vec<String> {
+    /// Marks the named timers as lacking a function in the applying process (see
+    /// [`Input::MarkOrphans`](crate::input::Input::MarkOrphans)): an active one becomes orphaned
+    /// (`TIMER_ORPHANED`): it stays listed and never runs until a registration revives it.
+    /// Timers in other states (paused, finished) keep their state but are remembered as lacking
+    /// a function: resuming a paused one makes it an orphan, and none can be triggered. Returns
+    /// the timers orphaned, in name order.
+    pub(crate) fn mark_orphans(&mut self, mut ids: Vec<String>, now: EpochMs) -> Vec<String> {
+        ids.sort_unstable();
+        ids.dedup();
         let mut orphans: Vec<String> = Vec::new();
-        for (key, timer) in self.timers.iter_mut() {
-            if registered(key, &timer.id) {
+        for id in ids {
+            let Some(timer) = self.timers.get_mut(&id) else {
                 continue;
-            }
+            };
             timer.unregistered = true;
             if timer.lifecycle == Lifecycle::Active {
-                orphans.push(timer.id.to_string());
+                orphans.push(id);
             }
         }
-        orphans.sort();
         for id in &orphans {
             if let Some(timer) = self.timers.get_mut(id.as_str()) {
                 timer.lifecycle = Lifecycle::Orphaned;
@@ -223,7 +229,7 @@ impl Engine {
     /// Stops the timer from starting runs (runs already started finish). Pausing a paused timer
     /// changes nothing; an orphaned timer can be paused (it stays held after revival); a finished
     /// one-shot has nothing to pause.
-    pub fn pause(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
+    pub(crate) fn pause(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
         let timer = self
             .timers
             .get_mut(id)
@@ -253,7 +259,7 @@ impl Engine {
     /// Resumes a paused timer. A recurring timer whose next occurrence passed while paused goes
     /// on from now (occurrences during a pause are not run: pausing said so); a one-shot that
     /// fell due while paused runs now. Runs held by the pause start.
-    pub fn resume(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
+    pub(crate) fn resume(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
         let key = self
             .timers
             .key(id)
@@ -306,7 +312,7 @@ impl Engine {
 
     /// Runs the timer now, off-schedule, once (with its retry budget). The schedule is not
     /// touched, overlap and pause do not hold it back. Returns the new run's id.
-    pub fn trigger(&mut self, id: &str, now: EpochMs) -> Result<RunId, CommandError> {
+    pub(crate) fn trigger(&mut self, id: &str, now: EpochMs) -> Result<RunId, CommandError> {
         let timer = self
             .timers
             .get(id)
@@ -348,7 +354,7 @@ impl Engine {
 
     /// Deletes the timer (its history stays). Runs not yet started are dropped; a run in
     /// progress finishes and records its outcome.
-    pub fn remove(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
+    pub(crate) fn remove(&mut self, id: &str, now: EpochMs) -> Result<(), CommandError> {
         let Some((key, _)) = self.timers.remove(id) else {
             return Err(CommandError::UnknownTimer(id.to_string()));
         };
@@ -386,5 +392,23 @@ impl Engine {
         for (fire_at, run_id) in entries {
             self.queue_run(fire_at, run_id);
         }
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Marks every timer `registered` says no to, as a runtime does at start.
+    pub(crate) fn mark_orphans_where(
+        &mut self,
+        registered: impl Fn(TimerKey, &str) -> bool,
+        now: EpochMs,
+    ) -> Vec<String> {
+        let ids = self
+            .timers
+            .iter()
+            .filter(|(key, t)| !registered(*key, &t.id))
+            .map(|(_, t)| t.id.to_string())
+            .collect();
+        self.mark_orphans(ids, now)
     }
 }

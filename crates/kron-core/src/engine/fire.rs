@@ -5,44 +5,69 @@ use std::cmp::Reverse;
 
 use super::record::StatusCell;
 use super::settle::next_after_due;
+use smol_str::SmolStr;
+
 use super::{Dispatch, Engine, TimerKey};
 use crate::event::{EventDetail, EventKind};
 use crate::run::{RunPhase, RunRecord};
 use crate::time::EpochMs;
 use crate::timer::{Catchup, Lifecycle, Overlap};
 
+/// Occurrences staged one by one, in their place, when this few come due during a step.
+const STAGE_BY_INSERTION: usize = 16;
+
 impl Engine {
     /// Advances to `now`: every occurrence due by `now + lookahead` becomes a run with a durable
     /// `RUN_DUE`, and up to `capacity` runs due by `now` start (`RUN_STARTED`). Returns the
     /// runs to invoke; commit [`Engine::take_changes`] before invoking them.
-    pub fn poll(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
+    #[cfg(test)]
+    pub(crate) fn poll(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
         self.poll_batch(now, capacity, self.config.max_batch)
     }
 
     /// [`Engine::poll`] with a smaller step: at most `batch` occurrences become due and at most
     /// `batch` runs start (never more than `max_batch`). The runtime starts a burst with small
     /// steps so the first commit, and with it the first callback, comes quickly, then grows them.
-    pub fn poll_batch(&mut self, now: EpochMs, capacity: usize, batch: usize) -> Vec<Dispatch> {
+    pub(crate) fn poll_batch(
+        &mut self,
+        now: EpochMs,
+        capacity: usize,
+        batch: usize,
+    ) -> Vec<Dispatch> {
         let batch = batch.clamp(1, self.config.max_batch.max(1));
         self.materialize(now, batch);
         self.start_due(now, capacity.min(batch))
     }
 
-    /// Turns up to `limit` occurrences due within the look-ahead into `Due` runs. A queue entry
-    /// is current while the timer in its slot is active and fires at the entry's instant; any
-    /// other (the timer moved on, was paused, removed, or its slot reused) is dropped. Should two
-    /// current entries for one instant exist (a timer requeued without moving), the first makes
-    /// the run and moves the timer on, which leaves the second stale.
+    /// Turns up to `limit` occurrences due within the look-ahead into `Due` runs, in the order
+    /// of their instants and, at one instant, of their timers' names (see [`Engine::stage_due`]).
+    /// A staged entry is current while the timer of its name is active and fires at the entry's
+    /// instant; any other (the timer moved on, was paused or removed) is dropped and does not
+    /// count. Should two current entries for one instant exist (a timer requeued without
+    /// moving), the first makes the run and moves the timer on, which leaves the second stale.
     fn materialize(&mut self, now: EpochMs, limit: usize) {
         let horizon = now.saturating_add(self.config.lookahead_ms);
+        self.stage_due(horizon);
         let mut made = 0;
-        while let Some(Reverse((at, _))) = self.occurrences.peek() {
-            if *at > horizon || made >= limit {
-                break;
+        while made < limit {
+            // Occurrences planned by this loop (a catch-up plans the next one at once) are
+            // staged as they come due.
+            if self
+                .occurrences
+                .peek()
+                .is_some_and(|Reverse((at, _))| *at <= horizon)
+            {
+                self.stage_due(horizon);
             }
-            made += 1;
-            let Some(Reverse((at, key))) = self.occurrences.pop() else {
+            match self.staged.front() {
+                Some((at, _)) if *at <= horizon => {}
+                _ => break,
+            }
+            let Some((at, id)) = self.staged.pop_front() else {
                 break;
+            };
+            let Some(key) = self.timers.key(&id) else {
+                continue;
             };
             let Some(timer) = self.timers.at(key) else {
                 continue;
@@ -53,6 +78,7 @@ impl Engine {
             let Some(scheduled_at) = timer.next_scheduled_at() else {
                 continue;
             };
+            made += 1;
             // Running late by more than the grace (a suspended process): apply the catch-up
             // policy rather than replaying every occurrence in a burst.
             let late = now.saturating_sub(at) > self.config.late_grace_ms;
@@ -65,6 +91,46 @@ impl Engine {
                 continue;
             }
             self.make_due(key, scheduled_at, at, now);
+        }
+    }
+
+    /// Moves every queued occurrence due by `horizon` to the staged ones, which are sorted by
+    /// instant, then timer name. Slots follow the order timers were loaded or created in, which
+    /// differs between an engine restored from a snapshot and one that never stopped; names do
+    /// not, so occurrences due at one instant draw jitter and run ids in the same order in both.
+    /// Entries already stale are dropped here rather than sorted.
+    fn stage_due(&mut self, horizon: EpochMs) {
+        let mut fresh: Vec<(EpochMs, SmolStr)> = Vec::new();
+        while let Some(Reverse((at, _))) = self.occurrences.peek() {
+            if *at > horizon {
+                break;
+            }
+            let Some(Reverse((at, key))) = self.occurrences.pop() else {
+                break;
+            };
+            if let Some(timer) = self.timers.at(key) {
+                if timer.lifecycle == Lifecycle::Active && timer.next_fire_at() == Some(at) {
+                    fresh.push((at, timer.id.clone()));
+                }
+            }
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        fresh.sort_unstable();
+        if self.staged.is_empty() {
+            self.staged = fresh.into();
+        } else if fresh.len() <= STAGE_BY_INSERTION {
+            // A few planned while a step is under way (catch-up): each goes in its place, usually
+            // near the end, rather than sorting the whole stage again for each.
+            for entry in fresh {
+                let at = self.staged.partition_point(|staged| *staged < entry);
+                self.staged.insert(at, entry);
+            }
+        } else {
+            fresh.extend(self.staged.drain(..));
+            fresh.sort_unstable();
+            self.staged = fresh.into();
         }
     }
 

@@ -7,11 +7,13 @@
 //! touches storage, so tests drive it with a fake clock and a later replicated server can drive it
 //! from a log.
 
+mod apply;
 mod commands;
 mod fire;
 mod outcome;
 mod record;
 mod settle;
+mod snapshot;
 mod table;
 mod view;
 
@@ -23,10 +25,11 @@ mod redefine_tests;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
+use smol_str::SmolStr;
 
 use crate::changes::Changes;
 use crate::event::{Event, EventDetail, EventKind};
@@ -43,6 +46,7 @@ use table::TimerTable;
 pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
 pub use settle::settle_taken_occurrences;
+pub use snapshot::SNAPSHOT_VERSION;
 pub use table::TimerKey;
 pub use view::{derive_state, provisional_view, TimerView};
 
@@ -50,8 +54,9 @@ pub use view::{derive_state, provisional_view, TimerView};
 /// [`Engine::bound_queues`]).
 const QUEUE_SLACK: usize = 64;
 
-/// Tunables. The defaults are what the embedded runtime uses.
-#[derive(Debug, Clone)]
+/// Tunables. The defaults are what the embedded runtime uses. Part of a snapshot: engines that
+/// must decide alike must be tuned alike.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineConfig {
     /// How far ahead of its instant an occurrence becomes a durable `RUN_DUE`, so the write is
     /// done before the instant and durability adds no lateness.
@@ -93,12 +98,14 @@ impl Default for EngineConfig {
 /// A callback the runtime must invoke, at `not_before_us` or as soon as possible after it. Its
 /// `RUN_STARTED` is in the same [`Changes`] as the decision, so the runtime commits before
 /// invoking.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dispatch {
     pub run_id: RunId,
     pub timer_id: String,
-    /// The timer's slot in the engine, for tables the runtime keeps per timer (see
-    /// [`Engine::key`]).
+    /// The timer's slot in this engine, for tables the applying process keeps per timer (see
+    /// [`Engine::key`]). A handle into this process's memory, not data: another engine holding
+    /// the same state may use other slots, so it is not serialized (and reads back as 0).
+    #[serde(skip)]
     pub timer: TimerKey,
     pub attempt: u32,
     pub scheduled_at: EpochMs,
@@ -117,9 +124,13 @@ pub struct Engine {
     runs: HashMap<RunId, RunRecord>,
     /// (fire_at, slot) of each active timer's next occurrence: an entry is current while the
     /// timer in the slot is active and still fires at that instant (see [`Engine::materialize`]);
-    /// any other entry is stale and dropped when it comes up. Occurrences due at the same instant
-    /// come up in slot order.
+    /// any other entry is stale and dropped when it comes up. Entries due within the look-ahead
+    /// move to `staged` before they are made due.
     occurrences: BinaryHeap<Reverse<(EpochMs, TimerKey)>>,
+    /// (fire_at, timer name) of occurrences taken from `occurrences` because they are due within
+    /// the look-ahead, sorted: at one instant, by name, so that the order (and with it each
+    /// occurrence's jitter draw and run id) does not depend on slots (see `stage_due`).
+    staged: VecDeque<(EpochMs, SmolStr)>,
     /// (fire_at, run id's sort key, run id) of runs waiting to start (Due, RetryWait): oldest
     /// first among runs due at the same instant. See [`Engine::queue_run`].
     waiting: BinaryHeap<Reverse<(EpochMs, u128, RunId)>>,
@@ -174,6 +185,7 @@ impl Engine {
             timers: TimerTable::default(),
             runs: HashMap::new(),
             occurrences: BinaryHeap::new(),
+            staged: VecDeque::new(),
             waiting: BinaryHeap::new(),
             recovered_at: None,
             changes: Pending::default(),
@@ -228,9 +240,24 @@ impl Engine {
             .push(Reverse((fire_at, run_id.sort_key(), run_id)));
     }
 
-    /// Loads persisted state (no events are written). Runs found `Running` were interrupted by
-    /// the end of the previous process; [`Engine::recover`] settles them.
-    pub fn restore(
+    /// An engine holding the stored state (no events are written). Runs found `Running` were
+    /// interrupted by the end of the previous process: apply [`Input::Recover`] to settle them.
+    /// `seed` starts the random generator (jitter, run ids).
+    ///
+    /// [`Input::Recover`]: crate::input::Input::Recover
+    pub fn restored(
+        config: EngineConfig,
+        seed: u64,
+        timers: Vec<TimerRecord>,
+        runs: Vec<RunRecord>,
+    ) -> Result<Engine, CoreError> {
+        let mut engine = Engine::new(config, seed);
+        engine.restore(timers, runs)?;
+        Ok(engine)
+    }
+
+    /// Loads stored state into this (new) engine; see [`Engine::restored`].
+    pub(crate) fn restore(
         &mut self,
         timers: Vec<TimerRecord>,
         runs: Vec<RunRecord>,
@@ -317,7 +344,10 @@ impl Engine {
             && p.finished_runs.is_empty())
     }
 
-    /// Everything changed since the last call, for one durable commit.
+    /// Everything changed since the last call, for one durable commit, in a canonical order:
+    /// events in the order they happened, timer rows by name, run rows by id. Two engines that
+    /// applied the same inputs to the same state give equal `Changes`, whatever their memory
+    /// layout (the pending sets are hashed).
     pub fn take_changes(&mut self) -> Changes {
         let pending = std::mem::take(&mut self.changes);
         self.changes.reserve_like(&pending);
@@ -347,24 +377,37 @@ impl Engine {
                 }
             }
         }
+        timers.sort_unstable_by(|a, b| a.def.id.cmp(&b.def.id));
+        timer_states.sort_unstable_by(|a, b| a.def.id.cmp(&b.def.id));
+        // Ids of runs made by the engine order like their sort keys: compare two integers, not
+        // two strings, per step (a burst sorts thousands).
+        new_runs.sort_by_cached_key(|r| (r.run_id.sort_key(), r.run_id.clone()));
+        runs.sort_by_cached_key(|r| (r.run_id.sort_key(), r.run_id.clone()));
+        let mut removed_timers: Vec<String> = pending.removed_timers.into_iter().collect();
+        removed_timers.sort_unstable();
+        let mut finished_runs = pending.finished_runs;
+        finished_runs.sort_by_cached_key(|id| (id.sort_key(), id.clone()));
         Changes {
             events: pending.events,
             timers,
             timer_states,
-            removed_timers: pending.removed_timers.into_iter().collect(),
+            removed_timers,
             new_runs,
             runs,
-            finished_runs: pending.finished_runs,
+            finished_runs,
         }
     }
 
     /// The earliest instant at which [`Engine::poll`] has something to do, ignoring runs that wait
     /// for a free worker (`workers_free` false: the runtime waits for a completion instead).
     pub fn next_wakeup(&self, workers_free: bool) -> Option<EpochMs> {
-        let occurrence = self
-            .occurrences
-            .peek()
-            .map(|Reverse((at, _))| at.saturating_sub(self.config.lookahead_ms));
+        let queued = self.occurrences.peek().map(|Reverse((at, _))| *at);
+        let staged = self.staged.front().map(|(at, _)| *at);
+        let occurrence = match (queued, staged) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(|at| at.saturating_sub(self.config.lookahead_ms));
         let run = if workers_free {
             self.waiting
                 .peek()
@@ -501,6 +544,8 @@ impl Engine {
                 .filter_map(|(key, t)| t.next_fire_at().map(|at| Reverse((at, key))))
                 .collect();
             self.occurrences = BinaryHeap::from(live);
+            // Every live occurrence is queued again, the staged ones included.
+            self.staged.clear();
         }
         if self.waiting.len() > 2 * self.runs.len() + QUEUE_SLACK {
             // Runs held by a pause are queued again too: they come up and are held again.

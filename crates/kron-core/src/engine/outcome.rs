@@ -9,7 +9,8 @@ use crate::time::EpochMs;
 use crate::timer::{Catchup, Lifecycle, Overlap};
 
 /// How an attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Succeeded {
         duration_ms: u64,
@@ -29,7 +30,7 @@ impl Engine {
     /// `RUN_INTERRUPTED` and is retried at once under its attempt budget (or `RUN_DEAD`); every
     /// recurring timer whose occurrence passed while no runtime was up follows its catch-up policy.
     /// One-shots that fell due run now.
-    pub fn recover(&mut self, now: EpochMs) {
+    pub(crate) fn recover(&mut self, now: EpochMs) {
         self.recovered_at = Some(now);
         let mut interrupted: Vec<RunId> = self
             .runs
@@ -75,7 +76,7 @@ impl Engine {
 
     /// Records the outcome of a started attempt. Unknown or not-running runs are ignored (a
     /// duplicate report cannot double-count).
-    pub fn finish(&mut self, run_id: &RunId, outcome: Outcome, now: EpochMs) {
+    pub(crate) fn finish(&mut self, run_id: &RunId, outcome: Outcome, now: EpochMs) {
         let Some(run) = self.runs.get(run_id) else {
             return;
         };
@@ -150,7 +151,7 @@ impl Engine {
     /// An attempt handed out by [`Engine::poll`] whose callback never began (the runtime shut
     /// down first): `RUN_NOT_STARTED` undoes its `RUN_STARTED`. The run waits again, due at once,
     /// with the same attempt number: the attempt is not counted. Runs not `Running` are ignored.
-    pub fn not_started(&mut self, run_id: &RunId, now: EpochMs) {
+    pub(crate) fn not_started(&mut self, run_id: &RunId, now: EpochMs) {
         let Some(run) = self.runs.get_mut(run_id) else {
             return;
         };

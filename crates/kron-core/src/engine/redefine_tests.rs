@@ -272,7 +272,7 @@ fn resume_and_revival_with_a_run_in_flight_start_no_second_chain() {
     let runs: Vec<_> = sim.e.runs.values().cloned().collect();
     let mut e = Engine::new(EngineConfig::default(), 7);
     assert!(e.restore(timers, runs).is_ok());
-    e.mark_orphans(|_, _| false, T0 + 600);
+    e.mark_orphans_where(|_, _| false, T0 + 600);
     e.recover(T0 + 600);
     assert!(e.register(every(200, Overlap::Delay), T0 + 700).is_ok());
     sim.e = e;

@@ -115,15 +115,6 @@ impl TimerTable {
         })
     }
 
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (TimerKey, &mut Timer)> {
-        self.chunks.iter_mut().enumerate().flat_map(|(c, chunk)| {
-            chunk.iter_mut().enumerate().filter_map(move |(o, t)| {
-                let key = TimerKey::try_from(c * CHUNK + o).ok()?;
-                Some((key, t.as_mut()?))
-            })
-        })
-    }
-
     fn cell(&mut self, key: TimerKey) -> Option<&mut Option<Timer>> {
         let (chunk, offset) = split(key);
         self.chunks.get_mut(chunk)?.get_mut(offset)

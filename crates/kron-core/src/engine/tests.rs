@@ -516,7 +516,7 @@ fn unregistered_timers_become_orphans_and_are_revived() {
     e.register(every("gone", 1_000), T0).ok();
     let mut e2 = restart(&mut e);
     e2.register(every("keep", 1_000), T0 + 100).ok();
-    let orphans = e2.mark_orphans(|_, id| id == "keep", T0 + 100);
+    let orphans = e2.mark_orphans_where(|_, id| id == "keep", T0 + 100);
     assert_eq!(orphans, vec!["gone".to_string()]);
     assert_eq!(e2.view("gone").map(|v| v.state), Some(TimerState::Orphaned));
     let fired = run_until(&mut e2, T0 + 100, T0 + 5_000, 100);

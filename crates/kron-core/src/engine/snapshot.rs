@@ -1,0 +1,165 @@
+//! Deterministic snapshots: everything that drives an engine's future decisions, as bytes.
+//!
+//! A replicated node that installs a snapshot must go on exactly like one that applied every
+//! input since the beginning: same jitter draws, same run ids, same order of occurrences due at
+//! one instant, same catch-up. So the snapshot holds, beside every timer and run in flight, the
+//! random generator's state, the run-id generator's, `recovered_at`, and the in-memory flags of
+//! each timer (coalesced occurrences, runs in flight, no function registered, runs held), and
+//! which waiting runs are out of the start queue until a command releases them. Queues are not in it:
+//! they are rebuilt from the timers and runs, and their order depends on instants and names
+//! only (see `Engine::stage_due`). Timers are listed by name and runs by id, so two engines in
+//! the same state give the same bytes.
+//!
+//! Not in it: changes not yet taken ([`Engine::take_changes`]): they belong to the inputs
+//! already applied, and are the applier's to commit before it snapshots.
+
+use std::cmp::Reverse;
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, EngineConfig};
+use crate::error::CoreError;
+use crate::rng::Rng;
+use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
+use crate::schedule::Schedule;
+use crate::time::EpochMs;
+use crate::timer::TimerRecord;
+
+/// The version of the snapshot format written by this release.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// The serialized form of an engine (JSON). Field order is the byte order: do not reorder.
+#[derive(Debug, Serialize, Deserialize)]
+struct EngineImage {
+    #[serde(rename = "v")]
+    version: u32,
+    config: EngineConfig,
+    rng: Rng,
+    run_ids: RunIdGen,
+    recovered_at: Option<EpochMs>,
+    timers: Vec<TimerImage>,
+    runs: Vec<RunRecord>,
+    /// Runs waiting (not running) that are out of the start queue: held by a pause, an
+    /// orphaning, a missing function or a `delay` rule, until the command that releases them
+    /// queues them again. By id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    held_runs: Vec<RunId>,
+}
+
+/// A timer as held in memory: its durable record and the flags only memory holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct TimerImage {
+    record: TimerRecord,
+    /// Catch-up "once": the pending occurrence stands for this many missed ones, up to `.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    coalesced: Option<(u64, EpochMs)>,
+    /// Its runs in flight by phase. Not derived from the runs listed: a run in progress of a
+    /// removed timer finishes after a timer of the same name was created again, and counts
+    /// for neither.
+    running: u32,
+    retrying: u32,
+    scheduled_runs: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unregistered: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    held: bool,
+}
+
+impl Engine {
+    /// Everything that drives this engine's future decisions, as bytes: equal for equal states.
+    /// See the module documentation.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut timers: Vec<TimerImage> = self
+            .timers
+            .iter()
+            .map(|(_, t)| TimerImage {
+                record: t.record(),
+                coalesced: t.coalesced.as_deref().copied(),
+                running: t.running,
+                retrying: t.retrying,
+                scheduled_runs: t.scheduled_runs,
+                unregistered: t.unregistered,
+                held: t.held,
+            })
+            .collect();
+        timers.sort_unstable_by(|a, b| a.record.def.id.cmp(&b.record.def.id));
+        let mut runs: Vec<RunRecord> = self.runs.values().cloned().collect();
+        runs.sort_by_cached_key(|r| (r.run_id.sort_key(), r.run_id.clone()));
+        let queued: HashSet<&RunId> = self
+            .waiting
+            .iter()
+            .filter(|Reverse((at, _, id))| {
+                self.runs
+                    .get(id)
+                    .is_some_and(|r| r.phase != RunPhase::Running && r.fire_at == *at)
+            })
+            .map(|Reverse((_, _, id))| id)
+            .collect();
+        let held_runs: Vec<RunId> = runs
+            .iter()
+            .filter(|r| r.phase != RunPhase::Running && !queued.contains(&r.run_id))
+            .map(|r| r.run_id.clone())
+            .collect();
+        let image = EngineImage {
+            version: SNAPSHOT_VERSION,
+            config: self.config.clone(),
+            rng: self.rng.clone(),
+            run_ids: self.ids.clone(),
+            recovered_at: self.recovered_at,
+            timers,
+            runs,
+            held_runs,
+        };
+        // Plain data with string keys: serializing into a vector cannot fail.
+        serde_json::to_vec(&image).unwrap_or_default()
+    }
+
+    /// The engine a [`Engine::snapshot`] was taken of: it decides exactly as that engine would
+    /// have from the same point.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Engine, CoreError> {
+        let bad = |reason: String| CoreError::invalid("snapshot", preview(bytes), reason);
+        let image: EngineImage = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if image.version == 0 || image.version > SNAPSHOT_VERSION {
+            return Err(bad(format!(
+                "version {} is not readable by this release (reads 1 to {SNAPSHOT_VERSION})",
+                image.version
+            )));
+        }
+        let mut engine = Engine::new(image.config, 0);
+        engine.rng = image.rng;
+        engine.ids = image.run_ids;
+        engine.recovered_at = image.recovered_at;
+        for image in image.timers {
+            let schedule = Schedule::from_spec(image.record.def.schedule.clone())?;
+            if engine.timers.key(&image.record.def.id).is_some() {
+                return Err(bad(format!(
+                    "timer {:?} is listed twice",
+                    image.record.def.id
+                )));
+            }
+            let mut timer = engine.make_timer(image.record, schedule);
+            timer.coalesced = image.coalesced.map(Box::new);
+            timer.unregistered = image.unregistered;
+            timer.held = image.held;
+            timer.running = image.running;
+            timer.retrying = image.retrying;
+            timer.scheduled_runs = image.scheduled_runs;
+            let key = engine.timers.insert(timer);
+            engine.push_occurrence(key);
+        }
+        let held: HashSet<RunId> = image.held_runs.into_iter().collect();
+        for run in image.runs {
+            if run.phase != RunPhase::Running && !held.contains(&run.run_id) {
+                engine.queue_run(run.fire_at, run.run_id.clone());
+            }
+            engine.runs.insert(run.run_id.clone(), run);
+        }
+        Ok(engine)
+    }
+}
+
+/// The start of an unreadable snapshot, for its error message.
+fn preview(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned()
+}
