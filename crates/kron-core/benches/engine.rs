@@ -27,6 +27,7 @@ fn def(id: String, schedule: ScheduleSpec, overlap: Overlap) -> TimerDef {
         catchup: Catchup::Once,
         jitter_ms: 0,
         fn_name: "bench.job".into(),
+        task: None,
     }
 }
 

@@ -95,6 +95,7 @@ fn timer_record(c: &mut Criterion) {
             catchup: Catchup::Once,
             jitter_ms: 0,
             fn_name: "app.reports.nightly_report".into(),
+            task: None,
         },
         lifecycle: Lifecycle::Active,
         next_scheduled_at: Some(T0),

@@ -104,6 +104,7 @@ mod tests {
                 catchup: Catchup::Once,
                 jitter_ms: 0,
                 fn_name: "f".into(),
+                task: None,
             },
             lifecycle: Lifecycle::Active,
             next_scheduled_at: None,

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Dispatch, Outcome, Registered};
+use crate::engine::{ClaimRequest, ClaimedRun, Dispatch, LeaseError, Outcome, Registered};
 use crate::error::{CommandError, CoreError};
 use crate::run::RunId;
 use crate::time::EpochMs;
@@ -63,6 +63,34 @@ pub enum Input {
     /// one, and an active one becomes orphaned (`TIMER_ORPHANED`). Unknown names are ignored.
     /// Output: [`Output::Orphaned`].
     MarkOrphans { at: EpochMs, timers: Vec<String> },
+    /// Server mode: a worker claims due runs of task timers, under one lease until
+    /// `lease_until` with the fencing token `token` (above every earlier claim's). Output:
+    /// [`Output::Claimed`].
+    Claim {
+        at: EpochMs,
+        #[serde(flatten)]
+        request: ClaimRequest,
+    },
+    /// Server mode: the worker holding a run's lease (same token, lease not expired) moves its
+    /// deadline. Output: [`Output::Applied`].
+    ExtendLease {
+        at: EpochMs,
+        run: RunId,
+        token: u64,
+        lease_until: EpochMs,
+    },
+    /// Server mode: every lease whose deadline passed before `at` expires; its attempt counts
+    /// as interrupted and is retried under the attempt budget. Output: [`Output::Expired`].
+    ExpireLeases { at: EpochMs },
+    /// Server mode: a worker reports its attempt's outcome under its fencing token; refused
+    /// (nothing changes) when the run is no longer leased under that token. Output:
+    /// [`Output::Applied`].
+    Complete {
+        at: EpochMs,
+        run: RunId,
+        token: u64,
+        outcome: Outcome,
+    },
 }
 
 impl Input {
@@ -78,7 +106,11 @@ impl Input {
             | Input::Finish { at, .. }
             | Input::NotStarted { at, .. }
             | Input::Recover { at }
-            | Input::MarkOrphans { at, .. } => *at,
+            | Input::MarkOrphans { at, .. }
+            | Input::Claim { at, .. }
+            | Input::ExtendLease { at, .. }
+            | Input::ExpireLeases { at }
+            | Input::Complete { at, .. } => *at,
         }
     }
 
@@ -145,6 +177,10 @@ pub enum Output {
     Orphaned { timers: Vec<String> },
     /// The attempts a tick started, in the order to invoke them: commit the changes first.
     Dispatched { runs: Vec<Dispatch> },
+    /// The runs a claim started, oldest first.
+    Claimed { runs: Vec<ClaimedRun> },
+    /// The runs whose leases expired, by id.
+    Expired { runs: Vec<RunId> },
     /// Only from [`Engine::apply_fact`](crate::engine::Engine::apply_fact): the input was
     /// refused, for this reason; nothing changed.
     Refused { reason: String },
@@ -169,4 +205,7 @@ pub enum Rejected {
     /// A command on a timer that is missing or cannot take it.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A claim or a worker's report that its lease or token does not allow.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }

@@ -87,8 +87,106 @@ pub struct TimerDef {
     pub catchup: Catchup,
     /// Each occurrence is delayed by a random amount in `0..=jitter_ms`.
     pub jitter_ms: u64,
-    /// The registered function's qualified name, for people reading status.
+    /// What an occurrence runs, by name, for people reading status: the registered function's
+    /// qualified name (embedded mode), or the task's name when [`TimerDef::task`] is set.
     pub fn_name: Arc<str>,
+    /// Server mode: the occurrence is a named task with a JSON payload, claimed by a worker
+    /// under a lease ([`Input::Claim`](crate::input::Input::Claim)) rather than a callback run
+    /// in this process. `None`: an in-process callback. Absent from a stored definition of a
+    /// callback timer, so embedded and server timers share one stored form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Arc<TaskTarget>>,
+}
+
+/// What a timer runs. See [`TimerDef::target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Embedded mode: the function registered in this process under this qualified name.
+    Callback { function: &'a str },
+    /// Server mode: a named task with a JSON payload, for workers to claim.
+    Task(&'a TaskTarget),
+}
+
+/// A server-mode timer's target: the task workers claim, its payload and its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TaskTarget {
+    /// The task's name: what workers ask for when they claim.
+    pub task: Arc<str>,
+    /// The payload handed to the worker with each run, as canonical JSON text (object keys
+    /// sorted, no whitespace), so equal payloads are equal bytes on every node.
+    #[serde(
+        serialize_with = "payload::serialize",
+        deserialize_with = "payload::deserialize"
+    )]
+    pub payload: Arc<str>,
+    /// The tenant the timer belongs to: only workers of that tenant claim its runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Arc<str>>,
+}
+
+/// Largest payload accepted, in bytes of canonical JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+impl TaskTarget {
+    /// A target with `payload` in canonical form. Validates the task and tenant names (the
+    /// rules of timer names) and the payload's size.
+    pub fn new(
+        task: &str,
+        payload: &serde_json::Value,
+        tenant: Option<&str>,
+    ) -> Result<TaskTarget, CoreError> {
+        let target = TaskTarget {
+            task: task.into(),
+            payload: payload::canonical(payload).into(),
+            tenant: tenant.map(Arc::from),
+        };
+        target.validate()?;
+        Ok(target)
+    }
+
+    /// Checks the names and the payload's size.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        validate_name("task", &self.task)?;
+        if let Some(tenant) = &self.tenant {
+            validate_name("tenant", tenant)?;
+        }
+        if self.payload.len() > MAX_PAYLOAD_BYTES {
+            let shown: String = self.payload.chars().take(64).collect();
+            return Err(CoreError::invalid(
+                "payload",
+                format!("{shown}..."),
+                format!(
+                    "is {} bytes of JSON; at most {MAX_PAYLOAD_BYTES} are accepted",
+                    self.payload.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The payload's serialized form: JSON itself (not a string holding JSON), read back into its
+/// canonical text.
+mod payload {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    /// Canonical JSON text: `serde_json`'s map is ordered by key, and compact output has no
+    /// whitespace.
+    pub(super) fn canonical(value: &serde_json::Value) -> String {
+        value.to_string()
+    }
+
+    pub(super) fn serialize<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+        value.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(canonical(&value).into())
+    }
 }
 
 impl TimerDef {
@@ -106,6 +204,17 @@ impl TimerDef {
             && self.max_attempts == other.max_attempts
             && self.overlap == other.overlap
             && self.catchup == other.catchup
+            && self.task == other.task
+    }
+
+    /// What an occurrence of this timer runs.
+    pub fn target(&self) -> Target<'_> {
+        match &self.task {
+            Some(task) => Target::Task(task),
+            None => Target::Callback {
+                function: &self.fn_name,
+            },
+        }
     }
 }
 
@@ -113,6 +222,11 @@ impl TimerDef {
 /// digit. Names appear in file-like contexts (CLI arguments, logs, idempotency keys), so no
 /// whitespace, slashes or control characters.
 pub fn validate_timer_id(id: &str) -> Result<(), CoreError> {
+    validate_name("name", id)
+}
+
+/// The rules of [`validate_timer_id`], for any name of that kind (`arg` names it in errors).
+fn validate_name(arg: &'static str, id: &str) -> Result<(), CoreError> {
     let reason = if id.is_empty() {
         Some("must not be empty")
     } else if id.len() > MAX_TIMER_ID_LEN {
@@ -135,7 +249,7 @@ pub fn validate_timer_id(id: &str) -> Result<(), CoreError> {
             } else {
                 shown
             };
-            Err(CoreError::invalid("name", shown, reason))
+            Err(CoreError::invalid(arg, shown, reason))
         }
         None => Ok(()),
     }

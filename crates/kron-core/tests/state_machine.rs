@@ -11,12 +11,14 @@
 //! `Finish` names a run it actually started), then the same concrete input goes to every engine.
 
 use kron_core::changes::Changes;
-use kron_core::engine::{Engine, EngineConfig, Outcome};
+use std::sync::Arc;
+
+use kron_core::engine::{ClaimRequest, Engine, EngineConfig, LeaseError, Outcome};
 use kron_core::input::{Input, Output, Rejected};
 use kron_core::run::RunId;
 use kron_core::schedule::ScheduleSpec;
 use kron_core::time::EpochMs;
-use kron_core::timer::{Catchup, Overlap, TimerDef};
+use kron_core::timer::{Catchup, Overlap, TaskTarget, TimerDef};
 use proptest::prelude::*;
 
 const T0: EpochMs = 1_800_000_000_000;
@@ -32,6 +34,8 @@ enum Step {
         overlap: u8,
         catchup: u8,
         attempts: u8,
+        /// 0: a callback; 1: task "send" of no tenant; 2: task "send" of tenant "acme".
+        target: u8,
     },
     Pause(usize),
     Resume(usize),
@@ -51,20 +55,58 @@ enum Step {
         advance_ms: u32,
     },
     MarkOrphans(Vec<usize>),
+    Claim {
+        tasks: u8,
+        tenant: bool,
+        limit: u8,
+        lease_ms: u32,
+        /// 0: reuses the last token (refused).
+        token_step: u8,
+    },
+    ExtendLease {
+        pick: usize,
+        right_token: bool,
+        lease_ms: u32,
+    },
+    ExpireLeases {
+        advance_ms: u32,
+    },
+    Complete {
+        pick: usize,
+        ok: bool,
+        right_token: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let name = 0..NAMES.len();
     prop_oneof![
-        3 => (name.clone(), 0u8..6, 0u8..3, 0u8..3, 0u8..3, 1u8..4).prop_map(
-            |(name, schedule, jitter, overlap, catchup, attempts)| Step::Register {
+        3 => (name.clone(), 0u8..6, 0u8..3, 0u8..3, 0u8..3, 1u8..4, 0u8..3).prop_map(
+            |(name, schedule, jitter, overlap, catchup, attempts, target)| Step::Register {
                 name,
                 schedule,
                 jitter,
                 overlap,
                 catchup,
                 attempts,
+                target,
             }
+        ),
+        2 => (0u8..3, any::<bool>(), 0u8..4, 1u32..5_000, 0u8..3).prop_map(
+            |(tasks, tenant, limit, lease_ms, token_step)| Step::Claim {
+                tasks,
+                tenant,
+                limit,
+                lease_ms,
+                token_step,
+            }
+        ),
+        1 => (any::<usize>(), any::<bool>(), 0u32..5_000).prop_map(
+            |(pick, right_token, lease_ms)| Step::ExtendLease { pick, right_token, lease_ms }
+        ),
+        1 => (0u32..6_000).prop_map(|advance_ms| Step::ExpireLeases { advance_ms }),
+        2 => (any::<usize>(), any::<bool>(), any::<bool>()).prop_map(
+            |(pick, ok, right_token)| Step::Complete { pick, ok, right_token }
         ),
         1 => name.clone().prop_map(Step::Pause),
         1 => name.clone().prop_map(Step::Resume),
@@ -89,6 +131,7 @@ fn definition(
     overlap: u8,
     catchup: u8,
     attempts: u8,
+    target: u8,
 ) -> TimerDef {
     let schedule = match schedule {
         0 => ScheduleSpec::Every { ms: 1_000 },
@@ -115,6 +158,11 @@ fn definition(
         catchup: [Catchup::Once, Catchup::Skip, Catchup::All][usize::from(catchup)],
         jitter_ms,
         fn_name: format!("jobs.{name}").into(),
+        task: (target > 0).then(|| {
+            let payload = serde_json::json!({"to": name, "n": [1, 2]});
+            let tenant = (target == 2).then_some("acme");
+            Arc::new(TaskTarget::new("send", &payload, tenant).expect("valid task"))
+        }),
     }
 }
 
@@ -123,6 +171,9 @@ struct Driver {
     now: EpochMs,
     /// Attempts handed out and not finished yet, oldest first.
     running: Vec<RunId>,
+    /// Runs claimed by workers, with their tokens.
+    claimed: Vec<(RunId, u64)>,
+    last_token: u64,
 }
 
 impl Driver {
@@ -130,6 +181,8 @@ impl Driver {
         Driver {
             now: T0,
             running: Vec::new(),
+            claimed: Vec::new(),
+            last_token: 0,
         }
     }
 
@@ -144,6 +197,7 @@ impl Driver {
                 overlap,
                 catchup,
                 attempts,
+                target,
             } => Input::Register {
                 at,
                 def: definition(
@@ -153,8 +207,72 @@ impl Driver {
                     *overlap,
                     *catchup,
                     *attempts,
+                    *target,
                 ),
             },
+            Step::Claim {
+                tasks,
+                tenant,
+                limit,
+                lease_ms,
+                token_step,
+            } => {
+                self.last_token += u64::from(*token_step);
+                let tasks = match tasks {
+                    0 => vec![],
+                    1 => vec!["send".to_string()],
+                    _ => vec!["other".to_string()],
+                };
+                Input::Claim {
+                    at,
+                    request: ClaimRequest {
+                        worker: "w1".into(),
+                        tasks,
+                        tenant: tenant.then(|| "acme".to_string()),
+                        limit: u32::from(*limit),
+                        lease_until: at + i64::from(*lease_ms),
+                        token: self.last_token,
+                    },
+                }
+            }
+            Step::ExtendLease {
+                pick,
+                right_token,
+                lease_ms,
+            } => {
+                let (run, token) = self.pick_claimed(*pick, *right_token, false);
+                Input::ExtendLease {
+                    at,
+                    run,
+                    token,
+                    lease_until: at + i64::from(*lease_ms),
+                }
+            }
+            Step::ExpireLeases { advance_ms } => {
+                self.now += i64::from(*advance_ms);
+                Input::ExpireLeases { at: self.now }
+            }
+            Step::Complete {
+                pick,
+                ok,
+                right_token,
+            } => {
+                let (run, token) = self.pick_claimed(*pick, *right_token, true);
+                let outcome = if *ok {
+                    Outcome::Succeeded { duration_ms: 5 }
+                } else {
+                    Outcome::Failed {
+                        error: "boom".into(),
+                        duration_ms: 5,
+                    }
+                };
+                Input::Complete {
+                    at,
+                    run,
+                    token,
+                    outcome,
+                }
+            }
             Step::Pause(i) => Input::Pause {
                 at,
                 timer: timer(*i),
@@ -224,6 +342,20 @@ impl Driver {
         }
     }
 
+    /// A claimed run and a token for it (its own, or a wrong one); `take` forgets it.
+    fn pick_claimed(&mut self, pick: usize, right_token: bool, take: bool) -> (RunId, u64) {
+        if self.claimed.is_empty() {
+            return (RunId::from("run_00000000000000000000000000"), 1);
+        }
+        let i = pick % self.claimed.len();
+        let (run, token) = if take {
+            self.claimed.remove(i)
+        } else {
+            self.claimed[i].clone()
+        };
+        (run, if right_token { token } else { token + 1_000 })
+    }
+
     fn take_running(&mut self, pick: usize) -> Option<RunId> {
         if self.running.is_empty() {
             return None;
@@ -234,8 +366,15 @@ impl Driver {
 
     /// Notes what the reference engine handed out.
     fn saw(&mut self, output: &Result<Output, Rejected>) {
-        if let Ok(Output::Dispatched { runs }) = output {
-            self.running.extend(runs.iter().map(|d| d.run_id.clone()));
+        match output {
+            Ok(Output::Dispatched { runs }) => {
+                self.running.extend(runs.iter().map(|d| d.run_id.clone()));
+            }
+            Ok(Output::Claimed { runs }) => {
+                self.claimed
+                    .extend(runs.iter().map(|r| (r.run_id.clone(), r.token)));
+            }
+            _ => {}
         }
     }
 }
@@ -249,6 +388,11 @@ fn record(engine: &mut Engine, input: Input) -> (String, String, Result<Output, 
     };
     let changes: Changes = engine.take_changes();
     (shown, format!("{changes:?}"), output)
+}
+
+/// A snapshot as text, for readable failures.
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn engine() -> Engine {
@@ -282,7 +426,7 @@ proptest! {
         }
         let snapshot = before.snapshot();
         let mut restored = Engine::from_snapshot(&snapshot).expect("snapshot restores");
-        prop_assert_eq!(&restored.snapshot(), &snapshot, "restoring changes nothing");
+        prop_assert_eq!(text(&restored.snapshot()), text(&snapshot), "restoring changes nothing");
         for (i, input) in inputs[split..].iter().enumerate() {
             let (out_b, changes_b, _) = record(&mut before, input.clone());
             let (out_r, changes_r, _) = record(&mut restored, input.clone());
@@ -291,9 +435,16 @@ proptest! {
             prop_assert_eq!(&changes_b, changes_e);
             prop_assert_eq!(&out_r, out_e, "output of input {} after the snapshot", i);
             prop_assert_eq!(&changes_r, changes_e, "changes of input {} after the snapshot", i);
+            prop_assert_eq!(
+                text(&restored.snapshot()),
+                text(&before.snapshot()),
+                "state after input {} after the snapshot: {:?}",
+                i,
+                input
+            );
         }
-        prop_assert_eq!(restored.snapshot(), reference.snapshot());
-        prop_assert_eq!(before.snapshot(), reference.snapshot());
+        prop_assert_eq!(text(&restored.snapshot()), text(&reference.snapshot()));
+        prop_assert_eq!(text(&before.snapshot()), text(&reference.snapshot()));
     }
 
     #[test]
@@ -313,7 +464,7 @@ proptest! {
             driver.saw(&output);
             prop_assert_eq!(out_a, out_b);
             prop_assert_eq!(changes_a, changes_b);
-            prop_assert_eq!(a.snapshot(), b.snapshot());
+            prop_assert_eq!(text(&a.snapshot()), text(&b.snapshot()));
         }
     }
 }
@@ -323,7 +474,7 @@ fn occurrences_due_at_one_instant_start_in_name_order_whatever_the_load_order() 
     // Registered in reverse name order: slots follow registration, names do not.
     let mut a = engine();
     for name in ["e", "d", "c", "b", "a"] {
-        let def = definition(name, 3, 0, 0, 0, 1);
+        let def = definition(name, 3, 0, 0, 0, 1, 0);
         a.apply(Input::Register { at: T0, def })
             .expect("valid timer");
     }
@@ -358,4 +509,125 @@ fn inputs_read_back_from_their_logged_form_and_refuse_a_newer_version() {
     assert!(err.to_string().contains("version 2"), "{err}");
     let garbage = Engine::from_snapshot(b"{}").expect_err("not a snapshot");
     assert!(garbage.to_string().contains("snapshot"), "{garbage}");
+}
+
+#[test]
+fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
+    let mut e = engine();
+    let def = definition("delta", 0, 0, 0, 0, 2, 2);
+    e.apply(Input::Register { at: T0, def })
+        .expect("valid task timer");
+    // A tick starts no task run in this process: it parks it for workers.
+    let tick = Input::Tick {
+        at: T0 + 1_000,
+        capacity: 8,
+        batch: 8,
+    };
+    assert!(e.apply(tick).expect("tick").into_dispatched().is_empty());
+    let claim = |token: u64, tenant: Option<&str>, at: EpochMs| Input::Claim {
+        at,
+        request: ClaimRequest {
+            worker: "w1".into(),
+            tasks: vec!["send".into()],
+            tenant: tenant.map(str::to_string),
+            limit: 10,
+            lease_until: at + 30_000,
+            token,
+        },
+    };
+    // Another tenant's worker gets nothing.
+    let none = e.apply(claim(1, None, T0 + 1_000)).expect("claim");
+    assert_eq!(none, Output::Claimed { runs: vec![] });
+    let Output::Claimed { runs } = e.apply(claim(2, Some("acme"), T0 + 1_000)).expect("claim")
+    else {
+        panic!("a claim answers with its runs")
+    };
+    assert_eq!(runs.len(), 1);
+    let run = runs[0].clone();
+    assert_eq!(
+        (run.task.as_str(), run.payload.as_str(), run.token),
+        ("send", r#"{"n":[1,2],"to":"delta"}"#, 2)
+    );
+    // Tokens only grow.
+    let stale = e.apply(claim(2, Some("acme"), T0 + 1_001));
+    assert!(matches!(
+        stale,
+        Err(Rejected::Lease(LeaseError::StaleToken { .. }))
+    ));
+    // A report under another token changes nothing.
+    e.take_changes();
+    let fenced = e.apply(Input::Complete {
+        at: T0 + 2_000,
+        run: run.run_id.clone(),
+        token: 1,
+        outcome: Outcome::Succeeded { duration_ms: 1 },
+    });
+    assert!(matches!(
+        fenced,
+        Err(Rejected::Lease(LeaseError::Fenced { .. }))
+    ));
+    assert!(e.take_changes().is_empty());
+    // The lease expires: the attempt is interrupted and the run waits to be claimed again.
+    let expired = e
+        .apply(Input::ExpireLeases { at: T0 + 31_001 })
+        .expect("expiry");
+    assert_eq!(
+        expired,
+        Output::Expired {
+            runs: vec![run.run_id.clone()]
+        }
+    );
+    let late = e.apply(Input::Complete {
+        at: T0 + 31_002,
+        run: run.run_id.clone(),
+        token: 2,
+        outcome: Outcome::Succeeded { duration_ms: 1 },
+    });
+    assert!(matches!(
+        late,
+        Err(Rejected::Lease(LeaseError::NotLeased(_)))
+    ));
+    e.apply(Input::Tick {
+        at: T0 + 31_002,
+        capacity: 0,
+        batch: 8,
+    })
+    .expect("tick");
+    let Output::Claimed { runs } = e.apply(claim(3, Some("acme"), T0 + 31_002)).expect("claim")
+    else {
+        panic!("a claim answers with its runs")
+    };
+    let retry = runs
+        .iter()
+        .find(|r| r.run_id == run.run_id)
+        .expect("the interrupted run is claimed again");
+    assert_eq!((retry.attempt, retry.token), (2, 3));
+    let done = e.apply(Input::Complete {
+        at: T0 + 31_500,
+        run: run.run_id.clone(),
+        token: 3,
+        outcome: Outcome::Succeeded { duration_ms: 400 },
+    });
+    assert_eq!(done, Ok(Output::Applied));
+}
+
+#[test]
+fn a_task_definition_reads_back_from_its_stored_form_with_a_canonical_payload() {
+    let def = definition("delta", 0, 0, 0, 0, 1, 2);
+    let json = serde_json::to_string(&def).expect("serializes");
+    assert!(
+        json.ends_with(r#""fn_name":"jobs.delta","task":{"task":"send","payload":{"n":[1,2],"to":"delta"},"tenant":"acme"}}"#),
+        "{json}"
+    );
+    let back: TimerDef = serde_json::from_str(&json).expect("reads back");
+    assert_eq!(back, def);
+    // A callback timer's stored form has no task at all (as written by earlier releases).
+    let callback = definition("b", 0, 0, 0, 0, 1, 0);
+    let json = serde_json::to_string(&callback).expect("serializes");
+    assert!(!json.contains("task"), "{json}");
+    let big = serde_json::json!({ "blob": "x".repeat(70_000) });
+    let err = TaskTarget::new("send", &big, None).expect_err("too large");
+    assert!(err.to_string().contains("payload"), "{err}");
+    let err = TaskTarget::new("bad task", &serde_json::json!(1), None).expect_err("bad name");
+    assert!(err.to_string().starts_with("invalid task"), "{err}");
 }

@@ -121,6 +121,7 @@ pub fn timer_def(
         catchup: Catchup::parse(catchup)?,
         jitter_ms,
         fn_name: fn_name.into(),
+        task: None,
     })
 }
 

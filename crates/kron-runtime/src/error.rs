@@ -37,6 +37,8 @@ impl From<Rejected> for RuntimeError {
         match rejected {
             Rejected::Invalid(e) => RuntimeError::Invalid(e),
             Rejected::Command(e) => RuntimeError::Command(e),
+            // The embedded runtime makes no claims: a lease error would be its own defect.
+            Rejected::Lease(e) => RuntimeError::Internal(e.to_string()),
         }
     }
 }

@@ -85,6 +85,7 @@ fn def(id: &str, schedule: ScheduleSpec, max_attempts: u32) -> TimerDef {
         catchup: Catchup::Once,
         jitter_ms: 0,
         fn_name: "tests.job".into(),
+        task: None,
     }
 }
 

@@ -28,6 +28,7 @@ fn timer(id: &str) -> TimerRecord {
             catchup: Catchup::Once,
             jitter_ms: 0,
             fn_name: "bench.jobs.job".into(),
+            task: None,
         },
         lifecycle: Lifecycle::Active,
         next_scheduled_at: Some(T0 + 60_000),

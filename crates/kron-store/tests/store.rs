@@ -29,6 +29,7 @@ fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
         catchup: Catchup::Once,
         jitter_ms: 250,
         fn_name: format!("app.jobs.{}", id.replace(['-', '.', ':'], "_")).into(),
+        task: None,
     }
 }
 

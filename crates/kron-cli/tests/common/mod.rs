@@ -48,6 +48,7 @@ pub fn every(id: &str, ms: u64) -> TimerDef {
         catchup: Catchup::Once,
         jitter_ms: 0,
         fn_name: format!("app.jobs.{}", id.replace('-', "_")).into(),
+        task: None,
     }
 }
 

@@ -48,6 +48,30 @@ impl Engine {
             Input::MarkOrphans { at, timers } => Output::Orphaned {
                 timers: self.mark_orphans(timers, at),
             },
+            Input::Claim { at, request } => Output::Claimed {
+                runs: self.claim(request, at)?,
+            },
+            Input::ExtendLease {
+                at,
+                run,
+                token,
+                lease_until,
+            } => {
+                self.extend_lease(&run, token, lease_until, at)?;
+                Output::Applied
+            }
+            Input::ExpireLeases { at } => Output::Expired {
+                runs: self.expire_leases(at),
+            },
+            Input::Complete {
+                at,
+                run,
+                token,
+                outcome,
+            } => {
+                self.complete(&run, token, outcome, at)?;
+                Output::Applied
+            }
         })
     }
 

@@ -26,6 +26,9 @@ pub enum Registered {
 /// Validates a definition completely, so that bad input never reaches the engine or storage.
 pub fn validate_def(def: &TimerDef) -> Result<Schedule, CoreError> {
     validate_timer_id(&def.id)?;
+    if let Some(task) = &def.task {
+        task.validate()?;
+    }
     crate::time::validate_timezone(&def.timezone)?;
     if def.max_attempts == 0 {
         return Err(CoreError::invalid(
@@ -82,8 +85,10 @@ impl Engine {
         let same_definition = same_schedule
             && old.max_attempts == policy.max_attempts
             && old.overlap == policy.overlap
-            && old.catchup == policy.catchup;
+            && old.catchup == policy.catchup
+            && old.task == policy.task;
         let fn_changed = old.fn_name != policy.fn_name;
+        let kind_changed = old.task.is_some() != policy.task.is_some();
         let spec = (!same_schedule).then(|| self.compact_spec(schedule));
         let Some(timer) = self.timers.at_mut(key) else {
             return Ok(Registered::Unchanged);
@@ -122,7 +127,12 @@ impl Engine {
         if revived && !planned {
             self.push_occurrence(key);
         }
-        if revived || held {
+        if kind_changed {
+            // Parked runs wait for a worker only while the timer is a task timer; either way
+            // its waiting runs go back to the start queue, which parks or starts them anew.
+            self.unpark_runs_of(&id);
+        }
+        if revived || held || kind_changed {
             // Runs held while no function was registered (see `start_due`) may start.
             self.requeue_runs_of(&id);
         }
@@ -383,10 +393,24 @@ impl Engine {
 
     /// Puts the timer's waiting runs back in the queue (after a pause or orphaning held them).
     pub(super) fn requeue_runs_of(&mut self, id: &str) {
+        // Runs still queued are not queued twice: whether a run is in the queue is part of the
+        // state a snapshot captures, and a second entry would keep it there after the first
+        // came up and was held.
+        let queued: std::collections::HashSet<&RunId> = self
+            .waiting
+            .iter()
+            .filter(|Reverse((at, _, run))| {
+                self.runs
+                    .get(run)
+                    .is_some_and(|r| r.timer_id == id && r.fire_at == *at)
+            })
+            .map(|Reverse((_, _, run))| run)
+            .collect();
         let entries: Vec<(EpochMs, RunId)> = self
             .runs
             .values()
             .filter(|r| r.timer_id == id && r.phase != RunPhase::Running)
+            .filter(|r| !queued.contains(&r.run_id))
             .map(|r| (r.fire_at, r.run_id.clone()))
             .collect();
         for (fire_at, run_id) in entries {

@@ -9,7 +9,7 @@ use smol_str::SmolStr;
 
 use super::{Dispatch, Engine, TimerKey};
 use crate::event::{EventDetail, EventKind};
-use crate::run::{RunPhase, RunRecord};
+use crate::run::{RunId, RunPhase, RunRecord};
 use crate::time::EpochMs;
 use crate::timer::{Catchup, Lifecycle, Overlap};
 
@@ -186,15 +186,19 @@ impl Engine {
     }
 
     /// Starts due runs, oldest first, up to `capacity`: those due by `now`, and those due within
-    /// the start-ahead, stamped with their instant (they are invoked at it).
+    /// the start-ahead, stamped with their instant (they are invoked at it). Due runs of task
+    /// timers are parked for workers to claim instead (see `claims.rs`), whatever the capacity.
     fn start_due(&mut self, now: EpochMs, capacity: usize) -> Vec<Dispatch> {
         let horizon = now.saturating_add(self.config.start_ahead_ms);
         let mut out = Vec::with_capacity(capacity.min(self.waiting.len()));
-        while out.len() < capacity {
-            let Some(Reverse((at, _, _))) = self.waiting.peek() else {
-                break;
-            };
+        while let Some(Reverse((at, _, next))) = self.waiting.peek() {
             if *at > horizon {
+                break;
+            }
+            // At capacity only task runs (parked for workers, not started here) go on, and
+            // stale entries are dropped: whether one is in the queue must not decide whether a
+            // task run behind it is parked (an engine restored from a snapshot has none).
+            if out.len() >= capacity && !self.is_task_run(next) && self.is_current(*at, next) {
                 break;
             }
             let Some(Reverse((at, _, run_id))) = self.waiting.pop() else {
@@ -235,54 +239,88 @@ impl Engine {
             }
             let busy = timer.running + timer.retrying > 0;
             let first_attempt = run.phase == RunPhase::Due;
-            // The exact instant of an `at` one-shot, when its run was not moved (jitter, manual).
-            let exact_us = timer
-                .spec
-                .exact_micros()
-                .filter(|_| first_attempt && !run.manual && at == run.scheduled_at);
-            let timer_id = run.timer_id.clone();
+            let is_task = timer.policy.task.is_some();
             if first_attempt && !run.manual && busy && timer.policy.overlap == Overlap::Skip {
+                let timer_id = run.timer_id.clone();
                 self.skip_for_overlap(&run_id, &timer_id, now);
                 continue;
             }
-            let Some(run) = self.runs.get_mut(&run_id) else {
+            if is_task {
+                self.park(at, run_id);
                 continue;
-            };
-            let was_retrying = run.phase == RunPhase::RetryWait;
-            let start = at.max(now);
-            run.phase = RunPhase::Running;
-            run.fire_at = start;
-            let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
-            // The timer row is not rewritten here: the attempt is counted, and `last_run_at`
-            // persisted, with its outcome (a run is durable through its own row meanwhile).
-            if let Some(timer) = self.timers.at_mut(key) {
-                timer.running += 1;
-                if was_retrying {
-                    timer.retrying = timer.retrying.saturating_sub(1);
-                }
             }
-            self.touch_run(&run_id);
-            let detail = EventDetail {
-                scheduled_at: Some(scheduled_at),
-                ..Default::default()
-            };
-            self.emit(
-                start,
-                &timer_id,
-                EventKind::RunStarted,
-                Some((&run_id, attempt)),
-                detail,
-            );
-            out.push(Dispatch {
-                run_id,
-                timer_id,
-                timer: key,
-                attempt,
-                scheduled_at,
-                not_before_us: exact_us.unwrap_or_else(|| at.saturating_mul(1_000)),
-            });
+            if let Some(dispatch) = self.begin_attempt(key, &run_id, at, now) {
+                out.push(dispatch);
+            }
         }
         out
+    }
+
+    /// Whether a start-queue entry still stands for a waiting run (not a stale entry).
+    fn is_current(&self, at: EpochMs, run_id: &RunId) -> bool {
+        self.runs
+            .get(run_id)
+            .is_some_and(|run| run.phase != RunPhase::Running && run.fire_at == at)
+    }
+
+    /// Whether the run belongs to a task timer (claimed by workers, not started by a tick).
+    fn is_task_run(&self, run_id: &RunId) -> bool {
+        self.runs
+            .get(run_id)
+            .and_then(|run| self.timers.get(&run.timer_id))
+            .is_some_and(|timer| timer.policy.task.is_some())
+    }
+
+    /// Starts an attempt of a waiting run due at `at`: `RUN_STARTED`, the run `Running`.
+    pub(super) fn begin_attempt(
+        &mut self,
+        key: TimerKey,
+        run_id: &RunId,
+        at: EpochMs,
+        now: EpochMs,
+    ) -> Option<Dispatch> {
+        let timer = self.timers.at(key)?;
+        let run = self.runs.get_mut(run_id)?;
+        let first_attempt = run.phase == RunPhase::Due;
+        // The exact instant of an `at` one-shot, when its run was not moved (jitter, manual).
+        let exact_us = timer
+            .spec
+            .exact_micros()
+            .filter(|_| first_attempt && !run.manual && at == run.scheduled_at);
+        let timer_id = run.timer_id.clone();
+        let was_retrying = run.phase == RunPhase::RetryWait;
+        let start = at.max(now);
+        run.phase = RunPhase::Running;
+        run.fire_at = start;
+        let (attempt, scheduled_at) = (run.attempt, run.scheduled_at);
+        // The timer row is not rewritten here: the attempt is counted, and `last_run_at`
+        // persisted, with its outcome (a run is durable through its own row meanwhile).
+        if let Some(timer) = self.timers.at_mut(key) {
+            timer.running += 1;
+            if was_retrying {
+                timer.retrying = timer.retrying.saturating_sub(1);
+            }
+        }
+        self.touch_run(run_id);
+        let detail = EventDetail {
+            scheduled_at: Some(scheduled_at),
+            ..Default::default()
+        };
+        self.emit(
+            start,
+            &timer_id,
+            EventKind::RunStarted,
+            Some((run_id, attempt)),
+            detail,
+        );
+        Some(Dispatch {
+            run_id: run_id.clone(),
+            timer_id,
+            timer: key,
+            attempt,
+            scheduled_at,
+            not_before_us: exact_us.unwrap_or_else(|| at.saturating_mul(1_000)),
+        })
     }
 
     fn skip_for_overlap(&mut self, run_id: &crate::run::RunId, timer_id: &str, now: EpochMs) {

@@ -8,6 +8,7 @@
 //! from a log.
 
 mod apply;
+mod claims;
 mod commands;
 mod fire;
 mod outcome;
@@ -25,7 +26,7 @@ mod redefine_tests;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -43,6 +44,7 @@ use crate::CoreError;
 use record::{Policy, Spec, Timer};
 use table::TimerTable;
 
+pub use claims::{ClaimRequest, ClaimedRun, Lease, LeaseError, LEASE_EXPIRED};
 pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
 pub use settle::settle_taken_occurrences;
@@ -134,6 +136,13 @@ pub struct Engine {
     /// (fire_at, run id's sort key, run id) of runs waiting to start (Due, RetryWait): oldest
     /// first among runs due at the same instant. See [`Engine::queue_run`].
     waiting: BinaryHeap<Reverse<(EpochMs, u128, RunId)>>,
+    /// (fire_at, run id's sort key, run id) of task timers' due runs, parked by a tick for
+    /// workers to claim (see `claims.rs`). Ordered: claims take the oldest first.
+    claimable: BTreeSet<(EpochMs, u128, RunId)>,
+    /// Leases of runs claimed by workers, by run (ordered: expiry goes in run id order).
+    leases: BTreeMap<RunId, Lease>,
+    /// The highest fencing token a claim used: a claim must use a higher one.
+    last_token: u64,
     /// When `recover` ran: catch-up "all" replays the grid up to here.
     recovered_at: Option<EpochMs>,
     changes: Pending,
@@ -187,6 +196,9 @@ impl Engine {
             occurrences: BinaryHeap::new(),
             staged: VecDeque::new(),
             waiting: BinaryHeap::new(),
+            claimable: BTreeSet::new(),
+            leases: BTreeMap::new(),
+            last_token: 0,
             recovered_at: None,
             changes: Pending::default(),
             names: HashSet::default(),
@@ -473,6 +485,11 @@ impl Engine {
 
     fn drop_run(&mut self, id: &RunId) -> Option<RunRecord> {
         let run = self.runs.remove(id)?;
+        self.end_lease(id);
+        if !self.claimable.is_empty() {
+            self.claimable
+                .remove(&(run.fire_at, run.run_id.sort_key(), run.run_id.clone()));
+        }
         // A run created since the last take has no row to delete.
         if self.changes.runs.remove(id) != Some(true) {
             self.changes.finished_runs.push(id.clone());
@@ -548,14 +565,30 @@ impl Engine {
             self.staged.clear();
         }
         if self.waiting.len() > 2 * self.runs.len() + QUEUE_SLACK {
-            // Runs held by a pause are queued again too: they come up and are held again.
-            let live: Vec<_> = self
-                .runs
-                .values()
-                .filter(|r| r.phase != RunPhase::Running)
-                .map(|r| Reverse((r.fire_at, r.run_id.sort_key(), r.run_id.clone())))
+            // The current entries stay, once each; runs held out of the queue (a pause, a
+            // missing function, a `delay` rule) stay out until what holds them releases them.
+            // Queueing them again here would make when a held run is looked at again depend on
+            // when the queue grew too large: an engine restored from a snapshot, whose queue
+            // has no stale entries, would decide otherwise.
+            let runs = &self.runs;
+            let mut seen: HashSet<RunId> = HashSet::default();
+            let live: Vec<_> = std::mem::take(&mut self.waiting)
+                .into_vec()
+                .into_iter()
+                .filter(|Reverse((at, _, id))| {
+                    runs.get(id)
+                        .is_some_and(|r| r.phase != RunPhase::Running && r.fire_at == *at)
+                        && seen.insert(id.clone())
+                })
                 .collect();
             self.waiting = BinaryHeap::from(live);
+        }
+    }
+
+    /// The run's attempt is over or undone: its lease, if a worker held one, with it.
+    fn end_lease(&mut self, id: &RunId) {
+        if !self.leases.is_empty() {
+            self.leases.remove(id);
         }
     }
 

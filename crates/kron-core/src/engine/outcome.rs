@@ -160,6 +160,9 @@ impl Engine {
         }
         // Attempt 1 was a due run; a later one was waiting to retry.
         let retrying = run.attempt > 1;
+        if !self.leases.is_empty() {
+            self.leases.remove(run_id);
+        }
         run.phase = if retrying {
             RunPhase::RetryWait
         } else {
@@ -195,7 +198,14 @@ impl Engine {
 
     /// After a failed or interrupted attempt: retry (backoff, or at once after an interruption)
     /// while attempts remain, else `RUN_DEAD`.
-    fn settle_failure(&mut self, run_id: &RunId, error: String, now: EpochMs, backoff: bool) {
+    pub(super) fn settle_failure(
+        &mut self,
+        run_id: &RunId,
+        error: String,
+        now: EpochMs,
+        backoff: bool,
+    ) {
+        self.end_lease(run_id);
         let Some(run) = self.runs.get(run_id) else {
             return;
         };

@@ -12,7 +12,7 @@ use smol_str::SmolStr;
 use crate::cron::CronSchedule;
 use crate::schedule::{ms_rounded_up, Schedule, ScheduleRef, ScheduleSpec, SpecView};
 use crate::time::EpochMs;
-use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap, TimerDef, TimerRecord};
+use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap, TaskTarget, TimerDef, TimerRecord};
 
 /// Everything a definition says besides the timer's name and schedule. Timers registered the
 /// same way share one copy (see [`super::Engine::share_policy`]).
@@ -20,6 +20,9 @@ use crate::timer::{Catchup, LastStatus, Lifecycle, Overlap, TimerDef, TimerRecor
 pub(crate) struct Policy {
     pub(crate) timezone: Arc<str>,
     pub(crate) fn_name: Arc<str>,
+    /// A server-mode timer's task (see [`TimerDef::task`]); each usually has a payload of its
+    /// own, so only callback timers share policies in numbers.
+    pub(crate) task: Option<Arc<TaskTarget>>,
     pub(crate) jitter_ms: u64,
     pub(crate) max_attempts: u32,
     pub(crate) overlap: Overlap,
@@ -289,6 +292,7 @@ impl Timer {
             catchup: p.catchup,
             jitter_ms: p.jitter_ms,
             fn_name: p.fn_name.clone(),
+            task: p.task.clone(),
         }
     }
 
@@ -315,6 +319,7 @@ impl Policy {
         Policy {
             timezone: def.timezone.clone(),
             fn_name: def.fn_name.clone(),
+            task: def.task.clone(),
             jitter_ms: def.jitter_ms,
             max_attempts: def.max_attempts,
             overlap: def.overlap,

@@ -19,6 +19,7 @@ fn every(ms: u64, overlap: Overlap) -> TimerDef {
         catchup: Catchup::Once,
         jitter_ms: 0,
         fn_name: "app.job".into(),
+        task: None,
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, EngineConfig};
+use super::{Engine, EngineConfig, Lease};
 use crate::error::CoreError;
 use crate::rng::Rng;
 use crate::run::{RunId, RunIdGen, RunPhase, RunRecord};
@@ -42,9 +42,19 @@ struct EngineImage {
     runs: Vec<RunRecord>,
     /// Runs waiting (not running) that are out of the start queue: held by a pause, an
     /// orphaning, a missing function or a `delay` rule, until the command that releases them
-    /// queues them again. By id.
+    /// queues them again, or parked for workers. By id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     held_runs: Vec<RunId>,
+    /// Task timers' runs parked for workers to claim, by id (entries left for runs whose timer
+    /// is no longer a task timer are not: a claim drops them unseen).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    claimable_runs: Vec<RunId>,
+    /// Leases of claimed runs, by run id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    leases: Vec<(RunId, Lease)>,
+    /// The highest fencing token used so far.
+    #[serde(default)]
+    last_token: u64,
 }
 
 /// A timer as held in memory: its durable record and the flags only memory holds.
@@ -96,10 +106,32 @@ impl Engine {
             })
             .map(|Reverse((_, _, id))| id)
             .collect();
+        let parked: HashSet<&RunId> = self
+            .claimable
+            .iter()
+            .filter(|(at, _, id)| {
+                self.runs.get(id).is_some_and(|r| {
+                    r.phase != RunPhase::Running
+                        && r.fire_at == *at
+                        && self
+                            .timers
+                            .get(&r.timer_id)
+                            .is_some_and(|t| t.policy.task.is_some())
+                })
+            })
+            .map(|(_, _, id)| id)
+            .collect();
         let held_runs: Vec<RunId> = runs
             .iter()
             .filter(|r| r.phase != RunPhase::Running && !queued.contains(&r.run_id))
             .map(|r| r.run_id.clone())
+            .collect();
+        let mut claimable_runs: Vec<RunId> = parked.into_iter().cloned().collect();
+        claimable_runs.sort_by_cached_key(|id| (id.sort_key(), id.clone()));
+        let leases = self
+            .leases
+            .iter()
+            .map(|(run, lease)| (run.clone(), lease.clone()))
             .collect();
         let image = EngineImage {
             version: SNAPSHOT_VERSION,
@@ -110,6 +142,9 @@ impl Engine {
             timers,
             runs,
             held_runs,
+            claimable_runs,
+            leases,
+            last_token: self.last_token,
         };
         // Plain data with string keys: serializing into a vector cannot fail.
         serde_json::to_vec(&image).unwrap_or_default()
@@ -149,7 +184,15 @@ impl Engine {
             engine.push_occurrence(key);
         }
         let held: HashSet<RunId> = image.held_runs.into_iter().collect();
+        let parked: HashSet<RunId> = image.claimable_runs.into_iter().collect();
+        engine.last_token = image.last_token;
+        engine.leases = image.leases.into_iter().collect();
         for run in image.runs {
+            // A run may be both parked and queued (its timer became a task timer again while
+            // it was queued): it is restored to both.
+            if parked.contains(&run.run_id) {
+                engine.park(run.fire_at, run.run_id.clone());
+            }
             if run.phase != RunPhase::Running && !held.contains(&run.run_id) {
                 engine.queue_run(run.fire_at, run.run_id.clone());
             }

@@ -19,6 +19,7 @@ fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
         catchup: Catchup::Once,
         jitter_ms: 0,
         fn_name: "app.job".into(),
+        task: None,
     }
 }
 
