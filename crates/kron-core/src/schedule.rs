@@ -11,7 +11,9 @@ use crate::duration::{format_duration, MAX_DURATION_MS};
 use crate::time::{format_utc, EpochMs, MAX_EPOCH_MS, MIN_EPOCH_MS};
 use crate::CoreError;
 
-/// The persisted definition of when a timer fires.
+/// The definition of when a timer fires, as registered, persisted and shown: serializable and
+/// compared to spot a changed registration. Compile it with [`Schedule::from_spec`] to ask it
+/// for occurrences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ScheduleSpec {
@@ -72,7 +74,9 @@ pub(crate) fn ms_rounded_up(us: i64) -> EpochMs {
     us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0)
 }
 
-/// A compiled schedule.
+/// A validated, compiled schedule that answers "when next": built from a [`ScheduleSpec`] by
+/// [`Schedule::from_spec`], for callers outside the engine (the engine keeps its own compact
+/// form and answers through [`ScheduleRef`]).
 #[derive(Debug, Clone)]
 pub struct Schedule {
     spec: ScheduleSpec,
@@ -189,7 +193,7 @@ impl Schedule {
 }
 
 /// A schedule's definition, borrowed from wherever it is kept (a [`ScheduleSpec`], or the
-/// engine's compact form of it).
+/// engine's compact form of it), so one [`ScheduleRef`] serves both.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum SpecView<'a> {
     Cron { expr: &'a str, timezone: &'a str },

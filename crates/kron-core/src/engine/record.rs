@@ -94,8 +94,10 @@ impl StatusCell {
     }
 }
 
-/// A timer's schedule in 16 bytes: a cron's expression, zone and compiled form behind one
-/// pointer (a [`ScheduleSpec`] is 40 bytes, plus 8 for the compiled cron of every timer).
+/// A timer's schedule as the engine keeps it, in 16 bytes: a cron's expression, zone and
+/// compiled form behind one pointer (a [`ScheduleSpec`] is 40 bytes, plus 8 for the compiled
+/// cron of every timer). It answers through [`Spec::view`]; [`Spec::to_spec`] gives back the
+/// definition.
 #[derive(Debug, Clone)]
 pub(crate) enum Spec {
     Every(u64),
@@ -107,6 +109,11 @@ pub(crate) enum Spec {
     Cron(Box<CronSpec>),
 }
 
+// Memory per timer is a target: growing the compact schedule should be a decision.
+const _: () = assert!(std::mem::size_of::<Spec>() <= 16);
+
+/// A cron timer's definition and compiled form, boxed behind [`Spec::Cron`] so that the
+/// (rarer, larger) cron timers do not grow every timer's record.
 #[derive(Debug, Clone)]
 pub(crate) struct CronSpec {
     expr: Box<str>,
