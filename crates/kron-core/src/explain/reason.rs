@@ -102,9 +102,16 @@ impl<'a, H: History> Reasoner<'a, H> {
         self.subject.record
     }
 
+    /// The definition of the schedule, when it compiled.
+    fn spec(&self) -> Option<&'a ScheduleSpec> {
+        self.schedule
+            .as_ref()
+            .and(self.record().map(|r| &r.def.schedule))
+    }
+
     /// How close to the asked time an occurrence must be to count as "at" it.
     fn tolerance(&self) -> i64 {
-        let period = match self.schedule.as_ref().map(|s| (s, s.spec())) {
+        let period = match self.schedule.as_ref().zip(self.spec()) {
             Some((_, ScheduleSpec::Every { ms })) => i64::try_from(*ms).unwrap_or(i64::MAX),
             Some((s, ScheduleSpec::Cron { .. })) => s
                 .next_after(self.subject.now)
@@ -255,7 +262,7 @@ impl<'a, H: History> Reasoner<'a, H> {
                 .find(|e| is_final(e.event.kind))
                 .map(|e| e.event.ts);
             return Ok(match finish {
-                Some(f) => match schedule.spec() {
+                Some(f) => match &rec.def.schedule {
                     ScheduleSpec::Every { ms } => {
                         Next::At(f.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)))
                     }
@@ -270,7 +277,7 @@ impl<'a, H: History> Reasoner<'a, H> {
     /// Whether a `delay` timer's interval passed during the (unfinished) run, so "why did it not
     /// run again" is worth answering.
     fn delay_interval_passed(&self, chosen: &StoredEvent, at: EpochMs) -> bool {
-        match self.schedule.as_ref().map(Schedule::spec) {
+        match self.spec() {
             Some(ScheduleSpec::Every { ms }) => {
                 scheduled(chosen).saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)) <= at
             }
@@ -287,7 +294,7 @@ impl<'a, H: History> Reasoner<'a, H> {
     fn expected_at_or_before(&self, t: EpochMs) -> Option<EpochMs> {
         let schedule = self.schedule.as_ref()?;
         let rec = self.record()?;
-        match schedule.spec() {
+        match &rec.def.schedule {
             ScheduleSpec::At { at_ms, .. } => (*at_ms <= t).then_some(*at_ms),
             ScheduleSpec::After { .. } | ScheduleSpec::Every { .. } => {
                 // The grid starts at the first occurrence after creation.
@@ -295,7 +302,7 @@ impl<'a, H: History> Reasoner<'a, H> {
                 if first > t {
                     return None;
                 }
-                match schedule.spec() {
+                match &rec.def.schedule {
                     ScheduleSpec::Every { ms } => {
                         let ms = i64::try_from(*ms).ok()?;
                         Some(first + (t - first) / ms * ms)
