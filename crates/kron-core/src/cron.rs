@@ -36,7 +36,8 @@ const MAX_SPANS: usize = 10_000;
 /// limit (it stops early in the year 5000), so no schedule fires after this year ends.
 pub const LAST_YEAR: i32 = 4999;
 
-/// A compiled cron expression bound to a time zone.
+/// A compiled cron expression bound to a time zone: the matcher behind cron schedules, finding
+/// the next wall-clock match with the DST rule applied.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
     cron: Cron,

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod explain;
 pub mod input;
 pub mod rng;
 pub mod run;

@@ -4,6 +4,8 @@
 //! All arithmetic is checked: an occurrence that would fall outside `i64` milliseconds simply does
 //! not exist (`None`), so extreme inputs never panic or wrap.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cron::{describe_cron, CronSchedule};
@@ -11,7 +13,9 @@ use crate::duration::{format_duration, MAX_DURATION_MS};
 use crate::time::{format_utc, EpochMs, MAX_EPOCH_MS, MIN_EPOCH_MS};
 use crate::CoreError;
 
-/// The persisted definition of when a timer fires.
+/// The definition of when a timer fires, as registered, persisted and shown: serializable and
+/// compared to spot a changed registration. Compile it with [`Schedule::from_spec`] to ask it
+/// for occurrences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ScheduleSpec {
@@ -72,12 +76,33 @@ pub(crate) fn ms_rounded_up(us: i64) -> EpochMs {
     us.div_euclid(1_000) + i64::from(us.rem_euclid(1_000) != 0)
 }
 
-/// A compiled schedule.
+/// A timer's schedule, validated and compiled: it answers "when next" ([`Schedule::next_after`])
+/// and is what the engine keeps per timer, so it is compact: 16 bytes, a cron's expression,
+/// zone and compiled matcher behind one pointer (a [`ScheduleSpec`] is 40 bytes). Built from a
+/// [`ScheduleSpec`] by [`Schedule::from_spec`]; [`Schedule::to_spec`] gives the definition back.
 #[derive(Debug, Clone)]
-pub struct Schedule {
-    spec: ScheduleSpec,
+pub struct Schedule(Form);
+
+// Memory per timer is a target: growing a timer's schedule should be a decision.
+const _: () = assert!(std::mem::size_of::<Schedule>() <= 16);
+
+#[derive(Debug, Clone)]
+enum Form {
+    Every(u64),
+    After(u64),
+    /// An instant in whole milliseconds.
+    At(EpochMs),
+    /// An instant with a fraction of a millisecond, in microseconds.
+    AtMicros(i64),
     // Boxed: the compiled cron is large, and most timers are intervals or one-shots.
-    cron: Option<Box<crate::cron::CronSchedule>>,
+    Cron(Box<CronForm>),
+}
+
+#[derive(Debug, Clone)]
+struct CronForm {
+    expr: Box<str>,
+    timezone: Arc<str>,
+    compiled: CronSchedule,
 }
 
 /// An English description of a cron expression, for `kron cron`. Error: arg `cron`.
@@ -149,95 +174,77 @@ impl Schedule {
                 None
             }
         };
-        Ok(Schedule { spec, cron })
+        Ok(Schedule(match (spec, cron) {
+            (ScheduleSpec::Cron { expr, timezone }, Some(compiled)) => {
+                Form::Cron(Box::new(CronForm {
+                    expr,
+                    timezone,
+                    compiled: *compiled,
+                }))
+            }
+            (ScheduleSpec::Cron { expr, timezone }, None) => {
+                // Unreachable: a cron definition always compiles to a cron above.
+                Form::Cron(Box::new(CronForm {
+                    compiled: CronSchedule::parse(&expr, &timezone)?,
+                    expr,
+                    timezone,
+                }))
+            }
+            (ScheduleSpec::Every { ms }, _) => Form::Every(ms),
+            (ScheduleSpec::After { ms }, _) => Form::After(ms),
+            (
+                ScheduleSpec::At {
+                    at_us: Some(us), ..
+                },
+                _,
+            ) => Form::AtMicros(us),
+            (ScheduleSpec::At { at_ms, .. }, _) => Form::At(at_ms),
+        }))
     }
-    pub fn spec(&self) -> &ScheduleSpec {
-        &self.spec
-    }
-    /// The definition and the compiled cron (`None` unless cron).
-    pub(crate) fn into_parts(self) -> (ScheduleSpec, Option<Box<CronSchedule>>) {
-        (self.spec, self.cron)
-    }
-    /// The schedule's answers, borrowed.
-    pub fn view(&self) -> ScheduleRef<'_> {
-        ScheduleRef::new(SpecView::of(&self.spec), self.cron.as_deref())
-    }
-    pub fn is_one_shot(&self) -> bool {
-        self.view().is_one_shot()
-    }
-    /// See [`ScheduleRef::first`].
-    pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {
-        self.view().first(created_at)
-    }
-    /// See [`ScheduleRef::next_after`].
-    pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
-        self.view().next_after(t)
-    }
-    /// See [`ScheduleRef::count_between`].
-    pub fn count_between(
-        &self,
-        after: EpochMs,
-        until: EpochMs,
-        cap: u64,
-    ) -> (u64, Option<EpochMs>) {
-        self.view().count_between(after, until, cap)
-    }
-    /// See [`ScheduleRef::describe`].
-    pub fn describe(&self) -> String {
-        self.view().describe()
-    }
-}
-
-/// A schedule's definition, borrowed from wherever it is kept (a [`ScheduleSpec`], or the
-/// engine's compact form of it).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum SpecView<'a> {
-    Cron { expr: &'a str, timezone: &'a str },
-    Every { ms: u64 },
-    After { ms: u64 },
-    At { at_ms: EpochMs },
-}
-
-impl<'a> SpecView<'a> {
-    pub(crate) fn of(spec: &'a ScheduleSpec) -> Self {
-        match spec {
-            ScheduleSpec::Cron { expr, timezone } => SpecView::Cron { expr, timezone },
-            ScheduleSpec::Every { ms } => SpecView::Every { ms: *ms },
-            ScheduleSpec::After { ms } => SpecView::After { ms: *ms },
-            ScheduleSpec::At { at_ms, .. } => SpecView::At { at_ms: *at_ms },
+    /// The definition (validated `at` instants round-trip exactly: see [`Schedule::from_spec`]).
+    pub fn to_spec(&self) -> ScheduleSpec {
+        match &self.0 {
+            Form::Every(ms) => ScheduleSpec::Every { ms: *ms },
+            Form::After(ms) => ScheduleSpec::After { ms: *ms },
+            Form::At(at_ms) => ScheduleSpec::at_ms(*at_ms),
+            Form::AtMicros(us) => ScheduleSpec::at_micros(*us),
+            Form::Cron(cron) => ScheduleSpec::Cron {
+                expr: cron.expr.clone(),
+                timezone: cron.timezone.clone(),
+            },
         }
     }
-}
-
-/// A compiled schedule as a definition plus its compiled cron, held apart: the engine keeps the
-/// definition in its own compact form, and a second copy per timer is memory for nothing.
-#[derive(Debug, Clone, Copy)]
-pub struct ScheduleRef<'a> {
-    spec: SpecView<'a>,
-    cron: Option<&'a CronSchedule>,
-}
-
-impl<'a> ScheduleRef<'a> {
-    /// `cron` must be what [`Schedule::from_spec`] compiled from `spec` (`None` unless cron).
-    pub(crate) fn new(spec: SpecView<'a>, cron: Option<&'a CronSchedule>) -> Self {
-        ScheduleRef { spec, cron }
+    /// A cron's zone name replaced by `share`'s copy of it (the engine keeps one per name).
+    pub(crate) fn share_timezone(&mut self, share: impl FnOnce(&Arc<str>) -> Arc<str>) {
+        if let Form::Cron(cron) = &mut self.0 {
+            cron.timezone = share(&cron.timezone);
+        }
     }
-    /// The interval of an `every` schedule.
-    pub fn every_ms(&self) -> Option<u64> {
-        match self.spec {
-            SpecView::Every { ms } => Some(ms),
+    /// The exact instant of an `at` one-shot in microseconds, when it is not a whole millisecond.
+    pub fn exact_micros(&self) -> Option<i64> {
+        match self.0 {
+            Form::AtMicros(us) => Some(us),
             _ => None,
         }
     }
+    /// The interval of an `every` schedule.
+    pub fn every_ms(&self) -> Option<u64> {
+        match self.0 {
+            Form::Every(ms) => Some(ms),
+            _ => None,
+        }
+    }
+    /// `after` and `at`: fires once.
     pub fn is_one_shot(&self) -> bool {
-        matches!(self.spec, SpecView::After { .. } | SpecView::At { .. })
+        matches!(self.0, Form::After(_) | Form::At(_) | Form::AtMicros(_))
     }
     /// The first occurrence of a timer created at `created_at`.
     pub fn first(&self, created_at: EpochMs) -> Option<EpochMs> {
-        match self.spec {
-            SpecView::Cron { .. } => self.next_after(created_at),
-            SpecView::Every { ms } | SpecView::After { ms } => created_at.checked_add(signed(ms)?),
-            SpecView::At { at_ms } => Some(at_ms),
+        match self.0 {
+            Form::Cron(_) => self.next_after(created_at),
+            Form::Every(ms) | Form::After(ms) => created_at.checked_add(signed(ms)?),
+            Form::At(at_ms) => Some(at_ms),
+            Form::AtMicros(us) => Some(ms_rounded_up(us)),
         }
     }
     /// The next occurrence strictly after `t`; `None` for one-shots.
@@ -245,10 +252,10 @@ impl<'a> ScheduleRef<'a> {
     /// For `Every` this is `t + ms`: the caller passes the previous occurrence (not "now") to keep
     /// the grid.
     pub fn next_after(&self, t: EpochMs) -> Option<EpochMs> {
-        match self.spec {
-            SpecView::Cron { .. } => self.cron?.next_after(t),
-            SpecView::Every { ms } => t.checked_add(signed(ms)?),
-            SpecView::After { .. } | SpecView::At { .. } => None,
+        match &self.0 {
+            Form::Cron(cron) => cron.compiled.next_after(t),
+            Form::Every(ms) => t.checked_add(signed(*ms)?),
+            Form::After(_) | Form::At(_) | Form::AtMicros(_) => None,
         }
     }
     /// Occurrences in `(after, until]`, counting at most `cap`: `(count, last)`.
@@ -267,8 +274,9 @@ impl<'a> ScheduleRef<'a> {
         if until <= after || cap == 0 {
             return (0, None);
         }
-        match self.spec {
-            SpecView::Every { ms } => {
+        match &self.0 {
+            Form::Every(ms) => {
+                let ms = *ms;
                 if ms == 0 {
                     return (0, None);
                 }
@@ -282,7 +290,7 @@ impl<'a> ScheduleRef<'a> {
                 let last = i128::from(after) + i128::from(count) * i128::from(ms);
                 (count, i64::try_from(last).ok())
             }
-            SpecView::Cron { .. } => {
+            Form::Cron(_) => {
                 let mut count = 0;
                 let mut last = None;
                 let mut t = after;
@@ -298,16 +306,17 @@ impl<'a> ScheduleRef<'a> {
                 }
                 (count, last)
             }
-            SpecView::After { .. } | SpecView::At { .. } => (0, None),
+            Form::After(_) | Form::At(_) | Form::AtMicros(_) => (0, None),
         }
     }
     /// "every 30m", "cron 0 8 * * * (Europe/Berlin)", "after 10s", "at 2026-11-26T08:00:00.000Z".
     pub fn describe(&self) -> String {
-        match self.spec {
-            SpecView::Cron { expr, timezone } => format!("cron {} ({timezone})", expr.trim()),
-            SpecView::Every { ms } => format!("every {}", format_duration(ms)),
-            SpecView::After { ms } => format!("after {}", format_duration(ms)),
-            SpecView::At { at_ms } => format!("at {}", format_utc(at_ms)),
+        match &self.0 {
+            Form::Cron(cron) => format!("cron {} ({})", cron.expr.trim(), cron.timezone),
+            Form::Every(ms) => format!("every {}", format_duration(*ms)),
+            Form::After(ms) => format!("after {}", format_duration(*ms)),
+            Form::At(at_ms) => format!("at {}", format_utc(*at_ms)),
+            Form::AtMicros(us) => format!("at {}", format_utc(ms_rounded_up(*us))),
         }
     }
 }
@@ -350,7 +359,7 @@ mod tests {
         ];
         for spec in specs {
             let schedule = Schedule::from_spec(spec.clone()).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(schedule.spec(), &spec);
+            assert_eq!(schedule.to_spec(), spec);
         }
     }
 

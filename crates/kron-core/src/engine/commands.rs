@@ -44,7 +44,7 @@ pub fn validate_def(def: &TimerDef) -> Result<Schedule, CoreError> {
     // Jitter delays an occurrence within its own interval; one as long as the interval would
     // push it past the next occurrence. (A cron's gaps vary: there, an occurrence planned with
     // a jitter longer than the gap fires no earlier than the one before it.)
-    if let Some(interval) = schedule.view().every_ms().filter(|ms| def.jitter_ms >= *ms) {
+    if let Some(interval) = schedule.every_ms().filter(|ms| def.jitter_ms >= *ms) {
         let format = crate::duration::format_duration;
         return Err(CoreError::invalid(
             "jitter",
@@ -79,7 +79,7 @@ impl Engine {
             return Ok(Registered::Unchanged);
         };
         let old = &*timer.policy;
-        let same_schedule = timer.spec.to_spec() == *schedule.spec()
+        let same_schedule = timer.schedule().to_spec() == def.schedule
             && old.timezone == policy.timezone
             && old.jitter_ms == policy.jitter_ms;
         let same_definition = same_schedule
@@ -89,7 +89,7 @@ impl Engine {
             && old.task == policy.task;
         let fn_changed = old.fn_name != policy.fn_name;
         let kind_changed = old.task.is_some() != policy.task.is_some();
-        let spec = (!same_schedule).then(|| self.compact_spec(schedule));
+        let spec = (!same_schedule).then(|| self.share_schedule(schedule));
         let Some(timer) = self.timers.at_mut(key) else {
             return Ok(Registered::Unchanged);
         };
@@ -105,7 +105,7 @@ impl Engine {
         let recurring = !timer.schedule().is_one_shot();
         let mut planned = false;
         if let Some(spec) = spec {
-            timer.spec = spec;
+            timer.schedule = spec;
             if matches!(timer.lifecycle, Lifecycle::Completed | Lifecycle::Dead) {
                 timer.lifecycle = Lifecycle::Active;
             }

@@ -284,7 +284,7 @@ impl Engine {
         let first_attempt = run.phase == RunPhase::Due;
         // The exact instant of an `at` one-shot, when its run was not moved (jitter, manual).
         let exact_us = timer
-            .spec
+            .schedule()
             .exact_micros()
             .filter(|_| first_attempt && !run.manual && at == run.scheduled_at);
         let timer_id = run.timer_id.clone();

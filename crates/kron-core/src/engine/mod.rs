@@ -41,7 +41,7 @@ use crate::time::EpochMs;
 use crate::timer::{Lifecycle, Overlap, TimerDef, TimerRecord};
 
 use crate::CoreError;
-use record::{Policy, Spec, Timer};
+use record::{Policy, Timer};
 use table::TimerTable;
 
 pub use claims::{ClaimRequest, ClaimedRun, Lease, LeaseError, LEASE_EXPIRED};
@@ -217,13 +217,10 @@ impl Engine {
         }
     }
 
-    /// The compact form of a compiled schedule, a cron's zone the engine's shared copy.
-    fn compact_spec(&mut self, schedule: Schedule) -> Spec {
-        let mut spec = Spec::new(schedule);
-        if let Spec::Cron(cron) = &mut spec {
-            cron.timezone = self.share_name(&cron.timezone);
-        }
-        spec
+    /// The schedule with a cron's zone replaced by the engine's shared copy.
+    fn share_schedule(&mut self, mut schedule: Schedule) -> Schedule {
+        schedule.share_timezone(|name| self.share_name(name));
+        schedule
     }
 
     /// The engine's shared copy of the definition's policy.
@@ -241,7 +238,7 @@ impl Engine {
 
     /// The in-memory form of a record; `schedule` is its definition's, compiled.
     fn make_timer(&mut self, rec: TimerRecord, schedule: Schedule) -> Timer {
-        let spec = self.compact_spec(schedule);
+        let spec = self.share_schedule(schedule);
         let policy = self.share_policy(&rec.def);
         Timer::new(rec, policy, spec)
     }
@@ -278,7 +275,7 @@ impl Engine {
         for mut rec in timers {
             let schedule = Schedule::from_spec(rec.def.schedule.clone())?;
             let id = rec.def.id.clone();
-            settle::settle_record(&mut rec, schedule.view(), |at| taken.contains(&(&*id, at)));
+            settle::settle_record(&mut rec, &schedule, |at| taken.contains(&(&*id, at)));
             if let Some((key, _)) = self.timers.remove(&id) {
                 // A record listed twice: the last one stands.
                 self.changes.timers.remove(&key);

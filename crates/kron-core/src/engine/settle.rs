@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use crate::run::RunRecord;
-use crate::schedule::{Schedule, ScheduleRef};
+use crate::schedule::Schedule;
 use crate::time::EpochMs;
 use crate::timer::{Overlap, TimerRecord};
 
@@ -20,7 +20,7 @@ use crate::timer::{Overlap, TimerRecord};
 /// next for recurring `skip` / `allow` timers; none for one-shots, and none for `delay` timers
 /// (theirs is counted from the run's finish).
 pub(crate) fn next_after_due(
-    schedule: ScheduleRef<'_>,
+    schedule: &Schedule,
     overlap: Overlap,
     after: EpochMs,
 ) -> Option<EpochMs> {
@@ -35,7 +35,7 @@ pub(crate) fn next_after_due(
 /// and those have no jitter, so the next fire time is the next occurrence itself.
 pub(crate) fn settle_record(
     rec: &mut TimerRecord,
-    schedule: ScheduleRef<'_>,
+    schedule: &Schedule,
     taken: impl Fn(EpochMs) -> bool,
 ) {
     let mut moved = false;
@@ -56,7 +56,7 @@ pub fn settle_taken_occurrences(timers: &mut [TimerRecord], runs: &[RunRecord]) 
     for rec in timers {
         if let Ok(schedule) = Schedule::from_spec(rec.def.schedule.clone()) {
             let id = rec.def.id.clone();
-            settle_record(rec, schedule.view(), |at| taken.contains(&(&*id, at)));
+            settle_record(rec, &schedule, |at| taken.contains(&(&*id, at)));
         }
     }
 }
