@@ -24,7 +24,7 @@ use crate::host::{Host, LogLevel};
 use crate::pool::Pool;
 use crate::retention::RetentionPolicy;
 use crate::scheduler::Scheduler;
-use crate::shared::{Callbacks, Core, Shared};
+use crate::shared::{Callbacks, SchedulerState, Shared};
 
 /// Attempts in flight per worker: enough queued work to keep workers busy through a burst,
 /// few enough that `RUN_STARTED` stays close to the callback's real start.
@@ -59,7 +59,7 @@ struct State<C> {
     /// in one place, so its id and callback are not stored twice.
     registry: BTreeMap<Arc<str>, Registration<C>>,
     running: Option<Running<C>>,
-    /// The core of the last runtime, kept after shutdown so status still answers.
+    /// The scheduler state of the last runtime, kept after shutdown so status still answers.
     last: Option<Arc<Shared<C>>>,
     data_dir: Option<PathBuf>,
     /// Shutdowns in progress (they release this state while waiting for active runs).
@@ -218,7 +218,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         store.commit(&engine.take_changes())?;
         let reader = Reader::open(&config.data_dir)?;
 
-        let core = Core {
+        let core = SchedulerState {
             engine,
             callbacks,
             accepting: true,
@@ -320,7 +320,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         // recorded as not started, due again at the next start without counting as an attempt.
         // Attempts the committer hands out from now on are treated the same (see `hand_out`).
         let now = running.clock.now_ms();
-        let Core {
+        let SchedulerState {
             engine, dispatched, ..
         } = &mut *core;
         let cancelled = dispatched.cancel_all(|job| {
@@ -430,7 +430,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     fn command<T>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Core<C>) -> Result<T, RuntimeError>,
+        f: impl FnOnce(&mut SchedulerState<C>) -> Result<T, RuntimeError>,
     ) -> Result<T, RuntimeError> {
         let state = self.state();
         let Some(running) = &state.running else {

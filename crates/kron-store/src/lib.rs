@@ -75,4 +75,4 @@ pub use reader::{EventFilter, Pinned, Reader};
 pub use retainer::{PageCounts, Retainer, RetentionStep};
 pub use retention::DEFAULT_HISTORY_LIMIT;
 pub use schema::SCHEMA_VERSION;
-pub use writer::{CompactReport, Durability, Snapshot, Store};
+pub use writer::{CompactReport, Durability, Store, StoredState};

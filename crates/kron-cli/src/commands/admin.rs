@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use super::Ctx;
 use crate::cli::AdminArgs;
-use crate::control::{self, Request};
 use crate::data;
 use crate::error::{CliError, CliResult};
+use crate::live::{self, Request};
 use crate::parse;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,19 +61,19 @@ pub fn run(ctx: &mut Ctx, op: Op, args: &AdminArgs) -> CliResult {
     }
     if ctx.dir.is_live() {
         let wait = Duration::from_millis(wait_ms);
-        live(ctx, op, name, wait, args.json.json)
+        through_runtime(ctx, op, name, wait, args.json.json)
     } else {
         offline(ctx, op, name, args.json.json)
     }
 }
 
-fn live(ctx: &mut Ctx, op: Op, name: &str, wait: Duration, json: bool) -> CliResult {
+fn through_runtime(ctx: &mut Ctx, op: Op, name: &str, wait: Duration, json: bool) -> CliResult {
     let request = Request {
         wait,
         ..Request::timer(op.as_str(), name)
     };
     let reply =
-        control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, Some(name)))?;
+        live::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, Some(name)))?;
     let run_id = reply
         .get("run_id")
         .and_then(Value::as_str)

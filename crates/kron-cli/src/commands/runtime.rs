@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use super::Ctx;
 use crate::cli::ShutdownArgs;
-use crate::control::{self, Request};
 use crate::data;
 use crate::error::{CliError, CliResult};
+use crate::live::{self, Request};
 use crate::output::timefmt::duration;
 use crate::parse;
 
@@ -46,7 +46,7 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
     }
     if ctx.dir.is_live() {
         report.running = true;
-        match control::send(&ctx.dir.path, &Request::op("status")) {
+        match live::send(&ctx.dir.path, &Request::op("status")) {
             Ok(reply) => {
                 report.control = Some("ok");
                 report.pid = reply.get("pid").and_then(Value::as_u64);
@@ -67,10 +67,10 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
                     report.version = owner.version;
                 }
                 if let Ok(reader) = ctx.dir.reader() {
-                    if let Ok(snapshot) = data::snapshot(&reader) {
-                        report.timers = Some(snapshot.views.len() as u64);
+                    if let Ok(directory) = data::directory_view(&reader) {
+                        report.timers = Some(directory.views.len() as u64);
                         report.active_runs = Some(
-                            snapshot
+                            directory
                                 .runs
                                 .iter()
                                 .filter(|r| r.phase == kron_core::run::RunPhase::Running)
@@ -168,7 +168,7 @@ pub fn shutdown(ctx: &mut Ctx, args: &ShutdownArgs) -> CliResult {
         ..Request::op("shutdown")
     };
     let started = Instant::now();
-    control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, None))?;
+    live::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, None))?;
     let deadline = started + Duration::from_millis(timeout_ms) + RELEASE_GRACE;
     while ctx.dir.is_live() {
         if Instant::now() >= deadline {
