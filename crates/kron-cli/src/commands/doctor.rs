@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+use kron_core::admin::{ControlReply, ControlRequest};
 use kron_core::event::EventKind;
 use kron_core::run::RunPhase;
 use kron_core::timer::Lifecycle;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::data;
 use crate::error::{one_line, CliError, CliResult};
-use crate::live::{self, Request};
+use crate::live::{self, DEFAULT_WAIT};
 use crate::output::timefmt::{bytes, count, rough};
 
 /// A WAL larger than this while a runtime runs means checkpoints are falling behind.
@@ -176,9 +177,12 @@ fn gather(ctx: &Ctx) -> Checks {
                 .map(|o| format!("pid {}", o.pid))
                 .unwrap_or_else(|| "a process".to_string());
             checks.add("lock", Level::Ok, format!("held by a live runtime ({who})"));
-            match live::send(dir, &Request::op("status")) {
+            match live::send(dir, &ControlRequest::Status, DEFAULT_WAIT) {
                 Ok(reply) => {
-                    let version = reply.get("version").and_then(|v| v.as_str()).unwrap_or("?");
+                    let version = match &reply {
+                        ControlReply::Status(status) => status.version.as_str(),
+                        _ => "?",
+                    };
                     checks.add(
                         "control socket",
                         Level::Ok,
