@@ -60,12 +60,12 @@ impl DataDir {
 
 /// Timers and runs in flight, and the views derived from them by the engine itself, so `state`
 /// and `next_run_at` mean exactly what they mean in the runtime.
-pub struct Snapshot {
+pub struct DirectoryView {
     pub views: Vec<TimerView>,
     pub runs: Vec<RunRecord>,
 }
 
-pub fn snapshot(reader: &Reader) -> CliResult<Snapshot> {
+pub fn directory_view(reader: &Reader) -> CliResult<DirectoryView> {
     // One moment: read apart, a run finishing in between would leave its timer waiting for a
     // run that is no longer listed.
     let _pinned = reader.pin()?;
@@ -78,7 +78,7 @@ pub fn snapshot(reader: &Reader) -> CliResult<Snapshot> {
                 reader.db_path().display()
             ))
         })?;
-    Ok(Snapshot {
+    Ok(DirectoryView {
         views: engine.views(),
         runs,
     })

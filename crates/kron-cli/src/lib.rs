@@ -8,14 +8,14 @@
 //! * Read commands (`job list/status/history/explain`, `cron`, `doctor`, `runtime status`) use
 //!   [`kron_store::Reader`]: they never take the writer lock, never write, never create.
 //! * Admin commands (`job pause/resume/trigger/remove`, `runtime shutdown`) go to the live
-//!   runtime over its control socket ([`control`]) when one holds the lock, and otherwise apply
+//!   runtime over its control socket ([`live`]) when one holds the lock, and otherwise apply
 //!   to storage directly through the [`kron_store::Store`] and the engine.
 
 mod cli;
 mod commands;
-pub mod control;
 mod data;
 mod error;
+pub mod live;
 mod output;
 mod parse;
 

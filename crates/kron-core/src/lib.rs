@@ -5,6 +5,7 @@
 //! [`rng::Rng`]. The runtime (embedded or, later, replicated) feeds the [`engine::Engine`] with
 //! registrations, commands and the current time, and executes what it decides.
 
+pub mod admin;
 pub mod changes;
 pub mod duration;
 pub mod engine;

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::host::{Host, Job, LogLevel};
 use crate::pool::Pool;
 use crate::retention::{RetentionPolicy, RetentionThread, Signals};
-use crate::shared::{Core, Shared};
+use crate::shared::{SchedulerState, Shared};
 
 /// Delay before retrying a failed commit (disk full, I/O error).
 const COMMIT_RETRY_MS: i64 = 1_000;
@@ -65,7 +65,7 @@ pub(crate) struct Step<C> {
     pub changes: Changes,
     /// Attempts whose `RUN_STARTED` is in `changes`: invoked only once that is durable.
     pub jobs: Vec<Job<C>>,
-    /// `Core::taken_gen` once `changes` were taken.
+    /// `SchedulerState::taken_gen` once `changes` were taken.
     pub taken: u64,
     /// When the scheduler next has work (`None`: nothing scheduled), as of this step.
     pub next_due: Option<i64>,
@@ -148,7 +148,7 @@ impl<C: Clone + Send + Sync + 'static, H: Host<C>> Committer<C, H> {
     /// as not started (see `Engine::not_started`) instead, so no callback begins after it.
     fn hand_out(
         &self,
-        core: &mut Core<C>,
+        core: &mut SchedulerState<C>,
         jobs: Vec<Job<C>>,
         now: i64,
     ) -> Vec<Arc<crate::batch::Batch<C>>> {

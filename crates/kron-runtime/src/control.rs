@@ -2,9 +2,9 @@
 //!
 //! While a runtime runs, its data directory holds `control.sock` (a Unix socket) and
 //! `control.token`, both readable only by the directory's owner (mode 0600). A client sends one
-//! JSON line `{"token", "op", "timer"?, "timeout_s"?}` and reads one JSON line back. The token
-//! keeps other local users out even where the socket's permissions are not enforced. Idle, the
-//! server is a thread blocked in `accept`: no CPU.
+//! JSON line, a [`ControlEnvelope`], and reads one [`ControlReply`] line back (the protocol is
+//! [`kron_core::admin`]). The token keeps other local users out even where the socket's
+//! permissions are not enforced. Idle, the server is a thread blocked in `accept`: no CPU.
 //!
 //! Each connection is served on a thread of its own (at most [`MAX_CONNECTIONS`] at once; more
 //! are answered `busy` at once), and its request line must arrive within [`REQUEST_DEADLINE`]:
@@ -18,18 +18,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kron_core::admin::{
+    ControlEnvelope, ControlReply, ControlRequest, RefusalKind, RuntimeStatus, TimerOp,
+    SOCKET_FILE, TOKEN_FILE,
+};
+use kron_core::run::RunId;
 use kron_core::CommandError;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::error::RuntimeError;
 
-/// How long a `shutdown` request waits for attempts in flight when it names no `timeout_s`.
-const DEFAULT_SHUTDOWN_TIMEOUT_S: f64 = 30.0;
-/// The longest `timeout_s` a `shutdown` request may ask for: a day.
-const MAX_SHUTDOWN_TIMEOUT_S: f64 = 86_400.0;
-pub const SOCKET_FILE: &str = "control.sock";
-pub const TOKEN_FILE: &str = "control.token";
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 64 * 1024;
 /// How long a client has to send its whole request line after connecting.
@@ -39,36 +36,14 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; a further one is answered `busy` without waiting.
 pub const MAX_CONNECTIONS: usize = 8;
 
-/// What a live runtime reports about itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RuntimeStatus {
-    pub pid: u32,
-    pub started_at: i64,
-    pub version: String,
-    pub active_runs: usize,
-    pub timers: usize,
-    pub data_dir: String,
-}
-
 /// The operations the control socket offers, implemented by the embedding's runtime handle.
 pub trait Admin: Send + Sync + 'static {
-    fn pause(&self, id: &str) -> Result<(), RuntimeError>;
-    fn resume(&self, id: &str) -> Result<(), RuntimeError>;
-    fn trigger(&self, id: &str) -> Result<String, RuntimeError>;
-    fn remove(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Carries out an operator's command on the timer named `id`, at the runtime's own instant.
+    /// A trigger answers the run it made.
+    fn command(&self, op: TimerOp, id: &str) -> Result<Option<RunId>, RuntimeError>;
     /// Begins a graceful shutdown; must not wait for it (it stops this server).
     fn begin_shutdown(&self, timeout: Duration);
     fn runtime_status(&self) -> Option<RuntimeStatus>;
-}
-
-#[derive(Debug, Deserialize)]
-struct Request {
-    token: String,
-    op: String,
-    #[serde(default)]
-    timer: Option<String>,
-    #[serde(default)]
-    timeout_s: Option<f64>,
 }
 
 /// A running control server. Dropping it does not stop it; call [`ControlServer::stop`].
@@ -143,8 +118,8 @@ fn serve(listener: UnixListener, token: String, admin: Arc<dyn Admin>, stopping:
         let Ok(stream) = stream else { continue };
         if serving.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
             serving.fetch_sub(1, Ordering::AcqRel);
-            let busy = error(
-                "busy",
+            let busy = ControlReply::refused(
+                RefusalKind::Busy,
                 "too many control connections at once; nothing was done",
             );
             reply(&stream, &busy);
@@ -184,8 +159,9 @@ fn handle(stream: UnixStream, token: &str, admin: &dyn Admin) -> Option<Duration
     shutdown
 }
 
-fn reply(mut stream: &UnixStream, answer: &Value) {
-    let mut out = answer.to_string();
+fn reply(mut stream: &UnixStream, answer: &ControlReply) {
+    // Plain data: serializing it cannot fail.
+    let mut out = serde_json::to_string(answer).unwrap_or_default();
     out.push('\n');
     let _ = stream.write_all(out.as_bytes());
 }
@@ -208,73 +184,53 @@ impl Read for Deadline<'_> {
     }
 }
 
-fn error(kind: &str, message: impl Into<String>) -> Value {
-    json!({"ok": false, "kind": kind, "error": message.into()})
+fn respond(line: &str, token: &str, admin: &dyn Admin) -> (ControlReply, Option<Duration>) {
+    let envelope: ControlEnvelope = match serde_json::from_str(line) {
+        Ok(envelope) => envelope,
+        Err(e) => return (bad_request(format!("invalid request: {e}")), None),
+    };
+    if !constant_time_eq(envelope.token.as_bytes(), token.as_bytes()) {
+        return (
+            ControlReply::refused(RefusalKind::Unauthorized, "bad token"),
+            None,
+        );
+    }
+    let request = match ControlRequest::try_from(envelope.request) {
+        Ok(request) => request,
+        Err(e) => return (bad_request(e.to_string()), None),
+    };
+    match request {
+        ControlRequest::Status => match admin.runtime_status() {
+            Some(status) => (ControlReply::Status(status), None),
+            None => (
+                ControlReply::refused(RefusalKind::Internal, "the runtime is stopping"),
+                None,
+            ),
+        },
+        ControlRequest::Shutdown { timeout_s } => (
+            ControlReply::Done,
+            Some(ControlRequest::shutdown_timeout(timeout_s)),
+        ),
+        ControlRequest::Timer { op, timer } => (command(admin, op, &timer), None),
+    }
 }
 
-fn respond(line: &str, token: &str, admin: &dyn Admin) -> (Value, Option<Duration>) {
-    let request: Request = match serde_json::from_str(line) {
-        Ok(r) => r,
-        Err(e) => return (error("bad_request", format!("invalid request: {e}")), None),
-    };
-    if !constant_time_eq(request.token.as_bytes(), token.as_bytes()) {
-        return (error("unauthorized", "bad token"), None);
-    }
-    let timer = request.timer.as_deref();
-    let result = match (request.op.as_str(), timer) {
-        ("status", _) => {
-            return match admin.runtime_status() {
-                Some(s) => (
-                    json!({"ok": true, "pid": s.pid, "started_at": s.started_at, "version": s.version,
-                    "active_runs": s.active_runs, "timers": s.timers, "data_dir": s.data_dir}),
-                    None,
-                ),
-                None => (error("internal", "the runtime is stopping"), None),
-            };
+fn command(admin: &dyn Admin, op: TimerOp, id: &str) -> ControlReply {
+    match admin.command(op, id) {
+        Ok(Some(run_id)) => ControlReply::Triggered { run_id },
+        Ok(None) => ControlReply::Done,
+        Err(RuntimeError::Command(CommandError::UnknownTimer(id))) => {
+            ControlReply::refused(RefusalKind::UnknownTimer, format!("no timer named {id:?}"))
         }
-        ("shutdown", _) => {
-            // Refused, not replaced by a default: a client that asked for something else must
-            // not see its shutdown go ahead with another timeout. (JSON has no NaN or infinity.)
-            let secs = request.timeout_s.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_S);
-            if !(0.0..=MAX_SHUTDOWN_TIMEOUT_S).contains(&secs) {
-                return (
-                    error(
-                        "bad_request",
-                        format!(
-                            "invalid timeout_s {secs}: must be between 0 and \
-                             {MAX_SHUTDOWN_TIMEOUT_S} seconds"
-                        ),
-                    ),
-                    None,
-                );
-            }
-            return (json!({"ok": true}), Some(Duration::from_secs_f64(secs)));
-        }
-        ("pause", Some(id)) => admin.pause(id).map(|()| json!({"ok": true})),
-        ("resume", Some(id)) => admin.resume(id).map(|()| json!({"ok": true})),
-        ("remove", Some(id)) => admin.remove(id).map(|()| json!({"ok": true})),
-        ("trigger", Some(id)) => admin
-            .trigger(id)
-            .map(|run_id| json!({"ok": true, "run_id": run_id})),
-        ("pause" | "resume" | "remove" | "trigger", None) => {
-            return (
-                error("bad_request", format!("{} needs a timer", request.op)),
-                None,
-            )
-        }
-        (op, _) => return (error("bad_request", format!("unknown op {op:?}")), None),
-    };
-    match result {
-        Ok(v) => (v, None),
-        Err(RuntimeError::Command(CommandError::UnknownTimer(id))) => (
-            error("unknown_timer", format!("no timer named {id:?}")),
-            None,
-        ),
         Err(RuntimeError::Command(e @ CommandError::NotRunnable { .. })) => {
-            (error("not_runnable", e.to_string()), None)
+            ControlReply::refused(RefusalKind::NotRunnable, e.to_string())
         }
-        Err(e) => (error("internal", e.to_string()), None),
+        Err(e) => ControlReply::refused(RefusalKind::Internal, e.to_string()),
     }
+}
+
+fn bad_request(message: String) -> ControlReply {
+    ControlReply::refused(RefusalKind::BadRequest, message)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -284,21 +240,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     struct Idle;
 
     impl Admin for Idle {
-        fn pause(&self, _id: &str) -> Result<(), RuntimeError> {
-            Ok(())
-        }
-        fn resume(&self, _id: &str) -> Result<(), RuntimeError> {
-            Ok(())
-        }
-        fn trigger(&self, _id: &str) -> Result<String, RuntimeError> {
-            Ok("run_x".to_string())
-        }
-        fn remove(&self, _id: &str) -> Result<(), RuntimeError> {
-            Ok(())
+        fn command(&self, op: TimerOp, _id: &str) -> Result<Option<RunId>, RuntimeError> {
+            Ok((op == TimerOp::Trigger).then(|| RunId::from("run_x".to_string())))
         }
         fn begin_shutdown(&self, _timeout: Duration) {}
         fn runtime_status(&self) -> Option<RuntimeStatus> {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use kron_core::input::Rejected;
 use kron_core::{CommandError, CoreError};
-use kron_store::StoreError;
+use kron_store::{OpenError, StoreError};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -39,6 +39,17 @@ impl From<Rejected> for RuntimeError {
             Rejected::Command(e) => RuntimeError::Command(e),
             // The embedded runtime makes no claims: a lease error would be its own defect.
             Rejected::Lease(e) => RuntimeError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<OpenError> for RuntimeError {
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Store(e) => RuntimeError::Store(e),
+            // A stored definition this build refuses: reported as bad input, as registering it
+            // would be.
+            OpenError::Restore(e) => RuntimeError::Invalid(e),
         }
     }
 }

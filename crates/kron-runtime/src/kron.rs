@@ -9,22 +9,23 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{deadline_in, Clock};
 
+use kron_core::admin::{RuntimeStatus, TimerOp};
 use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
 use kron_core::event::StoredEvent;
 use kron_core::input::{Input, Output};
 use kron_core::run::RunId;
 use kron_core::timer::TimerDef;
 use kron_core::CommandError;
-use kron_store::{Reader, Store};
+use kron_store::{DurableEngine, Reader};
 
 use crate::config::RuntimeConfig;
-use crate::control::{Admin, ControlServer, RuntimeStatus};
+use crate::control::{Admin, ControlServer};
 use crate::error::RuntimeError;
 use crate::host::{Host, LogLevel};
 use crate::pool::Pool;
 use crate::retention::RetentionPolicy;
 use crate::scheduler::Scheduler;
-use crate::shared::{Callbacks, Core, Shared};
+use crate::shared::{Callbacks, SchedulerState, Shared};
 
 /// Attempts in flight per worker: enough queued work to keep workers busy through a burst,
 /// few enough that `RUN_STARTED` stays close to the callback's real start.
@@ -59,7 +60,7 @@ struct State<C> {
     /// in one place, so its id and callback are not stored twice.
     registry: BTreeMap<Arc<str>, Registration<C>>,
     running: Option<Running<C>>,
-    /// The core of the last runtime, kept after shutdown so status still answers.
+    /// The scheduler state of the last runtime, kept after shutdown so status still answers.
     last: Option<Arc<Shared<C>>>,
     data_dir: Option<PathBuf>,
     /// Shutdowns in progress (they release this state while waiting for active runs).
@@ -137,8 +138,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         Ok(())
     }
 
-    /// Opens storage (taking the directory's writer lock), recovers, and starts the scheduler and
-    /// workers in background threads.
+    /// Opens storage (taking the directory's writer lock), registers, recovers and commits through
+    /// the [`DurableEngine`], and starts the scheduler and workers in background threads.
     ///
     /// With `admin`, a control socket in the data directory lets the `kron` command line reach
     /// this runtime; if it cannot be bound, the runtime runs without it and says so in the log.
@@ -157,13 +158,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         if config.max_workers == 0 {
             return Err(RuntimeError::InvalidWorkers(0));
         }
-        let mut store = Store::open(&config.data_dir, config.durability)?;
-        let snapshot = store.load()?;
         let clock = config.clock.clone();
         let now = clock.now_ms();
-        let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
-        let mut engine =
-            Engine::restored(config.engine.clone(), seed, snapshot.timers, snapshot.runs)?;
+        let mut durable = DurableEngine::open(
+            &config.data_dir,
+            config.durability,
+            config.engine.clone(),
+            now,
+        )?;
         // Definitions and callbacks move into the new runtime only once it runs (below): a failed
         // start keeps them. Registered: what the last runtime held, and the registry (which
         // wins: registered since).
@@ -176,9 +178,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 };
                 if !state.registry.contains_key(id) {
                     if let Some(def) = core.engine.definition(id) {
-                        engine.apply(Input::Register { at: now, def })?;
+                        durable.apply(Input::Register { at: now, def })?;
                     }
-                    if let Some(key) = engine.key(id) {
+                    if let Some(key) = durable.engine().key(id) {
                         callbacks.set(key, callback.clone());
                     }
                 }
@@ -192,13 +194,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                     .and_then(|core| core.engine.definition(id)),
             };
             if let Some(def) = def {
-                engine.apply(Input::Register { at: now, def })?;
+                durable.apply(Input::Register { at: now, def })?;
             }
-            if let Some(key) = engine.key(id) {
+            if let Some(key) = durable.engine().key(id) {
                 callbacks.set(key, registration.callback.clone());
             }
         }
         drop(last_core);
+        let engine = durable.engine();
         let orphans: Vec<String> = engine
             .timer_ids()
             .filter(|id| {
@@ -208,17 +211,13 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             })
             .map(str::to_string)
             .collect();
-        engine.apply_fact(Input::MarkOrphans {
-            at: now,
-            timers: orphans,
-        });
-        engine.apply_fact(Input::Recover { at: now });
+        durable.recover(now, orphans);
         // Recovery is durable before anything runs. History beyond the limit is trimmed by the
         // retention thread from here on, in the background (see `retention.rs`).
-        store.commit(&engine.take_changes())?;
+        let (store, engine) = durable.into_parts()?;
         let reader = Reader::open(&config.data_dir)?;
 
-        let core = Core {
+        let core = SchedulerState {
             engine,
             callbacks,
             accepting: true,
@@ -320,7 +319,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         // recorded as not started, due again at the next start without counting as an attempt.
         // Attempts the committer hands out from now on are treated the same (see `hand_out`).
         let now = running.clock.now_ms();
-        let Core {
+        let SchedulerState {
             engine, dispatched, ..
         } = &mut *core;
         let cancelled = dispatched.cancel_all(|job| {
@@ -430,7 +429,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     fn command<T>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Core<C>) -> Result<T, RuntimeError>,
+        f: impl FnOnce(&mut SchedulerState<C>) -> Result<T, RuntimeError>,
     ) -> Result<T, RuntimeError> {
         let state = self.state();
         let Some(running) = &state.running else {
@@ -534,21 +533,27 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     pub fn data_dir(&self) -> Option<PathBuf> {
         self.state().data_dir.clone()
     }
+
+    /// The running runtime's instant (its clock may be a test's manual one); the system clock's
+    /// when none runs.
+    fn now_ms(&self) -> i64 {
+        match &self.state().running {
+            Some(running) => running.clock.now_ms(),
+            None => crate::clock::SystemClock.now_ms(),
+        }
+    }
 }
 
 /// The control socket's view of a process-wide runtime.
 impl<C: Clone + Send + Sync + 'static> Admin for &'static Kron<C> {
-    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
-        Kron::pause(self, id, crate::clock::SystemClock.now_ms())
-    }
-    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
-        Kron::resume(self, id, crate::clock::SystemClock.now_ms())
-    }
-    fn trigger(&self, id: &str) -> Result<String, RuntimeError> {
-        Kron::trigger(self, id, crate::clock::SystemClock.now_ms()).map(|run_id| run_id.to_string())
-    }
-    fn remove(&self, id: &str) -> Result<(), RuntimeError> {
-        Kron::remove(self, id, crate::clock::SystemClock.now_ms())
+    fn command(&self, op: TimerOp, id: &str) -> Result<Option<RunId>, RuntimeError> {
+        let now = self.now_ms();
+        match op {
+            TimerOp::Pause => Kron::pause(self, id, now).map(|()| None),
+            TimerOp::Resume => Kron::resume(self, id, now).map(|()| None),
+            TimerOp::Trigger => Kron::trigger(self, id, now).map(Some),
+            TimerOp::Remove => Kron::remove(self, id, now).map(|()| None),
+        }
     }
     fn begin_shutdown(&self, timeout: Duration) {
         let kron: &'static Kron<C> = self;

@@ -148,7 +148,7 @@ impl<C: Clone + Send + 'static> Decider<C> {
                 core.taken_gen += 1;
             }
             if stopping {
-                // Outcomes reported from now on are not recorded (see `Core::closed`).
+                // Outcomes reported from now on are not recorded (see `SchedulerState::closed`).
                 core.closed = true;
             }
             let taken = core.taken_gen;

@@ -39,7 +39,7 @@ impl<C> Callbacks<C> {
 
 /// Everything the scheduler decides on. Held only for short, non-blocking sections: never while
 /// committing to storage or running a callback.
-pub(crate) struct Core<C> {
+pub(crate) struct SchedulerState<C> {
     pub engine: Engine,
     pub callbacks: Callbacks<C>,
     /// False once shutdown began: no new attempts start.
@@ -62,7 +62,7 @@ pub(crate) struct Core<C> {
     pub commit_failing: bool,
 }
 
-impl<C> Core<C> {
+impl<C> SchedulerState<C> {
     /// The callback registered for the timer named `id`.
     pub fn callback(&self, id: &str) -> Option<&C> {
         self.callbacks.get(self.engine.key(id)?)
@@ -70,7 +70,7 @@ impl<C> Core<C> {
 }
 
 pub(crate) struct Shared<C> {
-    core: Mutex<Core<C>>,
+    state: Mutex<SchedulerState<C>>,
     /// Wakes the scheduler: something changed.
     pub wake: Condvar,
     /// Wakes waiters: a commit finished or an attempt ended.
@@ -78,27 +78,27 @@ pub(crate) struct Shared<C> {
 }
 
 impl<C> Shared<C> {
-    pub fn new(core: Core<C>) -> Self {
+    pub fn new(state: SchedulerState<C>) -> Self {
         Shared {
-            core: Mutex::new(core),
+            state: Mutex::new(state),
             wake: Condvar::new(),
             progress: Condvar::new(),
         }
     }
 
-    /// Locks the core. A panic while holding the lock (a bug) must not take the whole runtime
-    /// down with poisoning: the engine's invariants hold between its calls.
-    pub fn lock(&self) -> MutexGuard<'_, Core<C>> {
-        self.core
+    /// Locks the scheduler state. A panic while holding the lock (a bug) must not take the whole
+    /// runtime down with poisoning: the engine's invariants hold between its calls.
+    pub fn lock(&self) -> MutexGuard<'_, SchedulerState<C>> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn wait_wake<'a>(
         &self,
-        guard: MutexGuard<'a, Core<C>>,
+        guard: MutexGuard<'a, SchedulerState<C>>,
         timeout: std::time::Duration,
-    ) -> MutexGuard<'a, Core<C>> {
+    ) -> MutexGuard<'a, SchedulerState<C>> {
         match self.wake.wait_timeout(guard, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
@@ -107,9 +107,9 @@ impl<C> Shared<C> {
 
     pub fn wait_progress<'a>(
         &self,
-        guard: MutexGuard<'a, Core<C>>,
+        guard: MutexGuard<'a, SchedulerState<C>>,
         timeout: std::time::Duration,
-    ) -> MutexGuard<'a, Core<C>> {
+    ) -> MutexGuard<'a, SchedulerState<C>> {
         match self.progress.wait_timeout(guard, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,

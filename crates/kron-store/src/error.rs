@@ -5,6 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use kron_core::CoreError;
 use rusqlite::ffi::ErrorCode;
 use thiserror::Error;
 
@@ -72,6 +73,18 @@ pub enum StoreError {
         what: String,
         detail: String,
     },
+}
+
+/// Why a [`DurableEngine`](crate::DurableEngine) could not open a data directory: storage, or
+/// what is stored in it.
+#[derive(Debug, Error)]
+pub enum OpenError {
+    /// The store could not be opened or read (locked, damaged, not writable...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This build's engine refuses what is stored: a timer's definition it cannot read.
+    #[error("a stored timer cannot be read: {0}")]
+    Restore(#[source] CoreError),
 }
 
 fn pid_text(pid: Option<u32>) -> String {

@@ -5,6 +5,8 @@
 //!   (timers and runs in flight; history is never replayed) and [`Store::commit`]s each engine
 //!   step ([`kron_core::changes::Changes`]) as one transaction: events appended, timer and run
 //!   rows replaced, together.
+//! * [`DurableEngine`] — a [`Store`] with the engine restored from it: how a process opens a
+//!   directory to act on it (the embedded runtime's start, the command line's offline admin).
 //! * [`Reader`] — read-only access for status, history and the CLI; never locks, never creates.
 //!
 //! # Files in the data directory
@@ -57,6 +59,7 @@
 mod checkpoint;
 mod codec;
 mod db;
+mod durable;
 mod error;
 mod grouped;
 pub mod lock;
@@ -69,10 +72,11 @@ mod writer;
 
 pub use checkpoint::{CheckpointReport, Checkpointer};
 pub use db::DB_FILE;
-pub use error::StoreError;
+pub use durable::{engine_seed, DurableEngine};
+pub use error::{OpenError, StoreError};
 pub use lock::{is_locked, read_owner, LockOwner, LOCK_FILE};
 pub use reader::{EventFilter, Pinned, Reader};
 pub use retainer::{PageCounts, Retainer, RetentionStep};
 pub use retention::DEFAULT_HISTORY_LIMIT;
 pub use schema::SCHEMA_VERSION;
-pub use writer::{CompactReport, Durability, Snapshot, Store};
+pub use writer::{CompactReport, Durability, Store, StoredState};

@@ -41,7 +41,7 @@ pub enum Durability {
 
 /// What start-up needs: the current state, not the history.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub struct StoredState {
     /// Sorted by id.
     pub timers: Vec<TimerRecord>,
     /// Sorted by run id (creation order).
@@ -192,8 +192,8 @@ impl Store {
     }
 
     /// The state start-up needs: every timer, every run in flight, the last event seq.
-    pub fn load(&self) -> Result<Snapshot, StoreError> {
-        Ok(Snapshot {
+    pub fn load(&self) -> Result<StoredState, StoreError> {
+        Ok(StoredState {
             timers: query::timers(&self.conn, &self.db_path)?,
             runs: query::runs(&self.conn, &self.db_path)?,
             max_seq: self.max_seq,

@@ -224,10 +224,10 @@ fn every_type_round_trips_through_commit_and_load() {
 
     let mut sorted_timers = timers.clone();
     sorted_timers.sort_by(|a, b| a.def.id.cmp(&b.def.id));
-    let check = |snapshot: kron_store::Snapshot| {
-        assert_eq!(snapshot.timers, sorted_timers);
-        assert_eq!(snapshot.runs, runs);
-        assert_eq!(snapshot.max_seq, events.len() as i64);
+    let check = |state: kron_store::StoredState| {
+        assert_eq!(state.timers, sorted_timers);
+        assert_eq!(state.runs, runs);
+        assert_eq!(state.max_seq, events.len() as i64);
     };
     check(store.load().unwrap());
     let history = store.history("t00.x-y:z_w", 1000).unwrap();
@@ -815,7 +815,7 @@ fn foreign_sqlite_file_is_refused_and_empty_file_is_initialized() {
 
     std::fs::write(&db, b"").unwrap();
     let store = open(dir.path());
-    assert_eq!(store.load().unwrap(), kron_store::Snapshot::default());
+    assert_eq!(store.load().unwrap(), kron_store::StoredState::default());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,40 +1,21 @@
 //! `kron job pause|resume|trigger|remove NAME`: through the live runtime when one owns the
 //! directory, otherwise applied to storage directly (taking the writer lock for the moment).
 
-use kron_core::engine::{Engine, EngineConfig};
-use kron_core::input::{Input, Output, Rejected};
+use kron_core::admin::{ControlReply, ControlRequest, TimerOp};
+use kron_core::engine::EngineConfig;
+use kron_core::input::{Output, Rejected};
 use kron_core::CommandError;
-use kron_store::{Durability, Store, StoreError};
+use kron_store::{Durability, DurableEngine, OpenError, StoreError};
 use serde::Serialize;
-use serde_json::Value;
 
 use std::time::Duration;
 
 use super::Ctx;
 use crate::cli::AdminArgs;
-use crate::control::{self, Request};
 use crate::data;
 use crate::error::{CliError, CliResult};
+use crate::live;
 use crate::parse;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Pause,
-    Resume,
-    Trigger,
-    Remove,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Pause => "pause",
-            Op::Resume => "resume",
-            Op::Trigger => "trigger",
-            Op::Remove => "remove",
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct AdminJson {
@@ -50,7 +31,7 @@ struct AdminJson {
     pid: Option<u32>,
 }
 
-pub fn run(ctx: &mut Ctx, op: Op, args: &AdminArgs) -> CliResult {
+pub fn run(ctx: &mut Ctx, op: TimerOp, args: &AdminArgs) -> CliResult {
     let name = parse::timer_name(&args.name)?;
     let wait_ms = parse::seconds_or_duration("timeout", &args.timeout)?;
     if wait_ms == 0 {
@@ -61,23 +42,26 @@ pub fn run(ctx: &mut Ctx, op: Op, args: &AdminArgs) -> CliResult {
     }
     if ctx.dir.is_live() {
         let wait = Duration::from_millis(wait_ms);
-        live(ctx, op, name, wait, args.json.json)
+        through_runtime(ctx, op, name, wait, args.json.json)
     } else {
         offline(ctx, op, name, args.json.json)
     }
 }
 
-fn live(ctx: &mut Ctx, op: Op, name: &str, wait: Duration, json: bool) -> CliResult {
-    let request = Request {
-        wait,
-        ..Request::timer(op.as_str(), name)
-    };
+fn through_runtime(
+    ctx: &mut Ctx,
+    op: TimerOp,
+    name: &str,
+    wait: Duration,
+    json: bool,
+) -> CliResult {
+    let request = ControlRequest::timer(op, name);
     let reply =
-        control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, Some(name)))?;
-    let run_id = reply
-        .get("run_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+        live::send(&ctx.dir.path, &request, wait).map_err(|e| e.into_cli(&ctx.dir, Some(name)))?;
+    let run_id = match reply {
+        ControlReply::Triggered { run_id } => Some(run_id.to_string()),
+        _ => None,
+    };
     let pid = kron_store::read_owner(&ctx.dir.path).map(|o| o.pid);
     if json {
         let value = data::to_value(&AdminJson {
@@ -96,18 +80,18 @@ fn live(ctx: &mut Ctx, op: Op, name: &str, wait: Duration, json: bool) -> CliRes
         None => "the live runtime".to_string(),
     };
     let text = match op {
-        Op::Pause => format!("Paused {name} through {by}: it starts no runs until resumed."),
-        Op::Resume => format!("Resumed {name} through {by}."),
-        Op::Trigger => format!(
+        TimerOp::Pause => format!("Paused {name} through {by}: it starts no runs until resumed."),
+        TimerOp::Resume => format!("Resumed {name} through {by}."),
+        TimerOp::Trigger => format!(
             "Triggered {name} through {by}: run {} starts now.",
             run_id.as_deref().unwrap_or("?")
         ),
-        Op::Remove => format!("Removed {name} through {by}; its history remains."),
+        TimerOp::Remove => format!("Removed {name} through {by}; its history remains."),
     };
     ctx.out.line(text)
 }
 
-fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
+fn offline(ctx: &mut Ctx, op: TimerOp, name: &str, json: bool) -> CliResult {
     // Read first: a missing directory is reported, never created, and an unknown name is
     // reported before anything takes the lock.
     {
@@ -117,32 +101,20 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
         }
     }
     let now = ctx.clock.now;
-    let mut store = Store::open(&ctx.dir.path, Durability::Normal).map_err(|e| match e {
-        StoreError::Locked { pid, .. } => CliError::failure(format!(
-            "a runtime{} started on {} just now; run the command again to reach it",
-            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
-            ctx.dir.display()
-        )),
-        other => other.into(),
-    })?;
-    let snapshot = store.load()?;
-    let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
-    let mut engine = Engine::restored(
-        EngineConfig::default(),
-        seed,
-        snapshot.timers,
-        snapshot.runs,
-    )
-    .map_err(|e| CliError::failure(format!("a stored timer cannot be read: {e}")))?;
-    let before = engine.view(name).map(|v| v.state.as_str());
-    let (at, timer) = (now, name.to_string());
-    let input = match op {
-        Op::Pause => Input::Pause { at, timer },
-        Op::Resume => Input::Resume { at, timer },
-        Op::Trigger => Input::Trigger { at, timer },
-        Op::Remove => Input::Remove { at, timer },
-    };
-    let run_id = match engine.apply(input) {
+    let config = EngineConfig::default();
+    let mut durable = DurableEngine::open(&ctx.dir.path, Durability::Normal, config, now).map_err(
+        |e| match e {
+            OpenError::Store(StoreError::Locked { pid, .. }) => CliError::failure(format!(
+                "a runtime{} started on {} just now; run the command again to reach it",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                ctx.dir.display()
+            )),
+            OpenError::Store(other) => other.into(),
+            restore @ OpenError::Restore(_) => CliError::failure(restore.to_string()),
+        },
+    )?;
+    let before = durable.engine().view(name).map(|v| v.state.as_str());
+    let run_id = match durable.apply(op.input(name, now)) {
         Ok(Output::Triggered { run }) => Some(run),
         Ok(_) => None,
         Err(Rejected::Command(CommandError::UnknownTimer(_))) => {
@@ -153,11 +125,9 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
         }
         Err(other) => return Err(CliError::failure(other.to_string())),
     };
-    let changes = engine.take_changes();
-    let changed = !changes.is_empty();
-    store.commit(&changes)?;
-    let after = engine.view(name);
-    store.close()?;
+    let changed = durable.commit()?;
+    let after = durable.engine().view(name);
+    durable.close()?;
 
     if json {
         let value = data::to_value(&AdminJson {
@@ -174,23 +144,23 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
     let stopped = format!("No runtime is running: written to {}", ctx.dir.display());
     let state = before.unwrap_or("unknown");
     let text = match op {
-        Op::Pause if changed => format!(
+        TimerOp::Pause if changed => format!(
             "Paused {name}. {stopped}; the application will find it paused when it starts."
         ),
-        Op::Pause => format!("{name} is {state}: nothing to pause."),
-        Op::Resume if changed => {
+        TimerOp::Pause => format!("{name} is {state}: nothing to pause."),
+        TimerOp::Resume if changed => {
             let next = after
                 .and_then(|v| v.next_run_at)
                 .map(|at| format!(" Next run {}.", ctx.clock.when(at)))
                 .unwrap_or_default();
             format!("Resumed {name}.{next} {stopped}.")
         }
-        Op::Resume => format!("{name} is {state}, not paused: nothing to resume."),
-        Op::Trigger => format!(
+        TimerOp::Resume => format!("{name} is {state}, not paused: nothing to resume."),
+        TimerOp::Trigger => format!(
             "Recorded a manual run of {name} ({}). {stopped}: the run starts when the application next starts.",
             run_id.as_ref().map_or("?", |r| r.as_str())
         ),
-        Op::Remove => format!("Removed {name}; its history remains. {stopped}."),
+        TimerOp::Remove => format!("Removed {name}; its history remains. {stopped}."),
     };
     ctx.out.line(text)
 }

@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+use kron_core::admin::{ControlReply, ControlRequest};
 use kron_core::event::EventKind;
 use kron_core::run::RunPhase;
 use kron_core::timer::Lifecycle;
@@ -9,9 +10,9 @@ use kron_store::{EventFilter, Reader, StoreError, DB_FILE, DEFAULT_HISTORY_LIMIT
 use serde::Serialize;
 
 use super::Ctx;
-use crate::control::{self, Request};
 use crate::data;
 use crate::error::{one_line, CliError, CliResult};
+use crate::live::{self, DEFAULT_WAIT};
 use crate::output::timefmt::{bytes, count, rough};
 
 /// A WAL larger than this while a runtime runs means checkpoints are falling behind.
@@ -176,9 +177,12 @@ fn gather(ctx: &Ctx) -> Checks {
                 .map(|o| format!("pid {}", o.pid))
                 .unwrap_or_else(|| "a process".to_string());
             checks.add("lock", Level::Ok, format!("held by a live runtime ({who})"));
-            match control::send(dir, &Request::op("status")) {
+            match live::send(dir, &ControlRequest::Status, DEFAULT_WAIT) {
                 Ok(reply) => {
-                    let version = reply.get("version").and_then(|v| v.as_str()).unwrap_or("?");
+                    let version = match &reply {
+                        ControlReply::Status(status) => status.version.as_str(),
+                        _ => "?",
+                    };
                     checks.add(
                         "control socket",
                         Level::Ok,
@@ -313,7 +317,7 @@ fn wal_check(checks: &mut Checks, dir: &std::path::Path, live: bool) {
 
 fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
     let now = ctx.clock.now;
-    let snapshot = match data::snapshot(reader) {
+    let directory = match data::directory_view(reader) {
         Ok(s) => s,
         Err(e) => {
             checks.add("timers", Level::Fail, e.to_string());
@@ -328,7 +332,7 @@ fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
         text
     };
 
-    let orphaned: Vec<String> = snapshot
+    let orphaned: Vec<String> = directory
         .views
         .iter()
         .filter(|v| v.record.lifecycle == Lifecycle::Orphaned)
@@ -379,7 +383,7 @@ fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
         Err(e) => checks.add("dead runs", Level::Fail, one_line(&e.to_string())),
     }
 
-    let overdue: Vec<String> = snapshot
+    let overdue: Vec<String> = directory
         .views
         .iter()
         .filter(|v| v.next_run_at.is_some_and(|at| at < now - STUCK_MS))
@@ -388,7 +392,7 @@ fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
             format!("{} ({} late)", v.record.def.id, rough(late as u64))
         })
         .collect();
-    let long_runs: Vec<String> = snapshot
+    let long_runs: Vec<String> = directory
         .runs
         .iter()
         .filter(|r| r.phase == RunPhase::Running && r.fire_at < now - LONG_RUN_MS)

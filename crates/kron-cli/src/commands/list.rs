@@ -18,23 +18,23 @@ struct ListJson {
 
 pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
     let reader = ctx.dir.reader()?;
-    let snapshot = data::snapshot(&reader)?;
+    let directory = data::directory_view(&reader)?;
     let live = ctx.dir.is_live();
     if args.json {
         let value = data::to_value(&ListJson {
             data_dir: data::absolute(&ctx.dir.path),
             live,
-            timers: snapshot.views.iter().map(TimerJson::from_view).collect(),
+            timers: directory.views.iter().map(TimerJson::from_view).collect(),
         })?;
         return ctx.out.json(&value);
     }
-    if snapshot.views.is_empty() {
+    if directory.views.is_empty() {
         return ctx.out.line(format!("No timers in {}.", ctx.dir.display()));
     }
     let mut table = Table::new(columns());
     let clock = &ctx.clock;
     let mut overdue = false;
-    for view in &snapshot.views {
+    for view in &directory.views {
         let rec = &view.record;
         let next = match view.next_run_at {
             Some(at) => {

@@ -11,6 +11,8 @@ mod log;
 mod runtime;
 mod status;
 
+use kron_core::admin::TimerOp;
+
 use crate::cli::{Cli, Command, JobCommand, LogCommand, RuntimeCommand};
 use crate::data::DataDir;
 use crate::error::CliResult;
@@ -41,10 +43,10 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult {
             JobCommand::Status(args) => status::run(ctx, &args.name, args.json.json),
             JobCommand::History(args) => history::run(ctx, &args),
             JobCommand::Explain(args) => explain::run(ctx, &args),
-            JobCommand::Pause(args) => admin::run(ctx, admin::Op::Pause, &args),
-            JobCommand::Resume(args) => admin::run(ctx, admin::Op::Resume, &args),
-            JobCommand::Trigger(args) => admin::run(ctx, admin::Op::Trigger, &args),
-            JobCommand::Remove(args) => admin::run(ctx, admin::Op::Remove, &args),
+            JobCommand::Pause(args) => admin::run(ctx, TimerOp::Pause, &args),
+            JobCommand::Resume(args) => admin::run(ctx, TimerOp::Resume, &args),
+            JobCommand::Trigger(args) => admin::run(ctx, TimerOp::Trigger, &args),
+            JobCommand::Remove(args) => admin::run(ctx, TimerOp::Remove, &args),
         },
         Command::Cron(args) => cron::run(ctx, &args),
         Command::Log(LogCommand::Compact(args)) => log::compact(ctx, &args),

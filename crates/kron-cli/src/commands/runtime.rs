@@ -2,15 +2,15 @@
 
 use std::time::{Duration, Instant};
 
+use kron_core::admin::{ControlReply, ControlRequest};
 use kron_core::time::format_utc;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::Ctx;
 use crate::cli::ShutdownArgs;
-use crate::control::{self, Request};
 use crate::data;
 use crate::error::{CliError, CliResult};
+use crate::live::{self, DEFAULT_WAIT};
 use crate::output::timefmt::duration;
 use crate::parse;
 
@@ -46,17 +46,16 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
     }
     if ctx.dir.is_live() {
         report.running = true;
-        match control::send(&ctx.dir.path, &Request::op("status")) {
+        match live::send(&ctx.dir.path, &ControlRequest::Status, DEFAULT_WAIT) {
             Ok(reply) => {
                 report.control = Some("ok");
-                report.pid = reply.get("pid").and_then(Value::as_u64);
-                report.started_at = reply
-                    .get("started_at")
-                    .and_then(Value::as_i64)
-                    .map(format_utc);
-                report.version = text(&reply, "version");
-                report.active_runs = reply.get("active_runs").and_then(Value::as_u64);
-                report.timers = reply.get("timers").and_then(Value::as_u64);
+                if let ControlReply::Status(status) = reply {
+                    report.pid = Some(u64::from(status.pid));
+                    report.started_at = Some(format_utc(status.started_at));
+                    report.version = Some(status.version);
+                    report.active_runs = Some(status.active_runs as u64);
+                    report.timers = Some(status.timers as u64);
+                }
             }
             Err(e) => {
                 report.control = Some("unreachable");
@@ -67,10 +66,10 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
                     report.version = owner.version;
                 }
                 if let Ok(reader) = ctx.dir.reader() {
-                    if let Ok(snapshot) = data::snapshot(&reader) {
-                        report.timers = Some(snapshot.views.len() as u64);
+                    if let Ok(directory) = data::directory_view(&reader) {
+                        report.timers = Some(directory.views.len() as u64);
                         report.active_runs = Some(
-                            snapshot
+                            directory
                                 .runs
                                 .iter()
                                 .filter(|r| r.phase == kron_core::run::RunPhase::Running)
@@ -126,10 +125,6 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
     Ok(())
 }
 
-fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
 #[derive(Serialize)]
 struct ShutdownJson {
     ok: bool,
@@ -163,12 +158,11 @@ pub fn shutdown(ctx: &mut Ctx, args: &ShutdownArgs) -> CliResult {
         ));
     }
     let pid = kron_store::read_owner(&ctx.dir.path).map(|o| o.pid);
-    let request = Request {
+    let request = ControlRequest::Shutdown {
         timeout_s: Some(timeout_ms as f64 / 1_000.0),
-        ..Request::op("shutdown")
     };
     let started = Instant::now();
-    control::send(&ctx.dir.path, &request).map_err(|e| e.into_cli(&ctx.dir, None))?;
+    live::send(&ctx.dir.path, &request, DEFAULT_WAIT).map_err(|e| e.into_cli(&ctx.dir, None))?;
     let deadline = started + Duration::from_millis(timeout_ms) + RELEASE_GRACE;
     while ctx.dir.is_live() {
         if Instant::now() >= deadline {

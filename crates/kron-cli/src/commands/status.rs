@@ -30,11 +30,11 @@ struct StatusJson {
 pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
     let name = parse::timer_name(name)?;
     let reader = ctx.dir.reader()?;
-    let snapshot = data::snapshot(&reader)?;
-    let Some(view) = snapshot.views.iter().find(|v| *v.record.def.id == *name) else {
+    let directory = data::directory_view(&reader)?;
+    let Some(view) = directory.views.iter().find(|v| *v.record.def.id == *name) else {
         return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
     };
-    let runs: Vec<_> = snapshot
+    let runs: Vec<_> = directory
         .runs
         .iter()
         .filter(|r| r.timer_id == name)

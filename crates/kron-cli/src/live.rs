@@ -2,19 +2,8 @@
 //!
 //! While a runtime owns a data directory it listens on `control.sock` (a Unix domain socket,
 //! mode 0600) and keeps a secret in `control.token` (mode 0600). A client connects, sends one
-//! line of JSON and reads one line back:
-//!
-//! ```text
-//! -> {"token": "...", "op": "pause", "timer": "heartbeat"}
-//! <- {"ok": true}
-//! <- {"ok": false, "kind": "unknown_timer", "error": "no timer named \"x\""}
-//! ```
-//!
-//! Ops: `pause`, `resume`, `trigger` (reply adds `run_id`), `remove` (these four with `timer`),
-//! `status` (reply: `pid`, `started_at` in epoch ms, `version`, `active_runs`, `timers`,
-//! `data_dir`) and `shutdown` (optional `timeout_s`; the runtime replies, then shuts down).
-//! Error kinds: `unknown_timer`, `not_runnable`, `bad_request`, `unauthorized`, `busy`,
-//! `internal`.
+//! line of JSON, a [`ControlRequest`] beside the token, and reads one [`ControlReply`] line back.
+//! The protocol is defined once, in [`kron_core::admin`], for both ends.
 //!
 //! Once the request is sent, the runtime may carry it out even if no reply comes back in time (a
 //! stopped or overloaded process answers late): such a failure is [`ControlError::Unknown`],
@@ -25,13 +14,12 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use kron_core::admin::{
+    ControlEnvelope, ControlReply, ControlRequest, RefusalKind, SOCKET_FILE, TOKEN_FILE,
+};
 
 use crate::data::DataDir;
 use crate::error::{one_line, CliError};
-
-pub const SOCKET_FILE: &str = "control.sock";
-pub const TOKEN_FILE: &str = "control.token";
 
 /// How long one request may take to be answered by default (the runtime answers at once;
 /// `shutdown` replies before it stops).
@@ -41,41 +29,6 @@ const MAX_SOCKET_PATH: usize = 100;
 /// Replies longer than this are not from a Kron runtime.
 const MAX_REPLY: u64 = 1 << 20;
 
-/// A request to the live runtime.
-#[derive(Debug, Clone)]
-pub struct Request<'a> {
-    pub op: &'a str,
-    pub timer: Option<&'a str>,
-    pub timeout_s: Option<f64>,
-    /// How long to wait for the reply.
-    pub wait: Duration,
-}
-
-impl<'a> Request<'a> {
-    pub fn op(op: &'a str) -> Request<'a> {
-        Request {
-            op,
-            timer: None,
-            timeout_s: None,
-            wait: DEFAULT_WAIT,
-        }
-    }
-
-    pub fn timer(op: &'a str, timer: &'a str) -> Request<'a> {
-        Request {
-            op,
-            timer: Some(timer),
-            timeout_s: None,
-            wait: DEFAULT_WAIT,
-        }
-    }
-
-    /// Whether carrying it out changes anything (all ops but `status`).
-    fn changes(&self) -> bool {
-        self.op != "status"
-    }
-}
-
 /// Why a request failed.
 #[derive(Debug)]
 pub enum ControlError {
@@ -84,8 +37,8 @@ pub enum ControlError {
     /// The request was sent but no usable reply came (timeout, connection lost, garbage): the
     /// runtime may have carried it out, or may still.
     Unknown(String),
-    /// The runtime answered `{"ok": false, ...}`.
-    Refused { kind: String, error: String },
+    /// The runtime answered `{"ok": false, ...}`: nothing was done.
+    Refused { kind: RefusalKind, error: String },
 }
 
 impl ControlError {
@@ -102,11 +55,11 @@ impl ControlError {
                     "{why}; the request was delivered and may still be carried out: its outcome is unknown\nhint: check with {check} before trying again"
                 ))
             }
-            ControlError::Refused { kind, error } => match (kind.as_str(), timer) {
-                ("unknown_timer", Some(name)) => {
+            ControlError::Refused { kind, error } => match (kind, timer) {
+                (RefusalKind::UnknownTimer, Some(name)) => {
                     CliError::failure(format!("no timer named {name:?} in {}", dir.display()))
                 }
-                ("unauthorized", _) => CliError::failure(format!(
+                (RefusalKind::Unauthorized, _) => CliError::failure(format!(
                     "the runtime refused the request: {} (is {} from another runtime?)",
                     one_line(&error),
                     dir.path.join(TOKEN_FILE).display()
@@ -117,8 +70,13 @@ impl ControlError {
     }
 }
 
-/// Sends `request` to the runtime owning `dir` and returns its successful reply.
-pub fn send(dir: &Path, request: &Request<'_>) -> Result<Map<String, Value>, ControlError> {
+/// Sends `request` to the runtime owning `dir`, waits up to `wait` for the reply and returns it
+/// when the runtime carried the request out.
+pub fn send(
+    dir: &Path,
+    request: &ControlRequest,
+    wait: Duration,
+) -> Result<ControlReply, ControlError> {
     let token_path = dir.join(TOKEN_FILE);
     let token = std::fs::read_to_string(&token_path).map_err(|e| {
         ControlError::Unreachable(format!(
@@ -128,14 +86,9 @@ pub fn send(dir: &Path, request: &Request<'_>) -> Result<Map<String, Value>, Con
             token_path.display()
         ))
     })?;
-    let mut body = json!({ "token": token.trim(), "op": request.op });
-    if let Some(timer) = request.timer {
-        body["timer"] = json!(timer);
-    }
-    if let Some(timeout) = request.timeout_s {
-        body["timeout_s"] = json!(timeout);
-    }
-    let mut line = body.to_string();
+    let envelope = ControlEnvelope::new(token.trim(), request.clone());
+    // Plain data: serializing it cannot fail.
+    let mut line = serde_json::to_string(&envelope).unwrap_or_default();
     line.push('\n');
 
     let socket_path = dir.join(SOCKET_FILE);
@@ -149,12 +102,11 @@ pub fn send(dir: &Path, request: &Request<'_>) -> Result<Map<String, Value>, Con
     };
     let stream = connect(dir, &socket_path).map_err(|e| unreachable(e.to_string()))?;
     stream
-        .set_read_timeout(Some(request.wait))
-        .and_then(|()| stream.set_write_timeout(Some(request.wait)))
+        .set_read_timeout(Some(wait))
+        .and_then(|()| stream.set_write_timeout(Some(wait)))
         .map_err(|e| unreachable(e.to_string()))?;
     // From the first byte sent on, the runtime may act on the request: a failure no longer means
     // that nothing was changed.
-    let wait = request.wait;
     let unknown = |what: String| {
         let text = format!(
             "a runtime{} owns {} but {what} on {}",
@@ -162,7 +114,7 @@ pub fn send(dir: &Path, request: &Request<'_>) -> Result<Map<String, Value>, Con
             dir.display(),
             socket_path.display()
         );
-        if request.changes() {
+        if request.changes_anything() {
             ControlError::Unknown(text)
         } else {
             ControlError::Unreachable(text)
@@ -186,24 +138,11 @@ pub fn send(dir: &Path, request: &Request<'_>) -> Result<Map<String, Value>, Con
             "it closed the connection without a reply".to_string(),
         ));
     }
-    let value: Value = serde_json::from_str(reply.trim())
-        .map_err(|e| unknown(format!("its reply is unreadable ({e})")))?;
-    let Value::Object(map) = value else {
-        return Err(unknown("its reply is not a JSON object".to_string()));
-    };
-    if map.get("ok").and_then(Value::as_bool) == Some(true) {
-        return Ok(map);
+    match serde_json::from_str::<ControlReply>(reply.trim()) {
+        Ok(ControlReply::Refused { kind, error }) => Err(ControlError::Refused { kind, error }),
+        Ok(reply) => Ok(reply),
+        Err(e) => Err(unknown(format!("its reply is unreadable ({e})"))),
     }
-    let text = |key: &str| {
-        map.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    Err(ControlError::Refused {
-        kind: text("kind"),
-        error: text("error"),
-    })
 }
 
 fn connect(dir: &Path, socket_path: &Path) -> std::io::Result<UnixStream> {
@@ -237,6 +176,7 @@ fn owner_text(dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kron_core::admin::TimerOp;
     use std::os::unix::net::UnixListener;
 
     /// A directory with a token and a socket that accepts connections but never answers (a
@@ -251,11 +191,8 @@ mod tests {
     #[test]
     fn no_answer_after_sending_a_change_is_an_unknown_outcome() -> std::io::Result<()> {
         let (dir, _listener) = silent_runtime()?;
-        let request = Request {
-            wait: Duration::from_millis(200),
-            ..Request::timer("trigger", "x")
-        };
-        match send(dir.path(), &request) {
+        let request = ControlRequest::timer(TimerOp::Trigger, "x");
+        match send(dir.path(), &request, Duration::from_millis(200)) {
             Err(ControlError::Unknown(why)) => {
                 assert!(why.contains("timed out after 0.2s"), "{why}");
                 assert!(!why.contains("nothing was changed"), "{why}");
@@ -268,12 +205,9 @@ mod tests {
     #[test]
     fn no_answer_to_a_status_request_changes_nothing() -> std::io::Result<()> {
         let (dir, _listener) = silent_runtime()?;
-        let request = Request {
-            wait: Duration::from_millis(200),
-            ..Request::op("status")
-        };
+        let request = ControlRequest::Status;
         assert!(matches!(
-            send(dir.path(), &request),
+            send(dir.path(), &request, Duration::from_millis(200)),
             Err(ControlError::Unreachable(_))
         ));
         Ok(())
@@ -283,7 +217,8 @@ mod tests {
     fn an_unreachable_socket_changes_nothing() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join(TOKEN_FILE), "secret")?;
-        match send(dir.path(), &Request::timer("pause", "x")) {
+        let request = ControlRequest::timer(TimerOp::Pause, "x");
+        match send(dir.path(), &request, DEFAULT_WAIT) {
             Err(ControlError::Unreachable(why)) => {
                 assert!(why.contains("nothing was changed"), "{why}")
             }
