@@ -113,10 +113,10 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
     {
         let reader = ctx.dir.reader()?;
         if reader.timer(name)?.is_none() {
-            return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
+            return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.time));
         }
     }
-    let now = ctx.clock.now;
+    let now = ctx.time.now;
     let mut store = Store::open(&ctx.dir.path, Durability::Normal).map_err(|e| match e {
         StoreError::Locked { pid, .. } => CliError::failure(format!(
             "a runtime{} started on {} just now; run the command again to reach it",
@@ -181,7 +181,7 @@ fn offline(ctx: &mut Ctx, op: Op, name: &str, json: bool) -> CliResult {
         Op::Resume if changed => {
             let next = after
                 .and_then(|v| v.next_run_at)
-                .map(|at| format!(" Next run {}.", ctx.clock.when(at)))
+                .map(|at| format!(" Next run {}.", ctx.time.when(at)))
                 .unwrap_or_default();
             format!("Resumed {name}.{next} {stopped}.")
         }

@@ -312,7 +312,7 @@ fn wal_check(checks: &mut Checks, dir: &std::path::Path, live: bool) {
 }
 
 fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
-    let now = ctx.clock.now;
+    let now = ctx.time.now;
     let snapshot = match data::snapshot(reader) {
         Ok(s) => s,
         Err(e) => {

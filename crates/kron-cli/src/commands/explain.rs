@@ -23,7 +23,7 @@ use crate::data::{self, EventJson};
 use crate::error::CliResult;
 use crate::output::style::{kind_color, Color};
 use crate::output::table::{Cell, Column, Table};
-use crate::output::timefmt::{duration, Clock};
+use crate::output::timefmt::{duration, TimeFormatter};
 use crate::parse;
 
 /// Tolerance around the asked time: asking for 08:00:00 finds the occurrence due at 08:00:00.4.
@@ -92,15 +92,15 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     let hist = History {
         reader: &reader,
         timer: name,
-        now: ctx.clock.now,
+        now: ctx.time.now,
     };
     if record.is_none() && hist.last_before(&[], i64::MAX)?.is_none() {
-        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
+        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.time));
     }
     let asked = args
         .at
         .as_deref()
-        .map(|s| parse::time_or_ago("at", s, ctx.clock.now, &ctx.clock.tz))
+        .map(|s| parse::time_or_ago("at", s, ctx.time.now, &ctx.time.tz))
         .transpose()?;
     let live = ctx.dir.is_live();
     let explainer = Explainer {
@@ -111,14 +111,14 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
         schedule: record
             .as_ref()
             .and_then(|r| Schedule::from_spec(r.def.schedule.clone()).ok()),
-        clock: &ctx.clock,
+        time: &ctx.time,
         live,
     };
     let (at, explanation) = match asked {
         Some(at) => (at, explainer.explain(at)?),
         None => match explainer.last_due_time()? {
             Some(at) => (at, explainer.explain(at)?),
-            None => (ctx.clock.now, explainer.never_due()?),
+            None => (ctx.time.now, explainer.never_due()?),
         },
     };
 
@@ -143,12 +143,12 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     ctx.out.line(format!(
         "{} around {}",
         style.paint(Some(Color::Bold), name),
-        ctx.clock.local_ms(at)
+        ctx.time.local_ms(at)
     ))?;
     if let Some(occurrence) = explanation.occurrence {
         ctx.out.line(format!(
             "  occurrence  {}{}",
-            ctx.clock.local_ms(occurrence),
+            ctx.time.local_ms(occurrence),
             explanation
                 .run_id
                 .as_ref()
@@ -178,11 +178,11 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
         for stored in &explanation.events {
             let e = &stored.event;
             table.push(vec![
-                Cell::new(ctx.clock.local_ms(e.ts)),
+                Cell::new(ctx.time.local_ms(e.ts)),
                 Cell::colored(e.kind.as_str(), kind_color(e.kind.as_str())),
                 Cell::new(e.attempt.map_or("-".to_string(), |a| a.to_string())),
                 Cell::new(e.detail.duration_ms.map_or(String::new(), duration)),
-                Cell::new(detail(stored, &ctx.clock)),
+                Cell::new(detail(stored, &ctx.time)),
             ]);
         }
         let width = ctx.out.width.map(|w| w.saturating_sub(2));
@@ -344,13 +344,13 @@ struct Explainer<'a> {
     /// Every run in flight, read with the record.
     runs: &'a [RunRecord],
     schedule: Option<Schedule>,
-    clock: &'a Clock,
+    time: &'a TimeFormatter,
     live: bool,
 }
 
 impl Explainer<'_> {
     fn when(&self, ms: EpochMs) -> String {
-        self.clock.local_ms(ms)
+        self.time.local_ms(ms)
     }
 
     /// How close to the asked time an occurrence must be to count as "at" it.
@@ -387,12 +387,12 @@ impl Explainer<'_> {
                         "it is orphaned: no function was registered for it at the last start"
                             .to_string()
                     }
-                    (_, Some(at)) => format!("its first run is due {}", self.clock.when(at)),
+                    (_, Some(at)) => format!("its first run is due {}", self.time.when(at)),
                     (_, None) => "it has no occurrence scheduled".to_string(),
                 };
                 format!(
                     "{name} has never been due: it was created {}, and {next}.",
-                    self.clock.when(rec.created_at)
+                    self.time.when(rec.created_at)
                 )
             }
             None => format!("{name} has no due occurrence in its history."),
@@ -410,7 +410,7 @@ impl Explainer<'_> {
                     Lifecycle::Active => r.next_fire_at,
                     _ => None,
                 })
-                .map(|n| format!(" Its next run is due {}.", self.clock.when(n)))
+                .map(|n| format!(" Its next run is due {}.", self.time.when(n)))
                 .unwrap_or_default();
             return Ok(Explanation::plain(
                 "future",
@@ -856,7 +856,7 @@ impl Explainer<'_> {
                 let next = events
                     .last()
                     .and_then(|e| e.event.detail.next_attempt_at)
-                    .map(|n| format!(" {}", self.clock.when(n)))
+                    .map(|n| format!(" {}", self.time.when(n)))
                     .unwrap_or_default();
                 parts.push(format!("Another attempt is scheduled{next}."));
                 "retrying"
@@ -875,13 +875,13 @@ impl Explainer<'_> {
                     parts.push(format!(
                         "Attempt {} is running: it started {}.",
                         attempts.max(1),
-                        self.clock.when(started)
+                        self.time.when(started)
                     ));
                 } else {
                     parts.push(format!(
                         "Attempt {} started {}; its outcome is not in history yet (the process may have ended; the next start records it as interrupted).",
                         attempts.max(1),
-                        self.clock.when(started)
+                        self.time.when(started)
                     ));
                 }
                 "running"
