@@ -8,7 +8,7 @@ mod errors;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use kron_runtime::{Clock, Durability, Kron, RuntimeConfig, SystemClock};
+use kron_runtime::{Durability, Kron, RuntimeConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -17,14 +17,10 @@ use crate::errors::{invalid, to_py_err};
 
 type Shared = Arc<Callback>;
 
-/// The process's one embedded scheduler.
+/// The process's one embedded scheduler, timed by the system clock.
 fn kron() -> &'static Kron<Shared> {
     static KRON: OnceLock<Kron<Shared>> = OnceLock::new();
     KRON.get_or_init(Kron::new)
-}
-
-fn now_ms() -> i64 {
-    SystemClock.now_ms()
 }
 
 /// The callback for `function`: applications register many timers with one function, so the
@@ -83,8 +79,7 @@ fn register(
     )
     .map_err(|e| invalid(py, e))?;
     let callback = shared_callback(fn_, takes_context, is_async);
-    let now = now_ms();
-    py.detach(|| kron().register(def, callback, now))
+    py.detach(|| kron().register(def, callback))
         .map_err(|e| to_py_err(py, e))
 }
 
@@ -145,7 +140,6 @@ fn start(
     config.max_workers = max_workers;
     config.durability = durability;
     config.history_limit = history_limit;
-    config.clock = Arc::new(SystemClock) as Arc<dyn Clock>;
     let host = Arc::new(PythonHost { runner, log });
     let admin: Arc<dyn kron_runtime::Admin> = Arc::new(kron());
     py.detach(|| kron().start(config, host, Some(admin)))
@@ -166,16 +160,14 @@ fn is_running(py: Python<'_>) -> bool {
 
 #[pyfunction]
 fn status<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let now = now_ms();
-    let (view, storage_error) = py.detach(|| (kron().status(name, now), kron().storage_error()));
+    let (view, storage_error) = py.detach(|| (kron().status(name), kron().storage_error()));
     view.map(|v| convert::view_dict(py, &v, storage_error.as_deref()))
         .transpose()
 }
 
 #[pyfunction]
 fn list<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-    let now = now_ms();
-    let (views, storage_error) = py.detach(|| (kron().list(now), kron().storage_error()));
+    let (views, storage_error) = py.detach(|| (kron().list(), kron().storage_error()));
     let items = views
         .iter()
         .map(|v| convert::view_dict(py, v, storage_error.as_deref()))
@@ -203,31 +195,27 @@ fn history<'py>(py: Python<'py>, name: &str, limit: i64) -> PyResult<Bound<'py, 
 
 #[pyfunction]
 fn pause(py: Python<'_>, name: &str) -> PyResult<()> {
-    let now = now_ms();
-    py.detach(|| kron().pause(name, now))
+    py.detach(|| kron().pause(name))
         .map_err(|e| to_py_err(py, e))
 }
 
 #[pyfunction]
 fn resume(py: Python<'_>, name: &str) -> PyResult<()> {
-    let now = now_ms();
-    py.detach(|| kron().resume(name, now))
+    py.detach(|| kron().resume(name))
         .map_err(|e| to_py_err(py, e))
 }
 
 #[pyfunction]
 fn trigger(py: Python<'_>, name: &str) -> PyResult<String> {
-    let now = now_ms();
     let run_id = py
-        .detach(|| kron().trigger(name, now))
+        .detach(|| kron().trigger(name))
         .map_err(|e| to_py_err(py, e))?;
     Ok(run_id.to_string())
 }
 
 #[pyfunction]
 fn remove(py: Python<'_>, name: &str) -> PyResult<()> {
-    let now = now_ms();
-    py.detach(|| kron().remove(name, now))
+    py.detach(|| kron().remove(name))
         .map_err(|e| to_py_err(py, e))
 }
 
