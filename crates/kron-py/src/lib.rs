@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::callback::{Callback, PythonHost};
+use crate::convert::{Function, TimerOptions};
 use crate::errors::{invalid, to_py_err};
 
 type Shared = Arc<Callback>;
@@ -25,7 +26,14 @@ fn kron() -> &'static Kron<Shared> {
 
 /// The callback for `function`: applications register many timers with one function, so the
 /// last one is reused rather than allocating a callback per timer.
-fn shared_callback(function: Py<PyAny>, takes_context: bool, is_async: bool) -> Shared {
+fn shared_callback(
+    Function {
+        function,
+        takes_context,
+        is_async,
+        ..
+    }: Function,
+) -> Shared {
     static LAST: Mutex<Option<Shared>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(callback) = last.as_ref() {
@@ -45,40 +53,18 @@ fn shared_callback(function: Py<PyAny>, takes_context: bool, is_async: bool) -> 
     callback
 }
 
-/// Registers or re-registers a timer. `value` is the cron expression, the duration (str, or int
-/// milliseconds) or the instant (ISO str, or int epoch microseconds); `jitter` like a duration.
+/// Registers or re-registers the timer `name` (see `kron._args.TimerOptions` and `Function`).
 #[pyfunction]
-#[pyo3(signature = (name, fn_, fn_name, takes_context, is_async, kind, value, timezone, max_attempts, overlap, catchup, jitter))]
-#[allow(clippy::too_many_arguments)]
 fn register(
     py: Python<'_>,
     name: &str,
-    fn_: Py<PyAny>,
-    fn_name: String,
-    takes_context: bool,
-    is_async: bool,
-    kind: &str,
-    value: &Bound<'_, PyAny>,
-    timezone: String,
-    max_attempts: i64,
-    overlap: &str,
-    catchup: &str,
-    jitter: &Bound<'_, PyAny>,
+    options: TimerOptions<'_>,
+    function: Function,
 ) -> PyResult<()> {
-    let spec = convert::schedule_spec(kind, value, &timezone).map_err(|e| invalid(py, e))?;
-    let jitter_ms = convert::jitter_ms(jitter).map_err(|e| invalid(py, e))?;
-    let def = convert::timer_def(
-        name,
-        spec,
-        timezone,
-        max_attempts,
-        overlap,
-        catchup,
-        jitter_ms,
-        fn_name,
-    )
-    .map_err(|e| invalid(py, e))?;
-    let callback = shared_callback(fn_, takes_context, is_async);
+    let def = options
+        .timer_def(name, &function.fn_name)
+        .map_err(|e| invalid(py, e))?;
+    let callback = shared_callback(function);
     py.detach(|| kron().register(def, callback))
         .map_err(|e| to_py_err(py, e))
 }
