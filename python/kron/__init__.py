@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Final, Literal, TypedDict, TypeVar, Union, overload
 
 from . import _kron, _runner
-from ._args import check_name, check_timer_args, describe_function
+from ._args import TimerOptions, check_name, describe_function, timer_options
 from ._errors import (
     AlreadyStartedError,
     CorruptStorageError,
@@ -155,22 +155,8 @@ def _with_datetimes(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return raw
 
 
-def _register(
-    name: str,
-    fn: Callable[..., Any],
-    cron: str | None,
-    every: Duration | None,
-    after: Duration | None,
-    at: datetime | str | None,
-    timezone: str,
-    max_attempts: int,
-    overlap: str,
-    catchup: str,
-    jitter: Duration | None,
-) -> None:
-    args = check_timer_args(cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
-    fn, fn_name, takes_context, is_async = describe_function(fn)
-    _kron.register(name, fn, fn_name, takes_context, is_async, *args)
+def _register(name: str, fn: Callable[..., Any], options: TimerOptions) -> None:
+    _kron.register(name, options, describe_function(fn))
 
 
 @overload
@@ -233,14 +219,24 @@ def schedule(
     """
     if type(name) is not str:
         check_name(name)
+    # Checked here in both forms, so a bad decorator fails at the line that wrote it.
+    options = timer_options(
+        cron=cron,
+        every=every,
+        after=after,
+        at=at,
+        timezone=timezone,
+        max_attempts=max_attempts,
+        overlap=overlap,
+        catchup=catchup,
+        jitter=jitter,
+    )
     if fn is not None:
-        _register(name, fn, cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
+        _register(name, fn, options)
         return fn
-    # Check now, so a bad decorator fails at the line that wrote it.
-    check_timer_args(cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
 
     def decorator(func: F) -> F:
-        _register(name, func, cron, every, after, at, timezone, max_attempts, overlap, catchup, jitter)
+        _register(name, func, options)
         return func
 
     return decorator

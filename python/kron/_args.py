@@ -19,14 +19,33 @@ from ._errors import InvalidArgumentError, InvalidArgumentTypeError
 MAX_ATTEMPTS_LIMIT = 1_000_000
 
 
-class TimerArgs(NamedTuple):
+class TimerOptions(NamedTuple):
+    """A timer's definition as ``schedule()``'s keywords give it, checked and normalised: the one
+    value the native runtime receives (``kron._kron.register``), read there by attribute."""
+
+    #: Which schedule: "cron", "every", "after" or "at".
     kind: str
+    #: The cron expression, the duration (text, or whole milliseconds) or the instant (ISO text,
+    #: or epoch microseconds).
     value: str | int
+    #: An IANA time zone name.
     timezone: str
     max_attempts: int
     overlap: str
     catchup: str
+    #: Like a duration; None or 0 for no jitter.
     jitter: str | int | None
+
+
+class Function(NamedTuple):
+    """A callback and how the runtime calls it."""
+
+    fn: Callable[..., Any]
+    #: ``module.qualname``, recorded with the timer.
+    fn_name: str
+    #: Whether it receives the context dict.
+    takes_context: bool
+    is_async: bool
 
 
 def _show(value: object) -> str:
@@ -128,7 +147,8 @@ def _kinds_error(cron: object, every: object, after: object, at: object) -> Inva
     )
 
 
-def check_timer_args(
+def timer_options(
+    *,
     cron: object,
     every: object,
     after: object,
@@ -138,7 +158,8 @@ def check_timer_args(
     overlap: object,
     catchup: object,
     jitter: object,
-) -> TimerArgs:
+) -> TimerOptions:
+    """``schedule()``'s keywords as one checked value, or the error naming the first bad one."""
     # Registering many timers is a loop over this: the common cases take the fewest steps.
     kind: str
     value: str | int
@@ -172,7 +193,7 @@ def check_timer_args(
             jitter_value = 0
         else:
             jitter_value = _duration("jitter", jitter)
-    return TimerArgs(
+    return TimerOptions(
         kind,
         value,
         timezone if type(timezone) is str else _timezone(timezone),
@@ -183,13 +204,15 @@ def check_timer_args(
     )
 
 
+#: What each function was found to be, without the function (a value holding its key would keep
+#: the key alive).
 _described: weakref.WeakKeyDictionary[Any, tuple[str, bool, bool]] = weakref.WeakKeyDictionary()
 #: The last function described (registered, so kept alive by the runtime anyway) and its answer.
 _last_described: list[Any] = [None, None]
 
 
-def describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
-    """Returns (fn, qualified name, takes_context, is_async) or raises TypeError.
+def describe_function(fn: object) -> Function:
+    """How to call ``fn``, or the TypeError saying why it cannot be a timer's callback.
 
     Signature inspection costs more than the rest of a registration, and applications register
     many timers with one function, so the answer is cached per function object (and the last one
@@ -203,10 +226,10 @@ def describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
     return described
 
 
-def _describe_function_cached(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
+def _describe_function_cached(fn: object) -> Function:
     try:
         fn_name, takes_context, is_async = _described[fn]
-        return fn, fn_name, takes_context, is_async  # type: ignore[return-value]
+        return Function(fn, fn_name, takes_context, is_async)  # type: ignore[arg-type]
     except (KeyError, TypeError):
         pass
     described = _describe_function(fn)
@@ -235,7 +258,7 @@ def _generator_kind(fn: object) -> str | None:
     return None
 
 
-def _describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]:
+def _describe_function(fn: object) -> Function:
     if not callable(fn):
         raise _type_error("fn", "a callable", fn)
     generator = _generator_kind(fn)
@@ -256,7 +279,7 @@ def _describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
-        return fn, fn_name, False, is_async
+        return Function(fn, fn_name, False, is_async)
     positional = [
         p
         for p in signature.parameters.values()
@@ -276,4 +299,4 @@ def _describe_function(fn: object) -> tuple[Callable[..., Any], str, bool, bool]
         )
     # One positional parameter (required or not), or *args, receives the context dict.
     takes_context = bool(positional) or has_varargs
-    return fn, fn_name, takes_context, is_async
+    return Function(fn, fn_name, takes_context, is_async)

@@ -3,23 +3,12 @@
 import builtins
 from typing import Any, Callable
 
+from kron._args import Function, TimerOptions
+
 __version__: str
 DEFAULT_HISTORY_LIMIT: int
 
-def register(
-    name: str,
-    fn_: Callable[..., Any],
-    fn_name: str,
-    takes_context: bool,
-    is_async: bool,
-    kind: str,
-    value: str | int,
-    timezone: str,
-    max_attempts: int,
-    overlap: str,
-    catchup: str,
-    jitter: str | int | None,
-) -> None: ...
+def register(name: str, options: TimerOptions, function: Function) -> None: ...
 class Gate:
     """Whether the next callback of a batch may begin (false once the runtime shuts down)."""
 

@@ -11,7 +11,7 @@ use kron_store::{Reader, StoreError};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
-use crate::output::timefmt::Clock;
+use crate::output::timefmt::TimeFormatter;
 
 /// The data directory the command works on, as the user named it.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub fn directory_view(reader: &Reader) -> CliResult<DirectoryView> {
 }
 
 /// "no timer named X in DIR", with a hint when the name's history shows it was removed.
-pub fn unknown_timer(reader: &Reader, dir: &DataDir, name: &str, clock: &Clock) -> CliError {
+pub fn unknown_timer(reader: &Reader, dir: &DataDir, name: &str, time: &TimeFormatter) -> CliError {
     let removed = reader
         .events(&kron_store::EventFilter {
             timer_id: Some(name.to_string()),
@@ -98,7 +98,7 @@ pub fn unknown_timer(reader: &Reader, dir: &DataDir, name: &str, clock: &Clock) 
     match removed {
         Some(event) => CliError::failure(format!(
             "timer {name:?} was removed {} (its history remains: kron job history {name})",
-            clock.local(event.event.ts)
+            time.local(event.event.ts)
         )),
         None => CliError::failure(format!("no timer named {name:?} in {}", dir.display())),
     }

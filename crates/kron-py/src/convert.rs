@@ -38,50 +38,103 @@ fn repr(value: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "<unprintable>".to_string())
 }
 
-pub fn schedule_spec(
-    kind: &str,
-    value: &Bound<'_, PyAny>,
-    timezone: &str,
-) -> Result<ScheduleSpec, CoreError> {
-    match kind {
-        "cron" => match value.extract::<String>() {
-            Ok(expr) => Ok(ScheduleSpec::Cron {
-                expr: expr.trim().into(),
-                timezone: timezone.into(),
+/// `kron._args.TimerOptions`: a timer's definition as `schedule()`'s keywords give it, checked
+/// by Python for types, read here by attribute. Values that need parsing are checked here.
+#[derive(FromPyObject)]
+pub struct TimerOptions<'py> {
+    /// "cron", "every", "after" or "at".
+    kind: String,
+    /// The cron expression, the duration (str, or int milliseconds) or the instant (ISO str, or
+    /// int epoch microseconds).
+    value: Bound<'py, PyAny>,
+    timezone: String,
+    max_attempts: i64,
+    overlap: String,
+    catchup: String,
+    /// Like a duration; `None` or 0 for none.
+    jitter: Bound<'py, PyAny>,
+}
+
+/// `kron._args.Function`: a callback and how to call it.
+#[derive(FromPyObject)]
+pub struct Function {
+    #[pyo3(attribute("fn"))]
+    pub function: Py<PyAny>,
+    pub fn_name: String,
+    pub takes_context: bool,
+    pub is_async: bool,
+}
+
+impl TimerOptions<'_> {
+    /// The definition of the timer `id` calling the function named `fn_name`.
+    pub fn timer_def(self, id: &str, fn_name: &str) -> Result<TimerDef, CoreError> {
+        let schedule = self.schedule_spec()?;
+        let jitter_ms = jitter_ms(&self.jitter)?;
+        let max_attempts = u32::try_from(self.max_attempts)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "max_attempts",
+                    self.max_attempts.to_string(),
+                    "must be an integer from 1 to 4294967295",
+                )
+            })?;
+        Ok(TimerDef {
+            id: id.into(),
+            schedule,
+            timezone: self.timezone.into(),
+            max_attempts,
+            overlap: Overlap::parse(&self.overlap)?,
+            catchup: Catchup::parse(&self.catchup)?,
+            jitter_ms,
+            fn_name: fn_name.into(),
+            task: None,
+        })
+    }
+
+    fn schedule_spec(&self) -> Result<ScheduleSpec, CoreError> {
+        let (value, timezone) = (&self.value, self.timezone.as_str());
+        match self.kind.as_str() {
+            "cron" => match value.extract::<String>() {
+                Ok(expr) => Ok(ScheduleSpec::Cron {
+                    expr: expr.trim().into(),
+                    timezone: timezone.into(),
+                }),
+                Err(_) => Err(CoreError::invalid("cron", repr(value), "must be a string")),
+            },
+            "every" => Ok(ScheduleSpec::Every {
+                ms: duration_ms("every", value)?,
             }),
-            Err(_) => Err(CoreError::invalid("cron", repr(value), "must be a string")),
-        },
-        "every" => Ok(ScheduleSpec::Every {
-            ms: duration_ms("every", value)?,
-        }),
-        "after" => Ok(ScheduleSpec::After {
-            ms: duration_ms("after", value)?,
-        }),
-        "at" => {
-            if let Ok(text) = value.extract::<String>() {
-                kron_core::time::validate_timezone(timezone)?;
-                let us = parse_datetime_micros("at", &text, timezone)?;
-                return Ok(ScheduleSpec::at_micros(us));
+            "after" => Ok(ScheduleSpec::After {
+                ms: duration_ms("after", value)?,
+            }),
+            "at" => {
+                if let Ok(text) = value.extract::<String>() {
+                    kron_core::time::validate_timezone(timezone)?;
+                    let us = parse_datetime_micros("at", &text, timezone)?;
+                    return Ok(ScheduleSpec::at_micros(us));
+                }
+                // An aware datetime arrives as epoch microseconds (see `kron._args`).
+                match value.extract::<i64>() {
+                    Ok(us) => Ok(ScheduleSpec::at_micros(us)),
+                    Err(_) => Err(CoreError::invalid(
+                        "at",
+                        repr(value),
+                        "must be a datetime or an ISO 8601 string",
+                    )),
+                }
             }
-            // An aware datetime arrives as epoch microseconds (see `kron._args`).
-            match value.extract::<i64>() {
-                Ok(us) => Ok(ScheduleSpec::at_micros(us)),
-                Err(_) => Err(CoreError::invalid(
-                    "at",
-                    repr(value),
-                    "must be a datetime or an ISO 8601 string",
-                )),
-            }
+            other => Err(CoreError::invalid(
+                "kind",
+                other,
+                "must be one of cron, every, after, at",
+            )),
         }
-        other => Err(CoreError::invalid(
-            "kind",
-            other,
-            "must be one of cron, every, after, at",
-        )),
     }
 }
 
-pub fn jitter_ms(value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
+fn jitter_ms(value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
     if value.is_none() {
         return Ok(0);
     }
@@ -89,40 +142,6 @@ pub fn jitter_ms(value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
         return Ok(0);
     }
     duration_ms("jitter", value)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn timer_def(
-    id: &str,
-    schedule: ScheduleSpec,
-    timezone: String,
-    max_attempts: i64,
-    overlap: &str,
-    catchup: &str,
-    jitter_ms: u64,
-    fn_name: String,
-) -> Result<TimerDef, CoreError> {
-    let max_attempts = u32::try_from(max_attempts)
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| {
-            CoreError::invalid(
-                "max_attempts",
-                max_attempts.to_string(),
-                "must be an integer from 1 to 4294967295",
-            )
-        })?;
-    Ok(TimerDef {
-        id: id.into(),
-        schedule,
-        timezone: timezone.into(),
-        max_attempts,
-        overlap: Overlap::parse(overlap)?,
-        catchup: Catchup::parse(catchup)?,
-        jitter_ms,
-        fn_name: fn_name.into(),
-        task: None,
-    })
 }
 
 pub fn view_dict<'py>(

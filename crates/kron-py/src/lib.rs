@@ -8,28 +8,32 @@ mod errors;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use kron_runtime::{Clock, Durability, Kron, RuntimeConfig, SystemClock};
+use kron_runtime::{Durability, Kron, RuntimeConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::callback::{Callback, PythonHost};
+use crate::convert::{Function, TimerOptions};
 use crate::errors::{invalid, to_py_err};
 
 type Shared = Arc<Callback>;
 
-/// The process's one embedded scheduler.
+/// The process's one embedded scheduler, timed by the system clock.
 fn kron() -> &'static Kron<Shared> {
     static KRON: OnceLock<Kron<Shared>> = OnceLock::new();
     KRON.get_or_init(Kron::new)
 }
 
-fn now_ms() -> i64 {
-    SystemClock.now_ms()
-}
-
 /// The callback for `function`: applications register many timers with one function, so the
 /// last one is reused rather than allocating a callback per timer.
-fn shared_callback(function: Py<PyAny>, takes_context: bool, is_async: bool) -> Shared {
+fn shared_callback(
+    Function {
+        function,
+        takes_context,
+        is_async,
+        ..
+    }: Function,
+) -> Shared {
     static LAST: Mutex<Option<Shared>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(callback) = last.as_ref() {
@@ -49,42 +53,19 @@ fn shared_callback(function: Py<PyAny>, takes_context: bool, is_async: bool) -> 
     callback
 }
 
-/// Registers or re-registers a timer. `value` is the cron expression, the duration (str, or int
-/// milliseconds) or the instant (ISO str, or int epoch microseconds); `jitter` like a duration.
+/// Registers or re-registers the timer `name` (see `kron._args.TimerOptions` and `Function`).
 #[pyfunction]
-#[pyo3(signature = (name, fn_, fn_name, takes_context, is_async, kind, value, timezone, max_attempts, overlap, catchup, jitter))]
-#[allow(clippy::too_many_arguments)]
 fn register(
     py: Python<'_>,
     name: &str,
-    fn_: Py<PyAny>,
-    fn_name: String,
-    takes_context: bool,
-    is_async: bool,
-    kind: &str,
-    value: &Bound<'_, PyAny>,
-    timezone: String,
-    max_attempts: i64,
-    overlap: &str,
-    catchup: &str,
-    jitter: &Bound<'_, PyAny>,
+    options: TimerOptions<'_>,
+    function: Function,
 ) -> PyResult<()> {
-    let spec = convert::schedule_spec(kind, value, &timezone).map_err(|e| invalid(py, e))?;
-    let jitter_ms = convert::jitter_ms(jitter).map_err(|e| invalid(py, e))?;
-    let def = convert::timer_def(
-        name,
-        spec,
-        timezone,
-        max_attempts,
-        overlap,
-        catchup,
-        jitter_ms,
-        fn_name,
-    )
-    .map_err(|e| invalid(py, e))?;
-    let callback = shared_callback(fn_, takes_context, is_async);
-    let now = now_ms();
-    py.detach(|| kron().register(def, callback, now))
+    let def = options
+        .timer_def(name, &function.fn_name)
+        .map_err(|e| invalid(py, e))?;
+    let callback = shared_callback(function);
+    py.detach(|| kron().register(def, callback))
         .map_err(|e| to_py_err(py, e))
 }
 
@@ -145,7 +126,6 @@ fn start(
     config.max_workers = max_workers;
     config.durability = durability;
     config.history_limit = history_limit;
-    config.clock = Arc::new(SystemClock) as Arc<dyn Clock>;
     let host = Arc::new(PythonHost { runner, log });
     let admin: Arc<dyn kron_runtime::Admin> = Arc::new(kron());
     py.detach(|| kron().start(config, host, Some(admin)))
@@ -166,16 +146,14 @@ fn is_running(py: Python<'_>) -> bool {
 
 #[pyfunction]
 fn status<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let now = now_ms();
-    let (view, storage_error) = py.detach(|| (kron().status(name, now), kron().storage_error()));
+    let (view, storage_error) = py.detach(|| (kron().status(name), kron().storage_error()));
     view.map(|v| convert::view_dict(py, &v, storage_error.as_deref()))
         .transpose()
 }
 
 #[pyfunction]
 fn list<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-    let now = now_ms();
-    let (views, storage_error) = py.detach(|| (kron().list(now), kron().storage_error()));
+    let (views, storage_error) = py.detach(|| (kron().list(), kron().storage_error()));
     let items = views
         .iter()
         .map(|v| convert::view_dict(py, v, storage_error.as_deref()))
@@ -203,31 +181,27 @@ fn history<'py>(py: Python<'py>, name: &str, limit: i64) -> PyResult<Bound<'py, 
 
 #[pyfunction]
 fn pause(py: Python<'_>, name: &str) -> PyResult<()> {
-    let now = now_ms();
-    py.detach(|| kron().pause(name, now))
+    py.detach(|| kron().pause(name))
         .map_err(|e| to_py_err(py, e))
 }
 
 #[pyfunction]
 fn resume(py: Python<'_>, name: &str) -> PyResult<()> {
-    let now = now_ms();
-    py.detach(|| kron().resume(name, now))
+    py.detach(|| kron().resume(name))
         .map_err(|e| to_py_err(py, e))
 }
 
 #[pyfunction]
 fn trigger(py: Python<'_>, name: &str) -> PyResult<String> {
-    let now = now_ms();
     let run_id = py
-        .detach(|| kron().trigger(name, now))
+        .detach(|| kron().trigger(name))
         .map_err(|e| to_py_err(py, e))?;
     Ok(run_id.to_string())
 }
 
 #[pyfunction]
 fn remove(py: Python<'_>, name: &str) -> PyResult<()> {
-    let now = now_ms();
-    py.detach(|| kron().remove(name, now))
+    py.detach(|| kron().remove(name))
         .map_err(|e| to_py_err(py, e))
 }
 

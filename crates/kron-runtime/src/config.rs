@@ -1,14 +1,14 @@
 //! How a runtime is started.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use kron_core::engine::EngineConfig;
 use kron_store::{Durability, DEFAULT_HISTORY_LIMIT};
 
-use crate::clock::{Clock, SystemClock};
-
-#[derive(Clone)]
+/// How [`crate::Kron::start`] runs: where, with how many workers, how durably. It holds no clock:
+/// the runtime reads the clock of the `Kron` that starts it (see [`crate::Kron::with_clock`]),
+/// so registrations, commands and the runtime's threads share one source of time.
+#[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub data_dir: PathBuf,
     /// Worker threads that run callbacks.
@@ -17,7 +17,6 @@ pub struct RuntimeConfig {
     /// of an fsync per commit.
     pub durability: Durability,
     pub engine: EngineConfig,
-    pub clock: Arc<dyn Clock>,
     /// Keep only the latest N runs of each timer in history, and the latest N of its events that
     /// belong to no run (events of runs in flight are always kept). Applied by a background
     /// thread from start on and as history grows; `None` keeps everything. Default
@@ -47,20 +46,8 @@ impl RuntimeConfig {
                 start_ahead_ms: START_AHEAD_MS,
                 ..EngineConfig::default()
             },
-            clock: Arc::new(SystemClock),
             history_limit: Some(DEFAULT_HISTORY_LIMIT),
             retention_every_events: RETENTION_EVERY_EVENTS,
         }
-    }
-}
-
-impl std::fmt::Debug for RuntimeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeConfig")
-            .field("data_dir", &self.data_dir)
-            .field("max_workers", &self.max_workers)
-            .field("durability", &self.durability)
-            .field("engine", &self.engine)
-            .finish_non_exhaustive()
     }
 }

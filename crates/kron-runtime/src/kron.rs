@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::clock::{deadline_in, Clock};
+use crate::clock::{deadline_in, Clock, SystemClock};
 
 use kron_core::admin::{RuntimeStatus, TimerOp};
 use kron_core::engine::{provisional_view, validate_def, Engine, TimerView};
@@ -49,7 +49,6 @@ struct Running<C> {
     reader: Mutex<Option<Reader>>,
     control: Option<ControlServer>,
     started_at: i64,
-    clock: Arc<dyn Clock>,
 }
 
 struct State<C> {
@@ -74,8 +73,23 @@ struct Registration<C> {
 }
 
 /// One embedded scheduler: a registry of timers and, between `start` and `shutdown`, a runtime.
+///
+/// A `Kron` owns the one clock everything it does is timed by: registrations and commands before
+/// and after `start`, and the runtime's threads. [`Kron::new`] uses the [`SystemClock`];
+/// [`Kron::with_clock`] takes another (tests pass a [`crate::ManualClock`] and move it).
+///
+/// ```
+/// use std::sync::Arc;
+/// use kron_runtime::{Clock, Kron, ManualClock};
+///
+/// let clock = Arc::new(ManualClock::new(1_000));
+/// let kron: Kron<()> = Kron::with_clock(clock.clone());
+/// clock.advance(500);
+/// assert_eq!(kron.clock().now_ms(), 1_500);
+/// ```
 pub struct Kron<C> {
     state: Mutex<State<C>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Default for Kron<C> {
@@ -85,8 +99,15 @@ impl<C: Clone + Send + Sync + 'static> Default for Kron<C> {
 }
 
 impl<C: Clone + Send + Sync + 'static> Kron<C> {
+    /// A scheduler timed by the system clock.
     pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A scheduler timed by `clock`, before and after `start`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Kron {
+            clock,
             state: Mutex::new(State {
                 registry: BTreeMap::new(),
                 running: None,
@@ -95,6 +116,15 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 stopping: 0,
             }),
         }
+    }
+
+    /// The clock this scheduler and its runtime read.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     fn state(&self) -> MutexGuard<'_, State<C>> {
@@ -111,8 +141,9 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
 
     /// Registers or re-registers a timer. Validates completely first: bad input changes nothing.
     /// While running, the change is applied at once and committed with the next group commit.
-    pub fn register(&self, def: TimerDef, callback: C, now: i64) -> Result<(), RuntimeError> {
+    pub fn register(&self, def: TimerDef, callback: C) -> Result<(), RuntimeError> {
         let mut state = self.state();
+        let now = self.now();
         if let Some(running) = &state.running {
             // The engine validates completely before it changes anything.
             let mut core = running.shared.lock();
@@ -158,7 +189,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         if config.max_workers == 0 {
             return Err(RuntimeError::InvalidWorkers(0));
         }
-        let clock = config.clock.clone();
+        let clock = self.clock.clone();
         let now = clock.now_ms();
         let mut durable = DurableEngine::open(
             &config.data_dir,
@@ -271,7 +302,6 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             reader: Mutex::new(Some(reader)),
             control,
             started_at: now,
-            clock,
         });
         state.data_dir = Some(config.data_dir);
         if let Some(last) = state.last.take() {
@@ -318,7 +348,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         // begun (queued, or later in a batch whose earlier callback runs) is cancelled and
         // recorded as not started, due again at the next start without counting as an attempt.
         // Attempts the committer hands out from now on are treated the same (see `hand_out`).
-        let now = running.clock.now_ms();
+        let now = self.now();
         let SchedulerState {
             engine, dispatched, ..
         } = &mut *core;
@@ -367,17 +397,18 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
 
     /// The timer's status: from the runtime while running (or the last one after shutdown);
     /// before the first start, what was registered.
-    pub fn status(&self, id: &str, now: i64) -> Option<TimerView> {
+    pub fn status(&self, id: &str) -> Option<TimerView> {
         if let Some(Some(view)) = self.with_engine(|engine| engine.view(id)) {
             return Some(view);
         }
         let state = self.state();
         let def = state.registry.get(id)?.def.as_ref()?;
-        provisional_view(def, now).ok()
+        provisional_view(def, self.now()).ok()
     }
 
     /// All timers, sorted by id.
-    pub fn list(&self, now: i64) -> Vec<TimerView> {
+    pub fn list(&self) -> Vec<TimerView> {
+        let now = self.now();
         let mut views: BTreeMap<Arc<str>, TimerView> = self
             .with_engine(|engine| engine.views())
             .unwrap_or_default()
@@ -451,24 +482,24 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         Ok(out)
     }
 
-    pub fn pause(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        let (at, timer) = (now, id.to_string());
+    pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        let (at, timer) = (self.now(), id.to_string());
         self.command(id, |core| {
             core.engine.apply(Input::Pause { at, timer })?;
             Ok(())
         })
     }
 
-    pub fn resume(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
-        let (at, timer) = (now, id.to_string());
+    pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        let (at, timer) = (self.now(), id.to_string());
         self.command(id, |core| {
             core.engine.apply(Input::Resume { at, timer })?;
             Ok(())
         })
     }
 
-    pub fn trigger(&self, id: &str, now: i64) -> Result<RunId, RuntimeError> {
-        let (at, timer) = (now, id.to_string());
+    pub fn trigger(&self, id: &str) -> Result<RunId, RuntimeError> {
+        let (at, timer) = (self.now(), id.to_string());
         self.command(id, |core| {
             match core.engine.apply(Input::Trigger { at, timer })? {
                 Output::Triggered { run } => Ok(run),
@@ -480,7 +511,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     }
 
     /// Removes the timer from storage and from this process's registrations.
-    pub fn remove(&self, id: &str, now: i64) -> Result<(), RuntimeError> {
+    pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let now = self.now();
         // The callback goes with the timer, under the same lock: its slot may be reused by the
         // next registration as soon as the lock is released.
         self.command(id, |core| {
@@ -504,10 +536,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         error
     }
 
-    /// Wakes the scheduler (after moving a manual clock).
+    /// Wakes the scheduler (after moving a manual clock). The core is locked first: the
+    /// scheduler reads the clock and goes to sleep under that lock, so it either sees the new
+    /// time or is asleep and woken, never between the two.
     pub fn poke(&self) {
         if let Some(running) = &self.state().running {
+            let core = running.shared.lock();
             running.shared.wake.notify_one();
+            drop(core);
         }
     }
 
@@ -533,26 +569,16 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     pub fn data_dir(&self) -> Option<PathBuf> {
         self.state().data_dir.clone()
     }
-
-    /// The running runtime's instant (its clock may be a test's manual one); the system clock's
-    /// when none runs.
-    fn now_ms(&self) -> i64 {
-        match &self.state().running {
-            Some(running) => running.clock.now_ms(),
-            None => crate::clock::SystemClock.now_ms(),
-        }
-    }
 }
 
 /// The control socket's view of a process-wide runtime.
 impl<C: Clone + Send + Sync + 'static> Admin for &'static Kron<C> {
     fn command(&self, op: TimerOp, id: &str) -> Result<Option<RunId>, RuntimeError> {
-        let now = self.now_ms();
         match op {
-            TimerOp::Pause => Kron::pause(self, id, now).map(|()| None),
-            TimerOp::Resume => Kron::resume(self, id, now).map(|()| None),
-            TimerOp::Trigger => Kron::trigger(self, id, now).map(Some),
-            TimerOp::Remove => Kron::remove(self, id, now).map(|()| None),
+            TimerOp::Pause => Kron::pause(self, id).map(|()| None),
+            TimerOp::Resume => Kron::resume(self, id).map(|()| None),
+            TimerOp::Trigger => Kron::trigger(self, id).map(Some),
+            TimerOp::Remove => Kron::remove(self, id).map(|()| None),
         }
     }
     fn begin_shutdown(&self, timeout: Duration) {

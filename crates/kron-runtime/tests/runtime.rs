@@ -8,9 +8,7 @@ use kron_core::engine::{Dispatch, Outcome};
 use kron_core::event::EventKind;
 use kron_core::schedule::ScheduleSpec;
 use kron_core::timer::{Catchup, Overlap, TimerDef, TimerState};
-use kron_runtime::{
-    Claims, Clock, Host, Job, Kron, LogLevel, RuntimeConfig, RuntimeError, SystemClock,
-};
+use kron_runtime::{Claims, Host, Job, Kron, LogLevel, ManualClock, RuntimeConfig, RuntimeError};
 
 /// What a callback does.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +36,9 @@ impl TestHost {
     }
     fn calls(&self) -> Vec<Dispatch> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+    fn call_count(&self) -> usize {
+        self.calls.lock().map(|c| c.len()).unwrap_or_default()
     }
 }
 
@@ -71,8 +72,37 @@ impl Host<Behaviour> for TestHost {
     }
 }
 
-fn now() -> i64 {
-    SystemClock.now_ms()
+/// Where the tests' clocks start: 2026-11-27T08:00:00Z.
+const START: i64 = 1_795_766_400_000;
+
+/// A scheduler timed by a manual clock at [`START`], and the clock. Time passes only when a test
+/// moves it; the threads still need real time to act, hence the polling deadlines below.
+fn manual() -> (Kron<Behaviour>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(START));
+    (Kron::with_clock(clock.clone()), clock)
+}
+
+/// Moves the clock `ms` and wakes the scheduler.
+fn advance(kron: &Kron<Behaviour>, clock: &ManualClock, ms: i64) {
+    clock.advance(ms);
+    kron.poke();
+}
+
+/// Moves the clock `step_ms` at a time until `done`, for at most `timeout` of real time.
+fn advance_until(
+    kron: &Kron<Behaviour>,
+    clock: &ManualClock,
+    step_ms: i64,
+    timeout: Duration,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    wait_until(timeout, || {
+        if done() {
+            return true;
+        }
+        advance(kron, clock, step_ms);
+        false
+    })
 }
 
 fn def(id: &str, schedule: ScheduleSpec, max_attempts: u32) -> TimerDef {
@@ -109,16 +139,16 @@ fn config(dir: &std::path::Path) -> RuntimeConfig {
 #[test]
 fn one_shot_runs_once_and_history_is_durable() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, clock) = manual();
     let host = TestHost::new();
     kron.register(
         def("once", ScheduleSpec::After { ms: 100 }, 3),
         Behaviour::Succeed,
-        now(),
     )?;
     kron.start(config(dir.path()), host.clone(), None)?;
+    advance(&kron, &clock, 100);
     assert!(wait_until(Duration::from_secs(10), || kron
-        .status("once", now())
+        .status("once")
         .is_some_and(|v| v.state == TimerState::Completed)));
     let kinds: Vec<_> = kron
         .history("once", 100)?
@@ -136,16 +166,17 @@ fn one_shot_runs_once_and_history_is_durable() -> Result<(), RuntimeError> {
     );
     kron.shutdown(Duration::from_secs(5));
     // A new runtime on the same directory finds it completed and does not run it again.
-    let kron2: Kron<Behaviour> = Kron::new();
+    let kron2: Kron<Behaviour> = Kron::with_clock(clock.clone());
     kron2.register(
         def("once", ScheduleSpec::After { ms: 100 }, 3),
         Behaviour::Succeed,
-        now(),
     )?;
     kron2.start(config(dir.path()), host.clone(), None)?;
+    advance(&kron2, &clock, 400);
+    // Nothing is to happen: give the threads the time a wrong run would take to show.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(
-        kron2.status("once", now()).map(|v| v.state),
+        kron2.status("once").map(|v| v.state),
         Some(TimerState::Completed)
     );
     kron2.shutdown(Duration::from_secs(5));
@@ -156,17 +187,23 @@ fn one_shot_runs_once_and_history_is_durable() -> Result<(), RuntimeError> {
 #[test]
 fn failures_retry_then_dead() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, clock) = manual();
     let host = TestHost::new();
     kron.register(
         def("flaky", ScheduleSpec::After { ms: 10 }, 2),
         Behaviour::Fail,
-        now(),
     )?;
     kron.start(config(dir.path()), host.clone(), None)?;
-    assert!(wait_until(Duration::from_secs(15), || kron
-        .status("flaky", now())
-        .is_some_and(|v| v.state == TimerState::Dead)));
+    // The retry waits a backoff of about a second.
+    assert!(advance_until(
+        &kron,
+        &clock,
+        250,
+        Duration::from_secs(15),
+        || kron
+            .status("flaky")
+            .is_some_and(|v| v.state == TimerState::Dead)
+    ));
     let attempts: Vec<_> = host.calls().iter().map(|d| d.attempt).collect();
     assert_eq!(attempts, vec![1, 2]);
     let history = kron.history("flaky", 100)?;
@@ -204,16 +241,16 @@ fn a_second_runtime_on_the_directory_is_refused() -> Result<(), RuntimeError> {
 #[test]
 fn registrations_while_running_are_scheduled_and_persisted() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, clock) = manual();
     let host = TestHost::new();
     kron.start(config(dir.path()), host.clone(), None)?;
     for i in 0..200 {
         kron.register(
             def(&format!("t{i:03}"), ScheduleSpec::After { ms: 50 }, 1),
             Behaviour::Succeed,
-            now(),
         )?;
     }
+    advance(&kron, &clock, 50);
     assert!(wait_until(Duration::from_secs(10), || host.calls().len() == 200));
     kron.shutdown(Duration::from_secs(5));
     let reader = kron_store::Reader::open(dir.path())?;
@@ -228,14 +265,13 @@ fn registrations_while_running_are_scheduled_and_persisted() -> Result<(), Runti
 #[test]
 fn history_limit_is_applied_while_running() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, clock) = manual();
     let host = TestHost::new();
     let timers = 300;
     for i in 0..timers {
         kron.register(
             def(&format!("t{i:03}"), ScheduleSpec::Every { ms: 200 }, 1),
             Behaviour::Succeed,
-            now(),
         )?;
     }
     let mut cfg = config(dir.path());
@@ -252,8 +288,26 @@ fn history_limit_is_applied_while_running() -> Result<(), RuntimeError> {
             })
             .unwrap_or(0)
     };
+    // Each step of the clock makes every timer due once more. Retention rests, polls and yields
+    // to commits in real time, so the load it must keep up with is paced in real time too: the
+    // next step comes once every timer ran at the last one and 200 ms after it, the load of 300
+    // timers firing every 200 ms (driven faster, history grows faster than it can be trimmed).
+    let mut steps = 0;
+    let mut last_step = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(120), || passes() >= 3),
+        wait_until(Duration::from_secs(120), || {
+            if passes() >= 3 {
+                return true;
+            }
+            if host.call_count() >= timers * steps
+                && last_step.elapsed() >= Duration::from_millis(200)
+            {
+                advance(&kron, &clock, 200);
+                last_step = Instant::now();
+                steps += 1;
+            }
+            false
+        }),
         "retention passes: {}",
         passes()
     );
@@ -282,11 +336,10 @@ fn history_limit_is_applied_while_running() -> Result<(), RuntimeError> {
 #[test]
 fn shutdown_is_quick_when_idle_and_safe_twice() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, _clock) = manual();
     kron.register(
         def("far", ScheduleSpec::Every { ms: 3_600_000 }, 1),
         Behaviour::Succeed,
-        now(),
     )?;
     kron.start(config(dir.path()), TestHost::new(), None)?;
     let started = Instant::now();
@@ -296,7 +349,7 @@ fn shutdown_is_quick_when_idle_and_safe_twice() -> Result<(), RuntimeError> {
     assert!(!kron.shutdown(Duration::from_secs(5)).was_running);
     // Status still answers from the last runtime.
     assert_eq!(
-        kron.status("far", now()).map(|v| v.state),
+        kron.status("far").map(|v| v.state),
         Some(TimerState::Scheduled)
     );
     Ok(())
@@ -305,32 +358,28 @@ fn shutdown_is_quick_when_idle_and_safe_twice() -> Result<(), RuntimeError> {
 #[test]
 fn commands_reach_the_engine() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, _clock) = manual();
     let host = TestHost::new();
     kron.register(
         def("cmd", ScheduleSpec::Every { ms: 3_600_000 }, 1),
         Behaviour::Succeed,
-        now(),
     )?;
     assert!(matches!(
-        kron.pause("cmd", now()),
+        kron.pause("cmd"),
         Err(RuntimeError::NotStarted(_))
     ));
     kron.start(config(dir.path()), host.clone(), None)?;
-    kron.trigger("cmd", now())?;
+    kron.trigger("cmd")?;
     assert!(wait_until(Duration::from_secs(10), || host.calls().len() == 1));
-    kron.pause("cmd", now())?;
+    kron.pause("cmd")?;
     assert_eq!(
-        kron.status("cmd", now()).map(|v| v.state),
+        kron.status("cmd").map(|v| v.state),
         Some(TimerState::Paused)
     );
-    kron.resume("cmd", now())?;
-    kron.remove("cmd", now())?;
-    assert!(kron.status("cmd", now()).is_none());
-    assert!(matches!(
-        kron.pause("cmd", now()),
-        Err(RuntimeError::Command(_))
-    ));
+    kron.resume("cmd")?;
+    kron.remove("cmd")?;
+    assert!(kron.status("cmd").is_none());
+    assert!(matches!(kron.pause("cmd"), Err(RuntimeError::Command(_))));
     let count = AtomicUsize::new(0);
     for e in kron.history("cmd", 100)? {
         if e.event.kind == EventKind::TimerRemoved {
@@ -345,22 +394,22 @@ fn commands_reach_the_engine() -> Result<(), RuntimeError> {
 #[test]
 fn a_timer_registered_after_a_removal_runs_its_own_callback() -> Result<(), RuntimeError> {
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, _clock) = manual();
     let host = TestHost::new();
     kron.start(config(dir.path()), host.clone(), None)?;
     let hour = ScheduleSpec::Every { ms: 3_600_000 };
-    kron.register(def("old", hour.clone(), 1), Behaviour::Fail, now())?;
-    kron.remove("old", now())?;
+    kron.register(def("old", hour.clone(), 1), Behaviour::Fail)?;
+    kron.remove("old")?;
     // The new timer takes the removed one's slot; its callback, not the old one's (nor none),
     // runs.
-    kron.register(def("new", hour, 1), Behaviour::Succeed, now())?;
-    kron.trigger("new", now())?;
+    kron.register(def("new", hour, 1), Behaviour::Succeed)?;
+    kron.trigger("new")?;
     // Until the attempt's outcome is recorded (status counts a running attempt as a run too).
     assert!(wait_until(Duration::from_secs(10), || {
-        kron.status("new", now())
+        kron.status("new")
             .is_some_and(|v| v.record.last_status.is_some())
     }));
-    let view = kron.status("new", now()).expect("status of new");
+    let view = kron.status("new").expect("status of new");
     assert_eq!(view.record.run_count, 1);
     assert_eq!(
         view.record.failure_count, 0,
@@ -377,20 +426,18 @@ fn no_callback_begins_after_shutdown_and_the_ones_not_begun_run_at_the_next_star
 ) -> Result<(), RuntimeError> {
     const TIMERS: usize = 600;
     let dir = tempfile::tempdir().map_err(RuntimeError::Thread)?;
-    let kron: Kron<Behaviour> = Kron::new();
+    let (kron, clock) = manual();
     let host = TestHost::new();
-    let at = now() + 300;
+    let at = START + 300;
     let ids: Vec<String> = (0..TIMERS).map(|i| format!("burst-{i:03}")).collect();
     for id in &ids {
         let schedule = ScheduleSpec::at_ms(at);
-        kron.register(def(id, schedule, 3), Behaviour::Sleep(5), now())?;
+        kron.register(def(id, schedule, 3), Behaviour::Sleep(5))?;
     }
     kron.start(config(dir.path()), host.clone(), None)?;
+    advance(&kron, &clock, 300);
     // 600 callbacks of 5 ms on 2 workers take 1.5 s: shutdown comes in the middle.
-    assert!(wait_until(Duration::from_secs(20), || !host
-        .calls()
-        .is_empty()));
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(wait_until(Duration::from_secs(20), || host.calls().len() >= 20));
     let report = kron.shutdown(Duration::from_millis(500));
     let returned = Instant::now();
     assert_eq!(
@@ -412,16 +459,16 @@ fn no_callback_begins_after_shutdown_and_the_ones_not_begun_run_at_the_next_star
     );
 
     // The next start runs exactly the ones that did not begin, as attempt 1.
-    let again: Kron<Behaviour> = Kron::new();
+    let again: Kron<Behaviour> = Kron::with_clock(clock.clone());
     let host2 = TestHost::new();
     for id in &ids {
         let schedule = ScheduleSpec::at_ms(at);
-        again.register(def(id, schedule, 3), Behaviour::Succeed, now())?;
+        again.register(def(id, schedule, 3), Behaviour::Succeed)?;
     }
     again.start(config(dir.path()), host2.clone(), None)?;
     assert!(wait_until(Duration::from_secs(20), || ids.iter().all(
         |id| again
-            .status(id, now())
+            .status(id)
             .is_some_and(|v| v.state == TimerState::Completed)
     )));
     let mut ran: Vec<String> = first_calls

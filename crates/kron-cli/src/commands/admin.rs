@@ -97,10 +97,10 @@ fn offline(ctx: &mut Ctx, op: TimerOp, name: &str, json: bool) -> CliResult {
     {
         let reader = ctx.dir.reader()?;
         if reader.timer(name)?.is_none() {
-            return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
+            return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.time));
         }
     }
-    let now = ctx.clock.now;
+    let now = ctx.time.now;
     let config = EngineConfig::default();
     let mut durable = DurableEngine::open(&ctx.dir.path, Durability::Normal, config, now).map_err(
         |e| match e {
@@ -151,7 +151,7 @@ fn offline(ctx: &mut Ctx, op: TimerOp, name: &str, json: bool) -> CliResult {
         TimerOp::Resume if changed => {
             let next = after
                 .and_then(|v| v.next_run_at)
-                .map(|at| format!(" Next run {}.", ctx.clock.when(at)))
+                .map(|at| format!(" Next run {}.", ctx.time.when(at)))
                 .unwrap_or_default();
             format!("Resumed {name}.{next} {stopped}.")
         }

@@ -54,7 +54,7 @@ pub fn run(ctx: &mut Ctx, args: &CronArgs) -> CliResult {
         .map_err(|e| CliError::usage(format!("invalid timezone {:?}: {e}", args.timezone)))?;
     let from = match &args.from {
         Some(text) => parse_datetime("from", text, &args.timezone)?,
-        None => ctx.clock.now,
+        None => ctx.time.now,
     };
     let mut times = Vec::with_capacity(args.count);
     let mut t = from;
@@ -129,7 +129,7 @@ pub fn run(ctx: &mut Ctx, args: &CronArgs) -> CliResult {
         table.push(vec![
             Cell::new(zoned.strftime("%a %Y-%m-%d %H:%M:%S%:z").to_string()),
             Cell::new(format_utc(at)).or_compact(utc_time(at)),
-            Cell::new(ctx.clock.relative(at)).or_compact(""),
+            Cell::new(ctx.time.relative(at)).or_compact(""),
             Cell::colored(note, Some(Color::Yellow)),
         ]);
     }

@@ -316,7 +316,7 @@ fn wal_check(checks: &mut Checks, dir: &std::path::Path, live: bool) {
 }
 
 fn timer_checks(checks: &mut Checks, ctx: &Ctx, reader: &Reader, live: bool) {
-    let now = ctx.clock.now;
+    let now = ctx.time.now;
     let directory = match data::directory_view(reader) {
         Ok(s) => s,
         Err(e) => {

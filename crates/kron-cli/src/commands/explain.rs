@@ -19,7 +19,7 @@ use crate::data::{self, EventJson};
 use crate::error::{CliError, CliResult};
 use crate::output::style::{kind_color, Color};
 use crate::output::table::{Cell, Column, Table};
-use crate::output::timefmt::{duration, Clock};
+use crate::output::timefmt::{duration, TimeFormatter};
 use crate::parse;
 
 /// The first window `first_after` searches; doubled until something is found.
@@ -61,27 +61,27 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     let hist = StoreHistory {
         reader: &reader,
         timer: name,
-        now: ctx.clock.now,
+        now: ctx.time.now,
     };
     if record.is_none() && hist.last_before(&[], i64::MAX)?.is_none() {
-        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
+        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.time));
     }
     let asked = args
         .at
         .as_deref()
-        .map(|s| parse::time_or_ago("at", s, ctx.clock.now, &ctx.clock.tz))
+        .map(|s| parse::time_or_ago("at", s, ctx.time.now, &ctx.time.tz))
         .transpose()?;
     let subject = Subject {
         record: record.as_ref(),
         runs: &runs,
-        now: ctx.clock.now,
+        now: ctx.time.now,
         live: ctx.dir.is_live(),
     };
     let (at, explanation) = match asked {
         Some(at) => (at, explain_at(&subject, &hist, at)?),
         None => explain_latest(&subject, &hist)?,
     };
-    let summary = summary(&explanation, name, &ctx.clock);
+    let summary = summary(&explanation, name, &ctx.time);
 
     if args.json.json {
         let value = data::to_value(&ExplainJson {
@@ -104,12 +104,12 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     ctx.out.line(format!(
         "{} around {}",
         style.paint(Some(Color::Bold), name),
-        ctx.clock.local_ms(at)
+        ctx.time.local_ms(at)
     ))?;
     if let Some(occurrence) = explanation.occurrence {
         ctx.out.line(format!(
             "  occurrence  {}{}",
-            ctx.clock.local_ms(occurrence),
+            ctx.time.local_ms(occurrence),
             explanation
                 .run_id
                 .as_ref()
@@ -136,11 +136,11 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
         for stored in &explanation.events {
             let e = &stored.event;
             table.push(vec![
-                Cell::new(ctx.clock.local_ms(e.ts)),
+                Cell::new(ctx.time.local_ms(e.ts)),
                 Cell::colored(e.kind.as_str(), kind_color(e.kind.as_str())),
                 Cell::new(e.attempt.map_or("-".to_string(), |a| a.to_string())),
                 Cell::new(e.detail.duration_ms.map_or(String::new(), duration)),
-                Cell::new(detail(stored, &ctx.clock)),
+                Cell::new(detail(stored, &ctx.time)),
             ]);
         }
         let width = ctx.out.width.map(|w| w.saturating_sub(2));
@@ -152,11 +152,11 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
 }
 
 /// The explanation's findings in words, one or two sentences each.
-fn summary(explanation: &Explanation, name: &str, clock: &Clock) -> String {
+fn summary(explanation: &Explanation, name: &str, time: &TimeFormatter) -> String {
     explanation
         .findings
         .iter()
-        .map(|f| sentence(f, name, clock))
+        .map(|f| sentence(f, name, time))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -169,8 +169,8 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-fn sentence(finding: &Finding, name: &str, clock: &Clock) -> String {
-    let at = |ms: EpochMs| clock.local_ms(ms);
+fn sentence(finding: &Finding, name: &str, time: &TimeFormatter) -> String {
+    let at = |ms: EpochMs| time.local_ms(ms);
     match finding {
         Finding::NeverDue {
             created_at,
@@ -182,19 +182,19 @@ fn sentence(finding: &Finding, name: &str, clock: &Clock) -> String {
                     "it is orphaned: no function was registered for it at the last start"
                         .to_string()
                 }
-                Standing::FirstDue(due) => format!("its first run is due {}", clock.when(*due)),
+                Standing::FirstDue(due) => format!("its first run is due {}", time.when(*due)),
                 Standing::Unscheduled => "it has no occurrence scheduled".to_string(),
             };
             format!(
                 "{name} has never been due: it was created {}, and {next}.",
-                clock.when(*created_at)
+                time.when(*created_at)
             )
         }
         Finding::NoDueInHistory => format!("{name} has no due occurrence in its history."),
         Finding::NotYet { next_due } => format!(
             "That time has not come yet.{}",
             next_due
-                .map(|n| format!(" Its next run is due {}.", clock.when(n)))
+                .map(|n| format!(" Its next run is due {}.", time.when(n)))
                 .unwrap_or_default()
         ),
         Finding::NotCreatedYet {
@@ -327,7 +327,7 @@ fn sentence(finding: &Finding, name: &str, clock: &Clock) -> String {
         Finding::Retrying { next_attempt_at } => format!(
             "Another attempt is scheduled{}.",
             next_attempt_at
-                .map(|n| format!(" {}", clock.when(n)))
+                .map(|n| format!(" {}", time.when(n)))
                 .unwrap_or_default()
         ),
         Finding::NotStarted { attempt } => format!(
@@ -335,11 +335,11 @@ fn sentence(finding: &Finding, name: &str, clock: &Clock) -> String {
         ),
         Finding::Running { attempt, started } => format!(
             "Attempt {attempt} is running: it started {}.",
-            clock.when(*started)
+            time.when(*started)
         ),
         Finding::OutcomeMissing { attempt, started } => format!(
             "Attempt {attempt} started {}; its outcome is not in history yet (the process may have ended; the next start records it as interrupted).",
-            clock.when(*started)
+            time.when(*started)
         ),
         Finding::HeldByPause => format!(
             "It is due but has not started: {name} is paused, which holds its runs until resumed."

@@ -10,7 +10,7 @@ use crate::data::{self, DataDir, EventJson};
 use crate::error::CliResult;
 use crate::output::style::{kind_color, Color};
 use crate::output::table::{Cell, Column, Table};
-use crate::output::timefmt::{duration, Clock};
+use crate::output::timefmt::{duration, TimeFormatter};
 use crate::parse;
 
 #[derive(Serialize)]
@@ -25,10 +25,10 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
     let since = args
         .since
         .as_deref()
-        .map(|s| parse::time_or_ago("since", s, ctx.clock.now, &ctx.clock.tz))
+        .map(|s| parse::time_or_ago("since", s, ctx.time.now, &ctx.time.tz))
         .transpose()?;
     let reader = ctx.dir.reader()?;
-    ensure_known(&reader, &ctx.dir, name, &ctx.clock)?;
+    ensure_known(&reader, &ctx.dir, name, &ctx.time)?;
     let events = reader.events(&EventFilter {
         timer_id: Some(name.to_string()),
         kinds,
@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
     if events.is_empty() {
         return ctx.out.line(format!("No events for {name} match."));
     }
-    let clock = &ctx.clock;
+    let time = &ctx.time;
     let mut table = Table::new(vec![
         Column::left("TIME"),
         Column::left("EVENT"),
@@ -58,7 +58,7 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
     for stored in &events {
         let e = &stored.event;
         table.push(vec![
-            Cell::new(clock.local_ms(e.ts)),
+            Cell::new(time.local_ms(e.ts)),
             Cell::colored(e.kind.as_str(), kind_color(e.kind.as_str())),
             match &e.run_id {
                 // Compact: the end of the id, its random part (the start is the time).
@@ -74,7 +74,7 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
             },
             Cell::new(e.attempt.map_or("-".to_string(), |a| a.to_string())),
             Cell::new(e.detail.duration_ms.map_or(String::new(), duration)),
-            Cell::new(detail(stored, clock)),
+            Cell::new(detail(stored, time)),
         ]);
     }
     let lines = table.render(&ctx.out.style, ctx.out.width);
@@ -100,7 +100,7 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
 }
 
 /// A name is known when the timer exists or has history (a removed timer's history stays).
-fn ensure_known(reader: &Reader, dir: &DataDir, name: &str, clock: &Clock) -> CliResult {
+fn ensure_known(reader: &Reader, dir: &DataDir, name: &str, time: &TimeFormatter) -> CliResult {
     if reader.timer(name)?.is_some() {
         return Ok(());
     }
@@ -110,13 +110,13 @@ fn ensure_known(reader: &Reader, dir: &DataDir, name: &str, clock: &Clock) -> Cl
         ..Default::default()
     })?;
     if any.is_empty() {
-        return Err(data::unknown_timer(reader, dir, name, clock));
+        return Err(data::unknown_timer(reader, dir, name, time));
     }
     Ok(())
 }
 
 /// The one-line detail of an event, in words.
-pub fn detail(stored: &StoredEvent, clock: &Clock) -> String {
+pub fn detail(stored: &StoredEvent, time: &TimeFormatter) -> String {
     let e = &stored.event;
     let d = &e.detail;
     let first_line = |text: &Option<String>| {
@@ -132,13 +132,13 @@ pub fn detail(stored: &StoredEvent, clock: &Clock) -> String {
                 parts.push(schedule.clone());
             }
             if let Some(next) = d.next_run_at {
-                parts.push(format!("next run {}", clock.short_auto(next)));
+                parts.push(format!("next run {}", time.short_auto(next)));
             }
             parts.join("; ")
         }
         EventKind::TimerResumed => d
             .next_run_at
-            .map(|n| format!("next run {}", clock.short_auto(n)))
+            .map(|n| format!("next run {}", time.short_auto(n)))
             .unwrap_or_default(),
         EventKind::TimerOrphaned => "no function registered for it at start-up".to_string(),
         EventKind::RunDue => {
@@ -146,13 +146,13 @@ pub fn detail(stored: &StoredEvent, clock: &Clock) -> String {
                 "manual trigger".to_string()
             } else {
                 d.scheduled_at
-                    .map(|s| format!("occurrence {}", clock.short_auto(s)))
+                    .map(|s| format!("occurrence {}", time.short_auto(s)))
                     .unwrap_or_default()
             };
             if let (Some(count), Some(until)) = (d.count, d.until) {
                 text.push_str(&format!(
                     "; stands for {count} missed occurrences up to {}",
-                    clock.short_auto(until)
+                    time.short_auto(until)
                 ));
             }
             text
@@ -161,13 +161,13 @@ pub fn detail(stored: &StoredEvent, clock: &Clock) -> String {
             Some(s) if e.ts.saturating_sub(s) > 1_000 => format!(
                 "{} after its occurrence {}",
                 duration(u64::try_from(e.ts.saturating_sub(s)).unwrap_or(0)),
-                clock.short_auto(s)
+                time.short_auto(s)
             ),
             _ => String::new(),
         },
         EventKind::RunRetrying => d
             .next_attempt_at
-            .map(|n| format!("next attempt {}", clock.short_auto(n)))
+            .map(|n| format!("next attempt {}", time.short_auto(n)))
             .unwrap_or_default(),
         EventKind::RunFailed | EventKind::RunDead | EventKind::RunInterrupted => {
             first_line(&d.error)
@@ -179,8 +179,8 @@ pub fn detail(stored: &StoredEvent, clock: &Clock) -> String {
         EventKind::RunMissed => match (d.count, d.scheduled_at, d.until) {
             (Some(count), Some(from), Some(until)) => format!(
                 "{count} occurrences from {} to {} not run (no runtime was up)",
-                clock.short_auto(from),
-                clock.short_auto(until)
+                time.short_auto(from),
+                time.short_auto(until)
             ),
             _ => "occurrences not run (no runtime was up)".to_string(),
         },

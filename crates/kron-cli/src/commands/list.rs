@@ -32,19 +32,19 @@ pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
         return ctx.out.line(format!("No timers in {}.", ctx.dir.display()));
     }
     let mut table = Table::new(columns());
-    let clock = &ctx.clock;
+    let time = &ctx.time;
     let mut overdue = false;
     for view in &directory.views {
         let rec = &view.record;
         let next = match view.next_run_at {
             Some(at) => {
-                overdue |= at < clock.now;
-                Cell::new(clock.when(at)).or_compact(clock.relative(at))
+                overdue |= at < time.now;
+                Cell::new(time.when(at)).or_compact(time.relative(at))
             }
             None => Cell::new("-"),
         };
         let last = match rec.last_run_at {
-            Some(at) => Cell::new(clock.when(at)).or_compact(clock.relative(at)),
+            Some(at) => Cell::new(time.when(at)).or_compact(time.relative(at)),
             None => Cell::new("-"),
         };
         let status = rec

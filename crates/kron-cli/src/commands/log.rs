@@ -34,7 +34,7 @@ pub fn compact(ctx: &mut Ctx, args: &CompactArgs) -> CliResult {
         .map(|text| parse_duration("older-than", text))
         .transpose()?
         .map(|ms| {
-            ctx.clock
+            ctx.time
                 .now
                 .saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX))
         });

@@ -16,14 +16,14 @@ use kron_core::admin::TimerOp;
 use crate::cli::{Cli, Command, JobCommand, LogCommand, RuntimeCommand};
 use crate::data::DataDir;
 use crate::error::CliResult;
-use crate::output::timefmt::Clock;
+use crate::output::timefmt::TimeFormatter;
 use crate::output::Out;
 
 /// What every command needs: the data directory, standard output, "now" and the local zone.
 pub struct Ctx {
     pub dir: DataDir,
     pub out: Out,
-    pub clock: Clock,
+    pub time: TimeFormatter,
 }
 
 impl Ctx {
@@ -31,7 +31,7 @@ impl Ctx {
         Ctx {
             dir: DataDir::new(cli.data_dir.clone()),
             out: Out::new(cli.color),
-            clock: Clock::system(),
+            time: TimeFormatter::system(),
         }
     }
 }

@@ -102,7 +102,7 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
         .started_at
         .as_deref()
         .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-        .map_or_else(unknown, |ts| ctx.clock.when(ts.as_millisecond()));
+        .map_or_else(unknown, |ts| ctx.time.when(ts.as_millisecond()));
     let fields = [
         ("pid", report.pid.map_or_else(unknown, |p| p.to_string())),
         ("started at", started),

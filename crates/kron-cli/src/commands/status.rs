@@ -32,14 +32,14 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
     let reader = ctx.dir.reader()?;
     let directory = data::directory_view(&reader)?;
     let Some(view) = directory.views.iter().find(|v| *v.record.def.id == *name) else {
-        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.clock));
+        return Err(data::unknown_timer(&reader, &ctx.dir, name, &ctx.time));
     };
     let runs: Vec<_> = directory
         .runs
         .iter()
         .filter(|r| r.timer_id == name)
         .collect();
-    let upcoming = upcoming(view, &runs, ctx.clock.now, UPCOMING);
+    let upcoming = upcoming(view, &runs, ctx.time.now, UPCOMING);
     if json {
         let value = data::to_value(&StatusJson {
             timer: TimerJson::from_view(view),
@@ -49,7 +49,7 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
         return ctx.out.json(&value);
     }
 
-    let clock = ctx.clock.clone();
+    let time = ctx.time.clone();
     let style = ctx.out.style;
     let rec = &view.record;
     let state = view.state.as_str();
@@ -69,13 +69,13 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
                     Lifecycle::Orphaned => "- (orphaned: no function registered)".to_string(),
                     _ => "-".to_string(),
                 },
-                |at| clock.when(at),
+                |at| time.when(at),
             ),
         ),
     ];
     let last_run = match rec.last_run_at {
         Some(at) => {
-            let mut text = clock.when(at);
+            let mut text = time.when(at);
             if let Some(status) = &rec.last_status {
                 let shown = status.display();
                 text.push_str(": ");
@@ -107,8 +107,8 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
         ),
     ));
     fields.push(("active runs", view.active_runs.to_string()));
-    fields.push(("created", clock.when(rec.created_at)));
-    fields.push(("updated", clock.when(rec.updated_at)));
+    fields.push(("created", time.when(rec.created_at)));
+    fields.push(("updated", time.when(rec.updated_at)));
     for (key, value) in fields {
         ctx.out.line(format!("  {key:<12} {value}"))?;
     }
@@ -135,8 +135,8 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
         for at in &upcoming {
             ctx.out.line(format!(
                 "  {}  ({})",
-                clock.local_auto(*at),
-                clock.relative(*at)
+                time.local_auto(*at),
+                time.relative(*at)
             ))?;
         }
     }
@@ -145,8 +145,8 @@ pub fn run(ctx: &mut Ctx, name: &str, json: bool) -> CliResult {
         ctx.out.line("Runs in flight:")?;
         for run in runs {
             let when = match run.phase {
-                RunPhase::Running => format!("started {}", clock.when(run.fire_at)),
-                _ => format!("starts {}", clock.when(run.fire_at)),
+                RunPhase::Running => format!("started {}", time.when(run.fire_at)),
+                _ => format!("starts {}", time.when(run.fire_at)),
             };
             ctx.out.line(format!(
                 "  {}  {:<10} attempt {}  {}{}",

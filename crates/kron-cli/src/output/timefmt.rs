@@ -5,17 +5,18 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use kron_core::time::{EpochMs, MAX_EPOCH_MS, MIN_EPOCH_MS};
 
-/// "Now" and the local time zone, fixed once per invocation so every line agrees.
+/// Formats instants for people: "now" and the local time zone, fixed once per invocation so
+/// every line agrees.
 #[derive(Debug, Clone)]
-pub struct Clock {
+pub struct TimeFormatter {
     pub now: EpochMs,
     pub tz: TimeZone,
 }
 
-impl Clock {
+impl TimeFormatter {
     /// The system clock and the local zone (`TZ`, else the system's setting, else UTC).
-    pub fn system() -> Clock {
-        Clock {
+    pub fn system() -> TimeFormatter {
+        TimeFormatter {
             now: Timestamp::now().as_millisecond(),
             tz: TimeZone::system(),
         }
@@ -37,7 +38,7 @@ impl Clock {
             .to_string()
     }
 
-    /// [`Clock::local`], with milliseconds when the instant has any.
+    /// [`TimeFormatter::local`], with milliseconds when the instant has any.
     pub fn local_auto(&self, ms: EpochMs) -> String {
         if ms.rem_euclid(1_000) == 0 {
             self.local(ms)
@@ -46,7 +47,7 @@ impl Clock {
         }
     }
 
-    /// [`Clock::local_short`], with milliseconds when the instant has any.
+    /// [`TimeFormatter::local_short`], with milliseconds when the instant has any.
     pub fn short_auto(&self, ms: EpochMs) -> String {
         let z = self.zoned(ms);
         let today = z.date() == self.zoned(self.now).date();
@@ -59,7 +60,7 @@ impl Clock {
         z.strftime(format).to_string()
     }
 
-    /// Like [`Clock::local`], without the date when it is today.
+    /// Like [`TimeFormatter::local`], without the date when it is today.
     pub fn local_short(&self, ms: EpochMs) -> String {
         let z = self.zoned(ms);
         if z.date() == self.zoned(self.now).date() {
@@ -173,8 +174,8 @@ pub fn count(n: u64) -> String {
 mod tests {
     use super::*;
 
-    fn clock(tz: &str) -> Clock {
-        Clock {
+    fn formatter(tz: &str) -> TimeFormatter {
+        TimeFormatter {
             // 2026-11-26T13:00:00Z
             now: 1_795_698_000_000,
             tz: TimeZone::get(tz).unwrap_or(TimeZone::UTC),
@@ -183,7 +184,7 @@ mod tests {
 
     #[test]
     fn local_times_carry_their_offset() {
-        let c = clock("Europe/Berlin");
+        let c = formatter("Europe/Berlin");
         assert_eq!(c.local(c.now), "2026-11-26 14:00:00+01:00");
         assert_eq!(c.local_ms(c.now + 5), "2026-11-26 14:00:00.005+01:00");
         assert_eq!(c.local_short(c.now + 240_000), "14:04:00+01:00");
@@ -201,7 +202,7 @@ mod tests {
 
     #[test]
     fn relative_and_durations() {
-        let c = clock("UTC");
+        let c = formatter("UTC");
         assert_eq!(c.relative(c.now + 250), "in <1s");
         assert_eq!(c.relative(c.now - 250), "<1s ago");
         assert_eq!(c.relative(c.now + 252_000), "in 4m12s");
