@@ -23,7 +23,7 @@ mod command_tests;
 #[cfg(test)]
 mod redefine_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};

@@ -11,15 +11,8 @@ const T0: EpochMs = 1_800_000_000_000;
 
 fn every(ms: u64, overlap: Overlap) -> TimerDef {
     TimerDef {
-        id: "x".into(),
-        schedule: ScheduleSpec::Every { ms },
-        timezone: "UTC".into(),
-        max_attempts: 3,
         overlap,
-        catchup: Catchup::Once,
-        jitter_ms: 0,
-        fn_name: "app.job".into(),
-        task: None,
+        ..super::tests::def("x", ScheduleSpec::Every { ms })
     }
 }
 

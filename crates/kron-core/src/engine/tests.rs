@@ -9,7 +9,8 @@ use crate::timer::{Catchup, Overlap, TimerDef, TimerState};
 /// The instant the engine tests start at (shared by the other engine test modules).
 pub(super) const T0: EpochMs = 1_800_000_000_000;
 
-fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
+/// A timer definition with the tests' usual settings (`delay`, 3 attempts, catch-up once).
+pub(crate) fn def(id: &str, schedule: ScheduleSpec) -> TimerDef {
     TimerDef {
         id: id.into(),
         schedule,

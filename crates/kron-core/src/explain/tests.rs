@@ -12,15 +12,8 @@ const MIN: EpochMs = 60_000;
 
 fn def(overlap: Overlap) -> TimerDef {
     TimerDef {
-        id: "job".into(),
-        schedule: ScheduleSpec::Every { ms: MIN as u64 },
-        timezone: "UTC".into(),
-        max_attempts: 3,
         overlap,
-        catchup: Catchup::Once,
-        jitter_ms: 0,
-        fn_name: "app.job".into(),
-        task: None,
+        ..crate::engine::tests::def("job", ScheduleSpec::Every { ms: MIN as u64 })
     }
 }
 
