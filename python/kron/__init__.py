@@ -28,6 +28,7 @@ from typing import Any, Callable, Final, Literal, TypedDict, TypeVar, Union, ove
 
 from . import _kron, _runner
 from ._args import TimerOptions, check_name, describe_function, timer_options
+from ._client import Client
 from ._errors import (
     AlreadyStartedError,
     CorruptStorageError,
@@ -37,18 +38,23 @@ from ._errors import (
     InvalidArgumentTypeError,
     KronError,
     NotStartedError,
+    PermissionDeniedError,
     RuntimeUnreachableError,
     SchemaVersionError,
+    ServerError,
+    ServerUnavailableError,
     StorageError,
     TimerNotFoundError,
     TimerNotRunnableError,
 )
+from ._worker import Worker
 
 __version__: str = _kron.__version__
 
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "AlreadyStartedError",
+    "Client",
     "CorruptStorageError",
     "DataDirLockedError",
     "ForkedProcessError",
@@ -57,14 +63,18 @@ __all__ = [
     "InvalidArgumentTypeError",
     "KronError",
     "NotStartedError",
+    "PermissionDeniedError",
     "RuntimeInfo",
     "RuntimeUnreachableError",
     "SchemaVersionError",
+    "ServerError",
+    "ServerUnavailableError",
     "StandbyInfo",
     "StorageError",
     "TimerNotFoundError",
     "TimerNotRunnableError",
     "TimerStatus",
+    "Worker",
     "__version__",
     "alist",
     "ashutdown",

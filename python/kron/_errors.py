@@ -107,3 +107,24 @@ class SchemaVersionError(StorageError):
 
 class CorruptStorageError(StorageError):
     """The database file is not a Kron database or is damaged. Kron refuses to start over it."""
+
+
+class PermissionDeniedError(KronError, PermissionError):
+    """The server refused the token: missing, unknown, not yet valid or expired (``status``
+    401), or valid for another role (403)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServerUnavailableError(KronError, ConnectionError):
+    """No Kron server answered (refused, timed out, or no leader)."""
+
+
+class ServerError(KronError, RuntimeError):
+    """The server failed to carry out a request (HTTP 5xx); ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status

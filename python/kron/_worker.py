@@ -1,0 +1,297 @@
+"""``kron.Worker``: runs the tasks of a Kron server's timers, anywhere.
+
+A worker registers the task names it serves, then polls: a poll claims due runs of those tasks
+under a lease and answers each with a fencing token. The worker runs the task's function with
+the run's JSON payload and reports success or failure with that token; the server refuses a
+report whose token is stale (the lease expired and the run went to another worker). While
+tasks run, heartbeats extend their leases, so a long task keeps its run.
+
+Delivery is at-least-once: a worker that dies mid-task loses its lease and the run is retried
+elsewhere. Make tasks idempotent (``context["idempotency_key"]`` is the same for every attempt
+of one due run).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import signal
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import FrameType
+from typing import Any, TypeVar
+
+from ._client import parse_instant
+from ._errors import InvalidArgumentError, InvalidArgumentTypeError, KronError
+from ._http import Transport
+from ._runner import MAX_ERROR_CHARS, _event_loop
+
+logger = logging.getLogger("kron")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Longest a poll waits on the server for work before asking again.
+POLL_WAIT_S = 5.0
+
+
+class _Task:
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
+        try:
+            params = [
+                p
+                for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+            ]
+            self.takes_context = len(params) >= 2
+        except (TypeError, ValueError):
+            self.takes_context = False
+
+
+class Worker:
+    """Claims and runs due runs of the tasks registered with :meth:`task`.
+
+    ``concurrency`` tasks run at once (threads); ``lease_seconds`` is how long a claim holds a
+    run without a heartbeat (the server's default, 30 s, when ``None``); ``worker_id``
+    defaults to ``host-pid-random``. ``token`` defaults to the ``KRON_TOKEN`` environment
+    variable.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        lease_seconds: float | None = None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise InvalidArgumentTypeError(
+                f"concurrency must be an int, got {type(concurrency).__name__}", "concurrency"
+            )
+        if not 1 <= concurrency <= 1024:
+            raise InvalidArgumentError(
+                f"invalid concurrency {concurrency}: must be between 1 and 1024", "concurrency", concurrency
+            )
+        if lease_seconds is not None and (
+            isinstance(lease_seconds, bool)
+            or not isinstance(lease_seconds, (int, float))
+            or not lease_seconds > 0
+        ):
+            raise InvalidArgumentError(
+                f"invalid lease_seconds {lease_seconds!r}: must be a number of seconds > 0",
+                "lease_seconds",
+                lease_seconds,
+            )
+        if worker_id is None:
+            worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        elif not isinstance(worker_id, str) or not worker_id:
+            raise InvalidArgumentError(
+                f"invalid worker_id {worker_id!r}: must be a non-empty str", "worker_id", worker_id
+            )
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self._http = Transport(url, token, timeout=POLL_WAIT_S + 10.0)
+        self._tasks: dict[str, _Task] = {}
+        self._stop = threading.Event()
+        self._registered = False
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    def task(self, name: str) -> Callable[[F], F]:
+        """Registers the decorated function as the task ``name``. It takes ``payload``, or
+        ``(payload, context)`` with ``run_id``, ``timer_id``, ``attempt``, ``scheduled_at`` and
+        ``idempotency_key``; it may be ``async def``. An exception is a failed attempt, with its
+        traceback in the timer's history."""
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(f"invalid task name {name!r}: must be a non-empty str", "name", name)
+
+        def decorator(fn: F) -> F:
+            if not callable(fn):
+                raise InvalidArgumentTypeError(f"a task must be callable, got {type(fn).__name__}", "fn")
+            self._tasks[name] = _Task(fn)
+            self._registered = False
+            return fn
+
+        return decorator
+
+    def stop(self) -> None:
+        """Asks :meth:`run` to return once the tasks in progress have finished."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Polls and runs tasks until :meth:`stop`, SIGINT or SIGTERM; then finishes the tasks in
+        progress (reporting their outcomes) and returns."""
+        self._stop.clear()
+        restore = self._install_signal_handlers()
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="kron-worker-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="kron-worker") as pool:
+                while not self._stop.is_set():
+                    free = self._wait_for_slot()
+                    if free == 0:
+                        continue
+                    try:
+                        runs = self._poll(free, POLL_WAIT_S)
+                    except KronError as exc:
+                        logger.warning("kron worker %s: poll failed: %s", self.worker_id, exc)
+                        self._stop.wait(1.0)
+                        continue
+                    for run in runs:
+                        self._started()
+                        future: Future[None] = pool.submit(self._execute, run)
+                        future.add_done_callback(lambda _f: self._finished())
+                self._wait_idle()
+        finally:
+            self._stop.set()
+            heartbeat.join(timeout=5.0)
+            restore()
+
+    def run_once(self, timeout: float = 5.0) -> bool:
+        """Runs at most one poll's work (up to ``concurrency`` runs, waiting up to ``timeout``
+        seconds for one to be due); answers whether it ran something."""
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise InvalidArgumentError(
+                f"invalid timeout {timeout!r}: must be a number of seconds >= 0", "timeout", timeout
+            )
+        runs = self._poll(self.concurrency, float(timeout))
+        if not runs:
+            return False
+        if len(runs) == 1:
+            self._execute(runs[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="kron-worker") as pool:
+                list(pool.map(self._execute, runs))
+        return True
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        if self._registered:
+            return
+        body: dict[str, Any] = {"worker_id": self.worker_id, "tasks": sorted(self._tasks)}
+        if self.lease_seconds is not None:
+            body["lease_seconds"] = self.lease_seconds
+        self._http.request("POST", "/v1/workers/register", body)
+        self._registered = True
+
+    def _poll(self, max_runs: int, wait_s: float) -> list[dict[str, Any]]:
+        if not self._tasks:
+            raise InvalidArgumentError(
+                "this worker serves no task: register one with @worker.task(name)", "tasks", None
+            )
+        self._register()
+        body = {
+            "worker_id": self.worker_id,
+            "tasks": sorted(self._tasks),
+            "max_runs": max_runs,
+            "wait_ms": int(wait_s * 1000),
+        }
+        answer = self._http.request("POST", "/v1/workers/poll", body, timeout=wait_s + 10.0)
+        if answer is None:
+            return []
+        if isinstance(answer, dict) and "runs" in answer:
+            return [run for run in answer["runs"] if isinstance(run, dict)]
+        return [answer] if isinstance(answer, dict) else []
+
+    def _execute(self, run: dict[str, Any]) -> None:
+        task = self._tasks.get(str(run.get("task")))
+        run_id = str(run.get("run_id"))
+        body: dict[str, Any] = {"worker_id": self.worker_id, "fencing_token": run.get("fencing_token")}
+        if task is None:
+            body["error"] = f"this worker ({self.worker_id}) has no function for task {run.get('task')!r}"
+            self._report(run_id, "fail", body)
+            return
+        payload = run.get("payload")
+        try:
+            if task.takes_context:
+                result = task.fn(payload, _context(run))
+            else:
+                result = task.fn(payload)
+            if task.is_async or inspect.isawaitable(result):
+                _event_loop().run(result)
+        except BaseException as exc:  # noqa: BLE001 - every failure of a task is its outcome
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            body["error"] = text[-MAX_ERROR_CHARS:]
+            logger.error(
+                "kron worker %s: task %s (run %s) failed: %s", self.worker_id, run.get("task"), run_id, exc
+            )
+            self._report(run_id, "fail", body)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                self._stop.set()
+            return
+        self._report(run_id, "succeed", body)
+
+    def _report(self, run_id: str, outcome: str, body: dict[str, Any]) -> None:
+        try:
+            self._http.request("POST", f"/v1/runs/{run_id}/{outcome}", body)
+        except KronError as exc:
+            # A stale fencing token: the lease expired and the run went to another worker.
+            logger.warning(
+                "kron worker %s: the server refused the outcome of run %s: %s", self.worker_id, run_id, exc
+            )
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(1.0, (self.lease_seconds or 30.0) / 3.0)
+        while not self._stop.wait(interval):
+            try:
+                self._http.request("POST", "/v1/workers/heartbeat", {"worker_id": self.worker_id})
+            except KronError as exc:
+                logger.warning("kron worker %s: heartbeat failed: %s", self.worker_id, exc)
+
+    def _wait_for_slot(self) -> int:
+        with self._idle:
+            while self._in_flight >= self.concurrency and not self._stop.is_set():
+                self._idle.wait(0.5)
+            return 0 if self._stop.is_set() else self.concurrency - self._in_flight
+
+    def _started(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def _finished(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def _wait_idle(self) -> None:
+        with self._idle:
+            while self._in_flight > 0:
+                self._idle.wait(0.5)
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(_signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
+
+
+def _context(run: dict[str, Any]) -> dict[str, Any]:
+    scheduled = parse_instant(run.get("scheduled_at"))
+    iso = scheduled.isoformat() if hasattr(scheduled, "isoformat") else str(scheduled)
+    timer_id = str(run.get("timer_id"))
+    return {
+        "run_id": run.get("run_id"),
+        "timer_id": timer_id,
+        "attempt": run.get("attempt"),
+        "scheduled_at": scheduled,
+        "idempotency_key": f"{timer_id}:{iso}",
+    }
