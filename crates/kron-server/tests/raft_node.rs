@@ -327,3 +327,136 @@ async fn the_leaders_clock_ticks_and_expires_leases() {
     assert!(interrupted, "{:?}", kinds(&expired));
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_after_compaction_installs_a_snapshot() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start(config(dirs[0].path(), "n1", None))
+        .await
+        .unwrap();
+    leader_of(&n1).await;
+    one_run(&n1).await;
+    // Compact: snapshot, then drop every entry it covers.
+    n1.raft().trigger().snapshot().await.unwrap();
+    let mut metrics = n1.raft().metrics();
+    let snapshot = tokio::time::timeout(
+        Duration::from_secs(5),
+        metrics.wait_for(|m| m.snapshot.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .snapshot
+    .unwrap();
+    n1.raft().trigger().purge_log(snapshot.index).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        metrics.wait_for(|m| m.purged.is_some_and(|p| p.index >= snapshot.index)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let n2 = Node::start(config(dirs[1].path(), "n2", Some("n1")))
+        .await
+        .unwrap();
+    n1.join(n2.member()).await.unwrap();
+    let target = *n1.applied().borrow();
+    let mut applied = n2.applied();
+    tokio::time::timeout(Duration::from_secs(5), applied.wait_for(|i| *i >= target))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        n2.read(|e| e.snapshot()).await,
+        n1.read(|e| e.snapshot()).await
+    );
+    n2.shutdown().await.unwrap();
+    drop(n2);
+    // The installed state is in the follower's store too.
+    let reader = kron_store::Reader::open(dirs[1].path()).unwrap();
+    let timers: Vec<String> = reader
+        .timers()
+        .unwrap()
+        .iter()
+        .map(|t| t.def.id.to_string())
+        .collect();
+    assert_eq!(timers, ["t1", "t2"]);
+    n1.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_takes_over_when_the_leader_stops() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start(config(dirs[0].path(), "n1", None))
+        .await
+        .unwrap();
+    leader_of(&n1).await;
+    let n2 = Node::start(config(dirs[1].path(), "n2", Some("n1")))
+        .await
+        .unwrap();
+    let n3 = Node::start(config(dirs[2].path(), "n3", Some("n1")))
+        .await
+        .unwrap();
+    n1.join(n2.member()).await.unwrap();
+    n1.join(n3.member()).await.unwrap();
+    n1.propose(Input::Register {
+        at: n1.now(),
+        def: task_timer("kept", ScheduleSpec::Every { ms: 3_600_000 }),
+    })
+    .await
+    .unwrap();
+    n1.shutdown().await.unwrap();
+    drop(n1);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let leader = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no new leader");
+        if n2.cluster_status().role == "leader" {
+            break &n2;
+        }
+        if n3.cluster_status().role == "leader" {
+            break &n3;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(leader.read(|e| e.contains("kept")).await);
+    leader
+        .propose(Input::Pause {
+            at: leader.now(),
+            timer: "kept".to_string(),
+        })
+        .await
+        .unwrap();
+    for node in [n2, n3] {
+        node.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_listener_wants_the_cluster_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path(), "n1", None)).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", node.raft_addr());
+    let vote = serde_json::json!({"vote": {"leader_id": {"term": 1, "node_id": 1}, "committed": false}, "last_log_id": null});
+    for token in [None, Some("wrong")] {
+        let mut request = client.post(format!("{base}/raft/vote")).json(&vote);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 401);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"error": "unauthorized"}));
+    }
+    // Nothing else is served there.
+    let answer = client
+        .get(format!("{base}/v1/timers"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    node.shutdown().await.unwrap();
+}
