@@ -95,6 +95,13 @@ impl Node {
         }
         // The store first: it takes the directory's writer lock before any file is touched.
         let store = StateMachine::open_store(&config.data_dir)?;
+        if StateMachine::foreign_state(&store)? {
+            return Err(ServerError::Config(format!(
+                "invalid data_dir {:?}: it holds an embedded runtime's timers; a server needs a \
+                 directory of its own",
+                config.data_dir.display().to_string()
+            )));
+        }
         let log = LogStore::open(&config.data_dir.join(RAFT_DB_FILE))?;
         let state_machine = StateMachine::new(store, log.clone())?;
         let applied = state_machine.applied();
@@ -156,22 +163,19 @@ impl Node {
             let _ = serve.await;
         }));
 
-        if config.leader_id.is_none() {
-            let initialized = raft
-                .is_initialized()
-                .await
-                .map_err(|e| ServerError::Raft(e.to_string()))?;
-            if !initialized {
-                raft.initialize(BTreeMap::from([(id, info)]))
-                    .await
-                    .map_err(|e| ServerError::Raft(e.to_string()))?;
-            }
-        }
         tasks.push(tokio::spawn(clock_loop(shared.clone())));
-        Ok(Node {
+        let node = Node {
             shared,
             tasks: Mutex::new(tasks),
-        })
+        };
+        if config.leader_id.is_none() {
+            if let Err(e) = bootstrap(&raft, id, info).await {
+                // Release the directory before answering.
+                let _ = node.shutdown().await;
+                return Err(e);
+            }
+        }
+        Ok(node)
     }
 
     /// This node's Raft id.
@@ -245,6 +249,20 @@ impl Node {
         }
         result
     }
+}
+
+/// Makes this node the only voter of a new cluster, unless it already belongs to one.
+async fn bootstrap(raft: &Raft, id: NodeId, info: NodeInfo) -> Result<(), ServerError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| ServerError::Raft(e.to_string()))?;
+    if !initialized {
+        raft.initialize(BTreeMap::from([(id, info)]))
+            .await
+            .map_err(|e| ServerError::Raft(e.to_string()))?;
+    }
+    Ok(())
 }
 
 impl Drop for Node {

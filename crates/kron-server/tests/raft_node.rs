@@ -460,3 +460,25 @@ async fn the_raft_listener_wants_the_cluster_token() {
     assert_eq!(answer.status(), 404);
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_runtimes_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store =
+            kron_store::Store::open(dir.path(), kron_store::Durability::Normal).unwrap();
+        let mut engine = kron_core::engine::Engine::new(Default::default(), 1);
+        engine
+            .apply(Input::Register {
+                at: 1_000,
+                def: task_timer("local", ScheduleSpec::Every { ms: 60_000 }),
+            })
+            .unwrap();
+        store.commit(&engine.take_changes()).unwrap();
+    }
+    let refused = Node::start(config(dir.path(), "n1", None)).await;
+    let Err(error) = refused else {
+        panic!("an embedded directory was adopted");
+    };
+    assert!(error.to_string().contains("embedded runtime"), "{error}");
+}

@@ -142,6 +142,16 @@ impl StateMachine {
         Store::open(data_dir, Durability::Normal)
     }
 
+    /// Whether `store` holds timers or runs that no applied entry wrote: an embedded runtime's
+    /// directory, which a server must not adopt (its engine would not know them).
+    pub fn foreign_state(store: &Store) -> Result<bool, kron_store::StoreError> {
+        if store.meta(META_LAST_APPLIED)?.is_some() {
+            return Ok(false);
+        }
+        let state = store.load()?;
+        Ok(!state.timers.is_empty() || !state.runs.is_empty())
+    }
+
     /// The state machine over `store` (see [`StateMachine::open_store`]), its engine restored
     /// from the latest snapshot in `log`, if any.
     pub fn new(mut store: Store, log: LogStore) -> Result<StateMachine, StorageError> {
