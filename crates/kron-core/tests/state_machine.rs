@@ -612,6 +612,48 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
 }
 
 #[test]
+fn a_replica_reads_the_next_lease_deadline_the_last_token_and_every_record() {
+    let mut e = engine();
+    let def = definition("delta", 0, 0, 0, 0, 2, 2);
+    e.apply(Input::Register { at: T0, def })
+        .expect("valid task timer");
+    e.apply(Input::Tick {
+        at: T0 + 1_000,
+        capacity: 0,
+        batch: 8,
+    })
+    .expect("tick");
+    assert_eq!((e.next_lease_deadline(), e.last_fencing_token()), (None, 0));
+    let claimed = e
+        .apply(Input::Claim {
+            at: T0 + 1_000,
+            request: ClaimRequest {
+                worker: "w1".into(),
+                tasks: vec![],
+                tenant: Some("acme".into()),
+                limit: 10,
+                lease_until: T0 + 5_000,
+                token: 7,
+            },
+        })
+        .expect("claim");
+    assert!(matches!(claimed, Output::Claimed { runs } if runs.len() == 1));
+    assert_eq!(
+        (e.next_lease_deadline(), e.last_fencing_token()),
+        (Some(T0 + 5_000), 7)
+    );
+    let (timers, runs) = e.records();
+    assert_eq!(timers.len(), 1);
+    assert_eq!(runs.len(), 1);
+    // What a store must hold is what the snapshot restores.
+    let copy = Engine::from_snapshot(&e.snapshot()).expect("snapshot");
+    assert_eq!(copy.records(), (timers, runs));
+    e.apply(Input::ExpireLeases { at: T0 + 5_001 })
+        .expect("expiry");
+    assert_eq!(e.next_lease_deadline(), None);
+}
+
+#[test]
 fn a_task_definition_reads_back_from_its_stored_form_with_a_canonical_payload() {
     let def = definition("delta", 0, 0, 0, 0, 1, 2);
     let json = serde_json::to_string(&def).expect("serializes");

@@ -6,8 +6,15 @@
 //! instant and applying an entry never reads a clock, so every node reaches the same state.
 //!
 //! * [`backend`] — the seam between the HTTP layer and the replicated engine.
+//! * [`raft`] — the Raft types, the SQLite log store, the state machine over the engine, and
+//!   Raft RPC over HTTP.
+//! * [`node`] — a server node: start (bootstrap, join, resume), the leader's clock, and the
+//!   [`backend::Backend`] the HTTP layer serves.
 
 // Tests may unwrap; library code may not (workspace lint `clippy::unwrap_used`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
+pub mod error;
+pub mod node;
+pub mod raft;

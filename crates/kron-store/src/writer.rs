@@ -214,7 +214,17 @@ impl Store {
     /// `max_seq + 1`), upserts timers, deletes removed timers, upserts runs, deletes finished
     /// runs. All or nothing: on error nothing is written.
     pub fn commit(&mut self, changes: &Changes) -> Result<(), StoreError> {
-        if changes.is_empty() {
+        self.commit_with_meta(changes, &[])
+    }
+
+    /// [`Store::commit`], also setting `meta` entries (key, value) in the same transaction: a
+    /// replicated server records the last log entry applied beside what applying it changed.
+    pub fn commit_with_meta(
+        &mut self,
+        changes: &Changes,
+        meta: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() && meta.is_empty() {
             return Ok(());
         }
         let path = self.db_path.as_path();
@@ -271,9 +281,62 @@ impl Store {
             grouped::delete_runs(&tx, &changes.finished_runs)
                 .map_err(failed("deleting finished runs"))?;
         }
+        for (key, value) in meta {
+            set_meta(&tx, path, key, value)?;
+        }
         tx.commit().map_err(sql(path, "committing"))?;
         // Only once durable: after a failed (rolled back) commit the same seqs are used again.
         self.max_seq = seq;
+        Ok(())
+    }
+
+    /// A `meta` entry's value (see [`Store::commit_with_meta`]).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(sql(&self.db_path, "reading meta"))
+    }
+
+    /// Replaces every timer and run row with the given ones, and sets `meta` entries, in one
+    /// transaction; history stays. For a replica that installed a snapshot of another's state.
+    pub fn replace_state(
+        &mut self,
+        timers: &[TimerRecord],
+        runs: &[RunRecord],
+        meta: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        let path = self.db_path.as_path();
+        let _turn = self.turn.as_deref().map(WriteTurn::writer);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(path, "starting a commit"))?;
+        tx.execute_batch("DELETE FROM timer_defs; DELETE FROM timer_state; DELETE FROM runs;")
+            .map_err(sql(path, "clearing timers and runs"))?;
+        let failed = |what: &'static str| {
+            move |e: WriteError| match e {
+                WriteError::Sql(e) => sql_error(path, what, e),
+                WriteError::Value(detail) => StoreError::InvalidValue {
+                    path: path.to_path_buf(),
+                    what: "a record".to_string(),
+                    detail,
+                },
+            }
+        };
+        if !timers.is_empty() {
+            grouped::upsert_timers(&tx, timers).map_err(failed("writing timers"))?;
+        }
+        if !runs.is_empty() {
+            grouped::insert_runs(&tx, runs).map_err(failed("writing runs"))?;
+        }
+        for (key, value) in meta {
+            set_meta(&tx, path, key, value)?;
+        }
+        tx.commit().map_err(sql(path, "committing"))?;
         Ok(())
     }
 
@@ -568,6 +631,22 @@ fn now_ms() -> EpochMs {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as EpochMs)
         .unwrap_or(0)
+}
+
+/// Sets one `meta` entry inside a write transaction.
+fn set_meta(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
+    .map_err(sql(path, "writing meta"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -334,6 +334,53 @@ fn commit_replaces_and_deletes_rows() {
 }
 
 #[test]
+fn meta_entries_commit_with_changes_and_state_can_be_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    assert_eq!(store.meta("raft_last_applied").unwrap(), None);
+    store
+        .commit_with_meta(
+            &Changes {
+                timers: vec![timer("a"), timer("b")],
+                events: vec![event(1, "a", EventKind::TimerCreated, None)],
+                runs: vec![run(1, "a", RunPhase::Due)],
+                ..Changes::default()
+            },
+            &[("raft_last_applied", "7")],
+        )
+        .unwrap();
+    assert_eq!(
+        store.meta("raft_last_applied").unwrap().as_deref(),
+        Some("7")
+    );
+    // Meta alone is written too.
+    store
+        .commit_with_meta(&Changes::default(), &[("raft_last_applied", "8")])
+        .unwrap();
+    assert_eq!(
+        store.meta("raft_last_applied").unwrap().as_deref(),
+        Some("8")
+    );
+
+    store
+        .replace_state(
+            &[timer("c")],
+            &[run(2, "c", RunPhase::Due)],
+            &[("raft_last_applied", "20")],
+        )
+        .unwrap();
+    let state = store.load().unwrap();
+    assert_eq!(state.timers, vec![timer("c")]);
+    assert_eq!(state.runs, vec![run(2, "c", RunPhase::Due)]);
+    // History stays.
+    assert_eq!(store.history("a", 10).unwrap().len(), 1);
+    assert_eq!(
+        store.meta("raft_last_applied").unwrap().as_deref(),
+        Some("20")
+    );
+}
+
+#[test]
 fn new_runs_are_inserted_and_known_runs_updated_or_written_whole_when_missing() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());

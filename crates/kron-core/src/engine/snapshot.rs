@@ -77,6 +77,16 @@ struct TimerImage {
 }
 
 impl Engine {
+    /// Every timer's and every run's durable record (timers by name, runs by id): what a store
+    /// must hold for this state, e.g. after a replica installed a snapshot.
+    pub fn records(&self) -> (Vec<TimerRecord>, Vec<RunRecord>) {
+        let mut timers: Vec<TimerRecord> = self.timers.iter().map(|(_, t)| t.record()).collect();
+        timers.sort_unstable_by(|a, b| a.def.id.cmp(&b.def.id));
+        let mut runs: Vec<RunRecord> = self.runs.values().cloned().collect();
+        runs.sort_by_cached_key(|r| (r.run_id.sort_key(), r.run_id.clone()));
+        (timers, runs)
+    }
+
     /// Everything that drives this engine's future decisions, as bytes: equal for equal states.
     /// See the module documentation.
     pub fn snapshot(&self) -> Vec<u8> {

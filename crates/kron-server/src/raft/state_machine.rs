@@ -1,0 +1,378 @@
+//! The state machine: the embedded engine applying committed entries, and `DIR/kron.db`.
+//!
+//! Each committed entry's [`Input`](kron_core::input::Input) goes through
+//! [`Engine::apply`] (never a clock: the instant is in the input), and what it changed is written
+//! by [`Store::commit_with_meta`] together with the last applied log id and the membership, in
+//! one transaction: the same tables as embedded mode, so `kron job list/history` read a server's
+//! directory.
+//!
+//! Restart: the engine is the latest snapshot ([`Engine::from_snapshot`]) and openraft re-applies
+//! the committed entries after it. Entries up to the last applied id recorded in `kron.db` were
+//! written already: re-applying them moves the engine only, so no event is written twice.
+//!
+//! A snapshot is the engine's deterministic bytes ([`Engine::snapshot`]) with the last applied
+//! id and the membership (openraft's snapshot meta); installing one replaces the engine and the
+//! timer and run rows of `kron.db` (history stays).
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kron_core::engine::{Engine, EngineConfig};
+use kron_core::event::StoredEvent;
+use kron_store::{Durability, Store};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
+    StorageIOError, StoredMembership,
+};
+use tokio::sync::watch;
+
+use super::log_store::LogStore;
+use super::{NodeId, NodeInfo, Response, StorageError, TypeConfig};
+
+/// The seed of every node's engine: replicas must draw the same jitter and run ids.
+pub const ENGINE_SEED: u64 = 0x4b52_4f4e;
+
+/// `kron.db` meta keys written with each applied batch.
+const META_LAST_APPLIED: &str = "raft_last_applied";
+const META_MEMBERSHIP: &str = "raft_membership";
+
+/// The applied state, shared by the state machine (which openraft owns) and the node's readers.
+#[derive(Debug)]
+pub struct Applied {
+    inner: Mutex<Inner>,
+    index: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    store: Store,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, NodeInfo>,
+    /// The highest log index whose changes `kron.db` holds (`None`: none yet): re-applied
+    /// entries up to it write nothing.
+    stored_upto: Option<u64>,
+}
+
+impl Applied {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The engine is only changed between its own consistent steps; a panic elsewhere while
+        // holding the lock leaves it usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the applied engine.
+    pub fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&self.lock().engine)
+    }
+
+    /// The timer's latest `limit` events, oldest first.
+    pub fn history(&self, timer: &str, limit: usize) -> Result<Vec<StoredEvent>, String> {
+        self.lock()
+            .store
+            .history(timer, limit)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The last applied log index, watched.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.index.subscribe()
+    }
+
+    /// The last applied log id.
+    pub fn last_applied(&self) -> Option<LogId<NodeId>> {
+        self.lock().last_applied
+    }
+}
+
+/// The state machine openraft drives. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    applied: Arc<Applied>,
+    log: LogStore,
+    snapshots_built: Arc<AtomicU64>,
+}
+
+/// A snapshot as stored: its meta (JSON) length in 8 bytes, the meta, then the engine's bytes.
+fn encode_snapshot(
+    meta: &SnapshotMeta<NodeId, NodeInfo>,
+    data: &[u8],
+) -> Result<Vec<u8>, StorageError> {
+    let meta_bytes = serde_json::to_vec(meta)
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+    let mut out = Vec::with_capacity(8 + meta_bytes.len() + data.len());
+    out.extend_from_slice(&(meta_bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(&meta_bytes);
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+fn decode_snapshot(
+    bytes: &[u8],
+) -> Result<(SnapshotMeta<NodeId, NodeInfo>, Vec<u8>), StorageError> {
+    let bad = |detail: String| -> StorageError {
+        StorageIOError::read_snapshot(None, AnyError::error(detail)).into()
+    };
+    let (len, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or_else(|| bad("stored snapshot is shorter than its header".to_string()))?;
+    let len = usize::try_from(u64::from_be_bytes(*len))
+        .map_err(|_| bad("stored snapshot header is too large".to_string()))?;
+    if rest.len() < len {
+        return Err(bad("stored snapshot is truncated".to_string()));
+    }
+    let (meta, data) = rest.split_at(len);
+    let meta =
+        serde_json::from_slice(meta).map_err(|e| bad(format!("stored snapshot meta: {e}")))?;
+    Ok((meta, data.to_vec()))
+}
+
+fn store_err(e: kron_store::StoreError) -> StorageError {
+    StorageIOError::read_state_machine(&e).into()
+}
+
+impl StateMachine {
+    /// Opens the data directory's store: `DIR/kron.db`, taking the directory's writer lock.
+    /// Commits need not be fsynced: an entry whose changes a power loss took from `kron.db`
+    /// took its last applied id with them, and is applied again from the Raft log.
+    pub fn open_store(data_dir: &Path) -> Result<Store, kron_store::StoreError> {
+        Store::open(data_dir, Durability::Normal)
+    }
+
+    /// Whether `store` holds timers or runs that no applied entry wrote: an embedded runtime's
+    /// directory, which a server must not adopt (its engine would not know them).
+    pub fn foreign_state(store: &Store) -> Result<bool, kron_store::StoreError> {
+        if store.meta(META_LAST_APPLIED)?.is_some() {
+            return Ok(false);
+        }
+        let state = store.load()?;
+        Ok(!state.timers.is_empty() || !state.runs.is_empty())
+    }
+
+    /// The state machine over `store` (see [`StateMachine::open_store`]), its engine restored
+    /// from the latest snapshot in `log`, if any.
+    pub fn new(mut store: Store, log: LogStore) -> Result<StateMachine, StorageError> {
+        let snapshot = log
+            .load_snapshot()
+            .map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?;
+        let (engine, last_applied, membership) = match snapshot {
+            Some(bytes) => {
+                let (meta, data) = decode_snapshot(&bytes)?;
+                let engine = Engine::from_snapshot(&data).map_err(|e| {
+                    StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
+                })?;
+                (engine, meta.last_log_id, meta.last_membership)
+            }
+            None => (
+                Engine::new(EngineConfig::default(), ENGINE_SEED),
+                None,
+                StoredMembership::default(),
+            ),
+        };
+        let stored: Option<LogId<NodeId>> =
+            match store.meta(META_LAST_APPLIED).map_err(store_err)? {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))?,
+                None => None,
+            };
+        let mut stored_upto = stored.map(|id| id.index);
+        let snapshot_index = last_applied.map(|id| id.index);
+        if stored_upto < snapshot_index {
+            // A snapshot was installed but the process stopped before `kron.db` took it.
+            let (timers, runs) = engine.records();
+            let last = json(&last_applied)?;
+            let members = json(&membership)?;
+            store
+                .replace_state(
+                    &timers,
+                    &runs,
+                    &[(META_LAST_APPLIED, &last), (META_MEMBERSHIP, &members)],
+                )
+                .map_err(store_err)?;
+            stored_upto = snapshot_index;
+        }
+        let index = last_applied.map_or(0, |id| id.index);
+        Ok(StateMachine {
+            applied: Arc::new(Applied {
+                inner: Mutex::new(Inner {
+                    engine,
+                    store,
+                    last_applied,
+                    membership,
+                    stored_upto,
+                }),
+                index: watch::Sender::new(index),
+            }),
+            log,
+            snapshots_built: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The applied state, for reads.
+    pub fn applied(&self) -> Arc<Applied> {
+        self.applied.clone()
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|e| StorageIOError::write_state_machine(&e).into())
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (data, last_log_id, last_membership) = {
+            let inner = self.applied.lock();
+            (
+                inner.engine.snapshot(),
+                inner.last_applied,
+                inner.membership.clone(),
+            )
+        };
+        let count = self.snapshots_built.fetch_add(1, Ordering::Relaxed) + 1;
+        let snapshot_id = match last_log_id {
+            Some(id) => format!("{}-{}-{count}", id.leader_id, id.index),
+            None => format!("--{count}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        };
+        let stored = encode_snapshot(&meta, &data)?;
+        self.log
+            .save_snapshot(&stored)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, NodeInfo>), StorageError> {
+        let inner = self.applied.lock();
+        Ok((inner.last_applied, inner.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut inner = self.applied.lock();
+        let mut replies = Vec::new();
+        let mut dirty = false;
+        for entry in entries {
+            let result = match entry.payload {
+                EntryPayload::Blank => Ok(kron_core::input::Output::Applied),
+                EntryPayload::Normal(input) => inner.engine.apply(input),
+                EntryPayload::Membership(membership) => {
+                    inner.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    Ok(kron_core::input::Output::Applied)
+                }
+            };
+            inner.last_applied = Some(entry.log_id);
+            if inner
+                .stored_upto
+                .is_some_and(|upto| entry.log_id.index <= upto)
+            {
+                // Applied and written before a restart: the engine catches up, nothing is
+                // written twice.
+                drop(inner.engine.take_changes());
+            } else {
+                dirty = true;
+            }
+            replies.push(Response { result });
+        }
+        if dirty {
+            // One transaction for the whole batch (group commit).
+            let changes = inner.engine.take_changes();
+            let last = json(&inner.last_applied)?;
+            let members = json(&inner.membership)?;
+            let inner = &mut *inner;
+            inner
+                .store
+                .commit_with_meta(
+                    &changes,
+                    &[(META_LAST_APPLIED, &last), (META_MEMBERSHIP, &members)],
+                )
+                .map_err(|e| StorageIOError::write_state_machine(&e))?;
+            inner.stored_upto = inner.last_applied.map(|id| id.index);
+        }
+        let index = inner.last_applied.map_or(0, |id| id.index);
+        drop(inner);
+        self.applied.index.send_replace(index);
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> StateMachine {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, NodeInfo>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let engine = Engine::from_snapshot(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        // The snapshot first: if the process stops before `kron.db` takes it, opening redoes
+        // the replacement (see `StateMachine::open`).
+        let stored = encode_snapshot(meta, &data)?;
+        self.log
+            .save_snapshot(&stored)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let (timers, runs) = engine.records();
+        let last = json(&meta.last_log_id)?;
+        let members = json(&meta.last_membership)?;
+        {
+            let mut inner = self.applied.lock();
+            inner
+                .store
+                .replace_state(
+                    &timers,
+                    &runs,
+                    &[(META_LAST_APPLIED, &last), (META_MEMBERSHIP, &members)],
+                )
+                .map_err(|e| StorageIOError::write_state_machine(&e))?;
+            inner.engine = engine;
+            inner.last_applied = meta.last_log_id;
+            inner.membership = meta.last_membership.clone();
+            inner.stored_upto = meta.last_log_id.map(|id| id.index);
+        }
+        self.applied
+            .index
+            .send_replace(meta.last_log_id.map_or(0, |id| id.index));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let bytes = self
+            .log
+            .load_snapshot()
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => {
+                let (meta, data) = decode_snapshot(&bytes)?;
+                Ok(Some(Snapshot {
+                    meta,
+                    snapshot: Box::new(Cursor::new(data)),
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! [`RaftLog`]: a replicated server's Raft log and its small durable values (vote, committed
+//! position, last purged entry, latest snapshot), in their own SQLite file beside `kron.db`.
+//!
+//! Entries and values are opaque bytes: what they mean is the server's business (its Raft
+//! library's types); this file only keeps them, in index order, durably. A separate file, not
+//! tables of `kron.db`: the log is written on every replication round, often by a different task
+//! than the one applying entries, and its pages come and go with compaction; keeping it apart
+//! leaves `kron.db` with exactly the embedded mode's schema, which the command line reads.
+//!
+//! Writes run with `synchronous=FULL`: an entry or a vote acknowledged to a peer must survive a
+//! power loss, or the cluster could lose a committed write or elect two leaders in one term.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::{io_error, sql, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS raft_log (
+    idx   INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raft_meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The Raft log file of a server's data directory. See the module documentation.
+#[derive(Debug)]
+pub struct RaftLog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl RaftLog {
+    /// Opens (creating if needed) the log at `path`.
+    pub fn open(path: &Path) -> Result<RaftLog, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        }
+        let conn = Connection::open(path).map_err(sql(path, "opening the raft log"))?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql(path, "switching to WAL mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::ReadOnly {
+                path: path.to_path_buf(),
+                detail: format!("could not switch to WAL mode (journal_mode stayed {mode:?})"),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql(path, "setting synchronous"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(sql(path, "creating the raft log tables"))?;
+        Ok(RaftLog {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes entries (index, bytes), replacing any at the same index, in one transaction.
+    pub fn append(&mut self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let path = self.path.as_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(path, "starting an append"))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?1, ?2)")
+                .map_err(sql(path, "appending entries"))?;
+            for (index, bytes) in entries {
+                stmt.execute(rusqlite::params![to_sql(path, *index)?, bytes])
+                    .map_err(sql(path, "appending entries"))?;
+            }
+        }
+        tx.commit().map_err(sql(path, "committing entries"))
+    }
+
+    /// Entries with `start <= index < end`, in index order.
+    pub fn range(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let path = self.path.as_path();
+        let end = i64::try_from(end).unwrap_or(i64::MAX);
+        let start = i64::try_from(start).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT idx, entry FROM raft_log WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )
+            .map_err(sql(path, "reading entries"))?;
+        let rows = stmt
+            .query_map([start, end], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(sql(path, "reading entries"))?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (index, bytes) = row.map_err(sql(path, "reading entries"))?;
+            entries.push((index.max(0) as u64, bytes));
+        }
+        Ok(entries)
+    }
+
+    /// The entry with the highest index.
+    pub fn last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT idx, entry FROM raft_log ORDER BY idx DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?.max(0) as u64,
+                        row.get::<_, Vec<u8>>(1)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql(&self.path, "reading the last entry"))
+    }
+
+    /// Deletes every entry at `index` or above (a new leader overwrote them).
+    pub fn truncate_from(&mut self, index: u64) -> Result<(), StoreError> {
+        let path = self.path.as_path();
+        self.conn
+            .execute(
+                "DELETE FROM raft_log WHERE idx >= ?1",
+                [to_sql(path, index)?],
+            )
+            .map_err(sql(path, "truncating the log"))?;
+        Ok(())
+    }
+
+    /// Deletes every entry at `index` or below and sets `key` to `value` (the record of what
+    /// was purged), in one transaction.
+    pub fn purge_upto(&mut self, index: u64, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let path = self.path.as_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(path, "starting a purge"))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
+            rusqlite::params![key, value],
+        )
+        .map_err(sql(path, "recording the purge"))?;
+        tx.execute(
+            "DELETE FROM raft_log WHERE idx <= ?1",
+            [to_sql(path, index)?],
+        )
+        .map_err(sql(path, "purging the log"))?;
+        tx.commit().map_err(sql(path, "committing the purge"))
+    }
+
+    /// A stored value.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM raft_meta WHERE key = ?1", [key], |row| {
+                row.get::<_, Vec<u8>>(0)
+            })
+            .optional()
+            .map_err(sql(&self.path, "reading the raft state"))
+    }
+
+    /// Stores a value, durably before returning.
+    pub fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
+                rusqlite::params![key, value],
+            )
+            .map_err(sql(&self.path, "writing the raft state"))?;
+        Ok(())
+    }
+}
+
+fn to_sql(path: &Path, index: u64) -> Result<i64, StoreError> {
+    i64::try_from(index).map_err(|_| StoreError::InvalidValue {
+        path: path.to_path_buf(),
+        what: "a log index".to_string(),
+        detail: format!("{index} is above {}", i64::MAX),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_reads_truncates_and_purges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        let mut log = RaftLog::open(&path).unwrap();
+        let entries: Vec<(u64, Vec<u8>)> = (1..=5).map(|i| (i, vec![i as u8])).collect();
+        log.append(&entries).unwrap();
+        assert_eq!(log.range(2, 4).unwrap(), vec![(2, vec![2]), (3, vec![3])]);
+        assert_eq!(log.last().unwrap(), Some((5, vec![5])));
+        log.truncate_from(4).unwrap();
+        assert_eq!(log.last().unwrap(), Some((3, vec![3])));
+        log.purge_upto(2, "purged", b"2").unwrap();
+        assert_eq!(log.range(0, 10).unwrap(), vec![(3, vec![3])]);
+        assert_eq!(log.get("purged").unwrap(), Some(b"2".to_vec()));
+        log.put("vote", b"v").unwrap();
+        drop(log);
+        let log = RaftLog::open(&path).unwrap();
+        assert_eq!(log.get("vote").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(log.last().unwrap(), Some((3, vec![3])));
+    }
+}
