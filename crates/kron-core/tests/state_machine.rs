@@ -524,6 +524,16 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
         batch: 8,
     };
     assert!(e.apply(tick).expect("tick").into_dispatched().is_empty());
+    // What a server asks before proposing a claim.
+    let send = ["send".to_string()];
+    assert!(e.has_claimable(&send, Some("acme"), T0 + 1_000));
+    assert!(e.has_claimable(&[], Some("acme"), T0 + 1_000));
+    assert!(!e.has_claimable(&send, None, T0 + 1_000));
+    assert!(!e.has_claimable(&["other".to_string()], Some("acme"), T0 + 1_000));
+    assert_eq!(
+        (e.claimable_count(), e.last_token(), e.lease_count()),
+        (1, 0, 0)
+    );
     let claim = |token: u64, tenant: Option<&str>, at: EpochMs| Input::Claim {
         at,
         request: ClaimRequest {
@@ -544,6 +554,14 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
     };
     assert_eq!(runs.len(), 1);
     let run = runs[0].clone();
+    assert!(!e.has_claimable(&send, Some("acme"), T0 + 1_000));
+    assert_eq!((e.last_token(), e.lease_count()), (2, 1));
+    assert_eq!(e.lease(&run.run_id).map(|l| l.token), Some(2));
+    assert_eq!(e.leases().count(), 1);
+    assert_eq!(
+        e.run(&run.run_id).map(|r| r.timer_id.as_str()),
+        Some("delta")
+    );
     assert_eq!(
         (run.task.as_str(), run.payload.as_str(), run.token),
         ("send", r#"{"n":[1,2],"to":"delta"}"#, 2)

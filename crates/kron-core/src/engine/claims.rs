@@ -274,3 +274,63 @@ impl Engine {
         expired
     }
 }
+
+/// Read-only views of claims, for a server's worker protocol and metrics.
+impl Engine {
+    /// The highest fencing token a claim used: the next claim must use a higher one.
+    pub fn last_token(&self) -> u64 {
+        self.last_token
+    }
+
+    /// The lease a claimed run is running under, if it is.
+    pub fn lease(&self, run: &RunId) -> Option<&Lease> {
+        self.leases.get(run)
+    }
+
+    /// Every lease, by run id.
+    pub fn leases(&self) -> impl Iterator<Item = (&RunId, &Lease)> {
+        self.leases.iter()
+    }
+
+    /// A run in flight (due, running or waiting to retry); finished runs are gone.
+    pub fn run(&self, run: &RunId) -> Option<&crate::run::RunRecord> {
+        self.runs.get(run)
+    }
+
+    /// Runs currently held by workers under leases.
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+
+    /// Whether a claim for `tasks` (empty: any) of `tenant` at `at` would start at least one
+    /// parked run: lets a server skip proposing a claim that can only come back empty.
+    pub fn has_claimable(&self, tasks: &[String], tenant: Option<&str>, at: EpochMs) -> bool {
+        self.claimable
+            .iter()
+            .take_while(|(fire_at, _, _)| *fire_at <= at)
+            .any(|(fire_at, _, run_id)| {
+                let Some(run) = self
+                    .runs
+                    .get(run_id)
+                    .filter(|r| r.phase != RunPhase::Running && r.fire_at == *fire_at)
+                else {
+                    return false;
+                };
+                let Some(timer) = self.timers.get(&run.timer_id) else {
+                    return false;
+                };
+                let Some(task) = timer.policy.task.as_deref() else {
+                    return false;
+                };
+                let held = timer.lifecycle == Lifecycle::Orphaned
+                    || (timer.lifecycle == Lifecycle::Paused && !run.manual);
+                let wanted = tasks.is_empty() || tasks.iter().any(|t| **t == *task.task);
+                !held && wanted && task.tenant.as_deref() == tenant
+            })
+    }
+
+    /// Parked runs waiting for a worker (due or not yet), of every task and tenant.
+    pub fn claimable_count(&self) -> usize {
+        self.claimable.len()
+    }
+}
