@@ -6,8 +6,18 @@
 //! instant and applying an entry never reads a clock, so every node reaches the same state.
 //!
 //! * [`backend`] — the seam between the HTTP layer and the replicated engine.
+//! * [`http`] — the HTTP API (one router per resource) and [`http::serve`];
+//!   [`auth`] (tokens, roles, tenants), [`audit`] (the hash-chained audit log),
+//!   [`workers`] (the leader-local worker registry), [`metrics`], [`openapi`], [`setup`].
 
 // Tests may unwrap; library code may not (workspace lint `clippy::unwrap_used`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod audit;
+pub mod auth;
 pub mod backend;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod setup;
+pub mod workers;
