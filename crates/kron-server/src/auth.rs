@@ -486,6 +486,30 @@ mod tests {
     }
 
     #[test]
+    fn raft_traffic_needs_a_raft_or_admin_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let (auth, generated) = Auth::open(dir.path(), Some("shared")).unwrap();
+        assert_eq!(generated, None);
+        std::fs::write(
+            dir.path().join(TOKENS_FILE),
+            r#"{"tokens": [{"name": "r", "token": "raft-token", "role": "raft"},
+                           {"name": "o", "token": "op-token", "role": "operator"}]}"#,
+        )
+        .unwrap();
+        assert!(auth.authorize_raft(Some("Bearer shared"), 0).is_ok());
+        assert!(auth.authorize_raft(Some("Bearer raft-token"), 0).is_ok());
+        assert!(matches!(
+            auth.authorize_raft(Some("Bearer op-token"), 0),
+            Err(RaftRefusal::Forbidden(_))
+        ));
+        assert!(matches!(
+            auth.authorize_raft(None, 0),
+            Err(RaftRefusal::Unauthorized(AuthFailure::Missing))
+        ));
+        assert!(!dir.path().join(ADMIN_TOKEN_FILE).exists());
+    }
+
+    #[test]
     fn token_file_errors_fail_closed() {
         let dir = tempfile::tempdir().unwrap();
         let (auth, _) = Auth::open(dir.path(), Some("root")).unwrap();

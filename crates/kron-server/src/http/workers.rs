@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::edge::{AuditTarget, NothingWritten};
-use super::wire::claimed_json;
+use super::wire::{claimed_json, tenant_of};
 use super::{Api, ApiError, JsonBody};
 use crate::auth::Principal;
 use crate::backend::{Backend, WriteError};
@@ -187,18 +187,30 @@ async fn heartbeat<B: Backend>(
     JsonBody(req): JsonBody<HeartbeatRequest>,
 ) -> Result<Response, ApiError> {
     check_worker_id(&req.worker_id)?;
-    let info = known_worker(&api, &who, &req.worker_id, &[]);
+    // A worker this node does not know (it registered with an earlier leader) keeps its runs
+    // under the default lease until it registers again; it is not registered here with no
+    // tasks, which would let its next poll claim any task.
+    let lease_seconds = api
+        .workers
+        .touch(&req.worker_id, api.backend.now())
+        .map_or(api.config.default_lease_seconds, |w| w.lease_seconds);
     let worker = req.worker_id.clone();
+    // Only runs of timers the token may see: a worker id of another tenant is not this
+    // token's to keep alive.
     let held: Vec<(RunId, u64)> = api
         .backend
         .read(move |e| {
             e.leases()
                 .filter(|(_, lease)| lease.worker == worker)
+                .filter(|(run, _)| {
+                    let def = e.run(run).and_then(|r| e.definition(&r.timer_id));
+                    def.is_some_and(|d| who.sees(tenant_of(&d)))
+                })
                 .map(|(run, lease)| (run.clone(), lease.token))
                 .collect()
         })
         .await;
-    let lease_ms = info.lease_seconds as i64 * 1000;
+    let lease_ms = lease_seconds as i64 * 1000;
     let mut leases = Vec::new();
     let mut lost = Vec::new();
     for (run, token) in held {

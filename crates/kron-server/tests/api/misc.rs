@@ -172,6 +172,85 @@ async fn the_description_covers_every_route() {
 /// A node that is not the leader: reads answer, writes are refused.
 struct Follower(LocalBackend);
 
+/// A leader whose membership changes succeed.
+struct Leader(LocalBackend);
+
+impl Backend for Leader {
+    fn now(&self) -> EpochMs {
+        self.0.now()
+    }
+    fn propose(&self, input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send {
+        self.0.propose(input)
+    }
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send {
+        self.0.read(f)
+    }
+    fn history(
+        &self,
+        timer: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, String>> + Send {
+        self.0.history(timer, limit)
+    }
+    fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.applied()
+    }
+    fn cluster_status(&self) -> ClusterStatus {
+        self.0.cluster_status()
+    }
+    fn join(&self, _member: Member) -> impl Future<Output = Result<(), WriteError>> + Send {
+        std::future::ready(Ok(()))
+    }
+    fn leave(&self, _node_id: &str) -> impl Future<Output = Result<(), WriteError>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
+
+async fn call<B: Backend>(
+    api: &Arc<Api<B>>,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let response = api.router().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn join_and_leave_on_a_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig::new(dir.path(), Some(ADMIN.to_string())).unwrap();
+    let api = Api::open(Arc::new(Leader(LocalBackend::new(T0))), config).unwrap();
+    let join =
+        json!({"node_id": "n2", "http_addr": "127.0.0.1:7381", "raft_addr": "127.0.0.1:7382"});
+    assert_eq!(
+        call(&api, "/v1/cluster/join", join).await,
+        (StatusCode::OK, json!({"joined": true}))
+    );
+    assert_eq!(
+        call(&api, "/v1/cluster/leave", json!({"node_id": "n2"})).await,
+        (StatusCode::OK, json!({"left": true}))
+    );
+    let records = kron_server::audit::read_records(&dir.path().join("kron.audit.jsonl")).unwrap();
+    let targets: Vec<&str> = records
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["n2", "n2"]);
+}
+
 impl Backend for Follower {
     fn now(&self) -> EpochMs {
         self.0.now()
@@ -219,18 +298,14 @@ async fn writes_to_a_follower_are_409_not_leader() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig::new(dir.path(), Some(ADMIN.to_string())).unwrap();
     let api = Api::open(Arc::new(Follower(LocalBackend::new(T0))), config).unwrap();
-    let request = axum::http::Request::builder()
-        .method("POST")
-        .uri("/v1/timers")
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .body(axum::body::Body::from(every("t", "job", "1m").to_string()))
-        .unwrap();
-    let response = api.router().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::CONFLICT);
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let (status, body) = call(&api, "/v1/timers", every("t", "job", "1m")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Reads answer on a follower: the timer is unknown here.
+    let (status, other) = call(&api, "/v1/timers/t/pause", json!({})).await;
+    assert_eq!(
+        (status, other["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no timer named \"t\""))
+    );
     assert_eq!(
         body,
         json!({"error": "not_leader", "leader_id": "n1", "leader_http": "127.0.0.1:7379"})

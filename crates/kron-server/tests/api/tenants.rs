@@ -85,6 +85,23 @@ async fn tenants_see_write_and_claim_only_their_own() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nor keep its lease alive.
+    let (_, beat) = s
+        .post(
+            "/v1/workers/heartbeat",
+            "worker-b-t",
+            json!({"worker_id": "wa"}),
+        )
+        .await;
+    assert_eq!(beat["leases"], json!([]));
+    let (_, beat) = s
+        .post(
+            "/v1/workers/heartbeat",
+            "worker-a-t",
+            json!({"worker_id": "wa"}),
+        )
+        .await;
+    assert_eq!(beat["leases"][0]["run_id"], run["run_id"]);
     let (_, plain) = s
         .post(
             "/v1/workers/poll",
