@@ -562,6 +562,20 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
         e.run(&run.run_id).map(|r| r.timer_id.as_str()),
         Some("delta")
     );
+    let claimed: Vec<_> = e
+        .take_changes()
+        .events
+        .into_iter()
+        .filter(|ev| ev.kind == kron_core::event::EventKind::RunClaimed)
+        .collect();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (
+            claimed[0].detail.worker.as_deref(),
+            claimed[0].detail.fencing_token
+        ),
+        (Some("w1"), Some(2))
+    );
     assert_eq!(
         (run.task.as_str(), run.payload.as_str(), run.token),
         ("send", r#"{"n":[1,2],"to":"delta"}"#, 2)
@@ -595,6 +609,13 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
             runs: vec![run.run_id.clone()]
         }
     );
+    let kinds: Vec<&str> = e
+        .take_changes()
+        .events
+        .iter()
+        .map(|ev| ev.kind.as_str())
+        .collect();
+    assert_eq!(kinds[..2], ["RUN_LEASE_EXPIRED", "RUN_INTERRUPTED"]);
     let late = e.apply(Input::Complete {
         at: T0 + 31_002,
         run: run.run_id.clone(),

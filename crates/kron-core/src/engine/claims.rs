@@ -171,6 +171,19 @@ impl Engine {
                 token: req.token,
             };
             self.leases.insert(run_id.clone(), lease);
+            let detail = EventDetail {
+                scheduled_at: Some(dispatch.scheduled_at),
+                worker: Some(req.worker.clone()),
+                fencing_token: Some(req.token),
+                ..Default::default()
+            };
+            self.emit(
+                at,
+                &dispatch.timer_id,
+                EventKind::RunClaimed,
+                Some((&run_id, dispatch.attempt)),
+                detail,
+            );
             let Some(task) = self.timers.at(key).and_then(|t| t.policy.task.clone()) else {
                 continue;
             };
@@ -252,16 +265,32 @@ impl Engine {
             .map(|(run, _)| run.clone())
             .collect();
         for run_id in &expired {
-            self.leases.remove(run_id);
+            let lease = self.leases.remove(run_id);
             let Some(run) = self.runs.get(run_id) else {
                 continue;
             };
+            let (timer_id, attempt, scheduled_at) =
+                (run.timer_id.clone(), run.attempt, run.scheduled_at);
+            if let Some(lease) = lease {
+                let detail = EventDetail {
+                    scheduled_at: Some(scheduled_at),
+                    worker: Some(lease.worker),
+                    fencing_token: Some(lease.token),
+                    ..Default::default()
+                };
+                self.emit(
+                    at,
+                    &timer_id,
+                    EventKind::RunLeaseExpired,
+                    Some((run_id, attempt)),
+                    detail,
+                );
+            }
             let detail = EventDetail {
-                scheduled_at: Some(run.scheduled_at),
+                scheduled_at: Some(scheduled_at),
                 error: Some(LEASE_EXPIRED.to_string()),
                 ..Default::default()
             };
-            let (timer_id, attempt) = (run.timer_id.clone(), run.attempt);
             self.emit(
                 at,
                 &timer_id,

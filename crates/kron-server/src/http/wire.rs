@@ -77,8 +77,8 @@ pub fn status_json(view: &TimerView) -> Value {
     })
 }
 
-/// A history event: embedded mode's keys, plus `worker_id` (the claiming worker, when the
-/// event records one).
+/// A history event: embedded mode's keys, plus `worker_id` and `fencing_token` (of
+/// `RUN_CLAIMED` and `RUN_LEASE_EXPIRED`; `null` on other events).
 pub fn event_json(stored: &StoredEvent) -> Value {
     let e = &stored.event;
     let d = &e.detail;
@@ -98,7 +98,8 @@ pub fn event_json(stored: &StoredEvent) -> Value {
         "manual": d.manual,
         "schedule": d.schedule,
         "next_run_at": instant(d.next_run_at),
-        "worker_id": Value::Null,
+        "worker_id": d.worker,
+        "fencing_token": d.fencing_token,
     })
 }
 

@@ -110,8 +110,17 @@ async fn a_run_is_polled_and_succeeds_once() {
         .collect();
     assert_eq!(
         kinds,
-        ["TIMER_CREATED", "RUN_DUE", "RUN_STARTED", "RUN_SUCCEEDED"]
+        [
+            "TIMER_CREATED",
+            "RUN_DUE",
+            "RUN_STARTED",
+            "RUN_CLAIMED",
+            "RUN_SUCCEEDED"
+        ]
     );
+    assert_eq!(history[3]["worker_id"], "w1");
+    assert_eq!(history[3]["fencing_token"], token);
+    assert_eq!(history[2]["worker_id"], Value::Null);
 }
 
 #[tokio::test]
@@ -181,16 +190,24 @@ async fn a_failed_attempt_is_retried_and_an_expired_lease_fences_the_late_worker
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, history) = s.get("/v1/timers/t/history", ADMIN).await;
-    let interrupted = history
-        .as_array()
-        .unwrap()
+    let events = history.as_array().unwrap();
+    let expired = events
         .iter()
-        .find(|e| e["kind"] == "RUN_INTERRUPTED")
+        .position(|e| e["kind"] == "RUN_LEASE_EXPIRED")
         .unwrap();
-    assert!(interrupted["error"]
+    assert_eq!(events[expired]["worker_id"], "w1");
+    assert_eq!(events[expired]["fencing_token"], second["fencing_token"]);
+    assert_eq!(events[expired + 1]["kind"], "RUN_INTERRUPTED");
+    assert!(events[expired + 1]["error"]
         .as_str()
         .unwrap()
         .contains("lease expired"));
+    let claimers: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "RUN_CLAIMED")
+        .map(|e| e["worker_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(claimers, ["w1", "w1", "w2"]);
     let (_, status_dict) = s.get("/v1/timers/t", ADMIN).await;
     assert_eq!(status_dict["state"], "completed");
     assert_eq!(status_dict["failure_count"], 2);
