@@ -529,6 +529,10 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
     assert!(e.has_claimable(&send, Some("acme"), T0 + 1_000));
     assert!(e.has_claimable(&[], Some("acme"), T0 + 1_000));
     assert!(!e.has_claimable(&send, None, T0 + 1_000));
+    assert!(e
+        .first_claimable(&send, Some("acme"))
+        .is_some_and(|t| t <= T0 + 1_000));
+    assert_eq!(e.first_claimable(&send, None), None);
     assert!(!e.has_claimable(&["other".to_string()], Some("acme"), T0 + 1_000));
     assert_eq!(
         (e.claimable_count(), e.last_token(), e.lease_count()),

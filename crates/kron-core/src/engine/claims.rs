@@ -334,10 +334,17 @@ impl Engine {
     /// Whether a claim for `tasks` (empty: any) of `tenant` at `at` would start at least one
     /// parked run: lets a server skip proposing a claim that can only come back empty.
     pub fn has_claimable(&self, tasks: &[String], tenant: Option<&str>, at: EpochMs) -> bool {
+        self.first_claimable(tasks, tenant)
+            .is_some_and(|fire_at| fire_at <= at)
+    }
+
+    /// When the oldest parked run a claim for `tasks` (empty: any) of `tenant` could start
+    /// becomes claimable (a tick parks runs a little ahead of their instant): a waiting worker
+    /// is woken then.
+    pub fn first_claimable(&self, tasks: &[String], tenant: Option<&str>) -> Option<EpochMs> {
         self.claimable
             .iter()
-            .take_while(|(fire_at, _, _)| *fire_at <= at)
-            .any(|(fire_at, _, run_id)| {
+            .find(|(fire_at, _, run_id)| {
                 let Some(run) = self
                     .runs
                     .get(run_id)
@@ -356,6 +363,7 @@ impl Engine {
                 let wanted = tasks.is_empty() || tasks.iter().any(|t| **t == *task.task);
                 !held && wanted && task.tenant.as_deref() == tenant
             })
+            .map(|(fire_at, _, _)| *fire_at)
     }
 
     /// Parked runs waiting for a worker (due or not yet), of every task and tenant.

@@ -245,6 +245,13 @@ async fn heartbeat<B: Backend>(
     Ok(answer)
 }
 
+/// What one claim attempt found.
+struct Claimed {
+    runs: Vec<ClaimedRun>,
+    /// When nothing was claimable: when the next matching parked run becomes claimable.
+    next: Option<i64>,
+}
+
 /// One claim under the node's claim lock, with the engine's last token + 1; nothing is
 /// proposed when no parked run matches.
 async fn claim_once<B: Backend>(
@@ -253,21 +260,33 @@ async fn claim_once<B: Backend>(
     worker: &WorkerInfo,
     tasks: &[String],
     limit: u32,
-) -> Result<Vec<ClaimedRun>, ApiError> {
+) -> Result<Claimed, ApiError> {
     let _serialized = api.claims.lock().await;
     let now = api.backend.now();
     let (probe_tasks, probe_tenant) = (tasks.to_vec(), who.tenant.clone());
-    let (claimable, last_token) = api
+    let (first, last_token) = api
         .backend
         .read(move |e| {
             (
-                e.has_claimable(&probe_tasks, probe_tenant.as_deref(), now),
+                e.first_claimable(&probe_tasks, probe_tenant.as_deref()),
                 e.last_token(),
             )
         })
         .await;
-    if !claimable {
-        return Ok(Vec::new());
+    match first {
+        None => {
+            return Ok(Claimed {
+                runs: Vec::new(),
+                next: None,
+            })
+        }
+        Some(at) if at > now => {
+            return Ok(Claimed {
+                runs: Vec::new(),
+                next: Some(at),
+            })
+        }
+        Some(_) => {}
     }
     let request = ClaimRequest {
         worker: worker.worker_id.clone(),
@@ -285,10 +304,12 @@ async fn claim_once<B: Backend>(
         Output::Claimed { runs } => runs,
         _ => Vec::new(),
     };
-    for run in &runs {
+    // Retries are scheduled long after their occurrence: only first attempts measure how late
+    // a due run is claimed.
+    for run in runs.iter().filter(|r| r.attempt == 1) {
         api.metrics.claimed(now - run.scheduled_at);
     }
-    Ok(runs)
+    Ok(Claimed { runs, next: None })
 }
 
 async fn poll<B: Backend>(
@@ -331,13 +352,20 @@ async fn poll<B: Backend>(
     let runs = loop {
         // Marked seen before looking, so a change after the look wakes the wait below.
         applied.borrow_and_update();
-        let runs = claim_once(&api, &who, &worker, &tasks, limit).await?;
-        if !runs.is_empty() || tokio::time::Instant::now() >= deadline || shutdown.is_triggered() {
-            break runs;
+        let claimed = claim_once(&api, &who, &worker, &tasks, limit).await?;
+        let now = tokio::time::Instant::now();
+        if !claimed.runs.is_empty() || now >= deadline || shutdown.is_triggered() {
+            break claimed.runs;
         }
+        // Woken by the log (a tick parked runs, a lease expired), or when a run parked ahead
+        // of its instant becomes claimable, whichever comes first.
+        let wake = claimed.next.map_or(deadline, |at| {
+            let ms = u64::try_from(at - api.backend.now()).unwrap_or(0);
+            deadline.min(now + Duration::from_millis(ms))
+        });
         tokio::select! {
-            changed = tokio::time::timeout_at(deadline, applied.changed()) => {
-                if !matches!(changed, Ok(Ok(()))) {
+            changed = tokio::time::timeout_at(wake, applied.changed()) => {
+                if matches!(changed, Ok(Err(_))) {
                     break Vec::new();
                 }
             }
