@@ -59,6 +59,9 @@ pub enum Command {
     /// The live runtime: status, shutdown
     #[command(subcommand)]
     Runtime(RuntimeCommand),
+    /// A server's audit log (DIR/kron.audit.jsonl): verify its hash chain, tail it, query it
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print a shell completion script (bash, zsh or fish) to standard output
     Completions(CompletionsArgs),
 }
@@ -195,6 +198,65 @@ pub struct ShutdownArgs {
     pub timeout: String,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; fails naming the first bad record (edited, deleted, moved)
+    Verify(AuditFileArgs),
+    /// The latest records
+    Tail(AuditTailArgs),
+    /// Records matching every filter given, oldest first
+    Query(AuditQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditFileArgs {
+    /// The audit log [default: DIR/kron.audit.jsonl]
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditTailArgs {
+    /// Show the latest N records
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20,
+          value_parser = crate::parse::count, allow_negative_numbers = true)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub file: AuditFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditQueryArgs {
+    /// Only records of this token name
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Only records of this tenant
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Only "allowed" or "refused" records
+    #[arg(long, value_name = "DECISION", value_parser = ["allowed", "refused"])]
+    pub decision: Option<String>,
+    /// Only records answered with this HTTP status
+    #[arg(long, value_name = "CODE")]
+    pub status: Option<u16>,
+    /// Only records whose path starts with this (e.g. /v1/timers/digest)
+    #[arg(long, value_name = "PREFIX")]
+    pub path: Option<String>,
+    /// Only records at or after this time (2026-03-08T02:30:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before this time
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Show at most the latest N matching records
+    #[arg(long, short = 'n', value_name = "N", value_parser = crate::parse::count)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub file: AuditFileArgs,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,8 @@ event_kinds! {
     RunSkippedOverlap = "RUN_SKIPPED_OVERLAP": "The occurrence found a run in progress and was skipped (overlap=skip).",
     RunMissed = "RUN_MISSED": "Occurrences fell due while no runtime was up and were not run (catchup=skip).",
     RunInterrupted = "RUN_INTERRUPTED": "The process ended during the attempt; found at the next start.",
+    RunClaimed = "RUN_CLAIMED": "Server mode: a worker claimed the run under a lease (detail: worker, fencing_token); follows the attempt's RUN_STARTED.",
+    RunLeaseExpired = "RUN_LEASE_EXPIRED": "Server mode: the worker's lease ran out before it reported (detail: worker, fencing_token); RUN_INTERRUPTED follows.",
 }
 
 impl std::fmt::Display for EventKind {
@@ -81,6 +83,12 @@ pub struct EventDetail {
     /// When the timer's next occurrence was set by this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run_at: Option<EpochMs>,
+    /// RUN_CLAIMED / RUN_LEASE_EXPIRED: the worker holding the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// RUN_CLAIMED / RUN_LEASE_EXPIRED: the claim's fencing token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
 }
 
 impl EventDetail {

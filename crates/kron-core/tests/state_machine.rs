@@ -524,6 +524,20 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
         batch: 8,
     };
     assert!(e.apply(tick).expect("tick").into_dispatched().is_empty());
+    // What a server asks before proposing a claim.
+    let send = ["send".to_string()];
+    assert!(e.has_claimable(&send, Some("acme"), T0 + 1_000));
+    assert!(e.has_claimable(&[], Some("acme"), T0 + 1_000));
+    assert!(!e.has_claimable(&send, None, T0 + 1_000));
+    assert!(e
+        .first_claimable(&send, Some("acme"))
+        .is_some_and(|t| t <= T0 + 1_000));
+    assert_eq!(e.first_claimable(&send, None), None);
+    assert!(!e.has_claimable(&["other".to_string()], Some("acme"), T0 + 1_000));
+    assert_eq!(
+        (e.claimable_count(), e.last_token(), e.lease_count()),
+        (1, 0, 0)
+    );
     let claim = |token: u64, tenant: Option<&str>, at: EpochMs| Input::Claim {
         at,
         request: ClaimRequest {
@@ -544,6 +558,28 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
     };
     assert_eq!(runs.len(), 1);
     let run = runs[0].clone();
+    assert!(!e.has_claimable(&send, Some("acme"), T0 + 1_000));
+    assert_eq!((e.last_token(), e.lease_count()), (2, 1));
+    assert_eq!(e.lease(&run.run_id).map(|l| l.token), Some(2));
+    assert_eq!(e.leases().count(), 1);
+    assert_eq!(
+        e.run(&run.run_id).map(|r| r.timer_id.as_str()),
+        Some("delta")
+    );
+    let claimed: Vec<_> = e
+        .take_changes()
+        .events
+        .into_iter()
+        .filter(|ev| ev.kind == kron_core::event::EventKind::RunClaimed)
+        .collect();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (
+            claimed[0].detail.worker.as_deref(),
+            claimed[0].detail.fencing_token
+        ),
+        (Some("w1"), Some(2))
+    );
     assert_eq!(
         (run.task.as_str(), run.payload.as_str(), run.token),
         ("send", r#"{"n":[1,2],"to":"delta"}"#, 2)
@@ -577,6 +613,13 @@ fn workers_claim_task_runs_under_leases_and_stale_tokens_are_fenced() {
             runs: vec![run.run_id.clone()]
         }
     );
+    let kinds: Vec<&str> = e
+        .take_changes()
+        .events
+        .iter()
+        .map(|ev| ev.kind.as_str())
+        .collect();
+    assert_eq!(kinds[..2], ["RUN_LEASE_EXPIRED", "RUN_INTERRUPTED"]);
     let late = e.apply(Input::Complete {
         at: T0 + 31_002,
         run: run.run_id.clone(),

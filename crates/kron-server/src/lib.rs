@@ -10,11 +10,21 @@
 //!   Raft RPC over HTTP.
 //! * [`node`] — a server node: start (bootstrap, join, resume), the leader's clock, and the
 //!   [`backend::Backend`] the HTTP layer serves.
+//! * [`http`] — the HTTP API (one router per resource) and [`http::serve`];
+//!   [`auth`] (tokens, roles, tenants), [`audit`] (the hash-chained audit log),
+//!   [`workers`] (the leader-local worker registry), [`metrics`], [`openapi`], [`setup`].
 
 // Tests may unwrap; library code may not (workspace lint `clippy::unwrap_used`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod audit;
+pub mod auth;
 pub mod backend;
 pub mod error;
+pub mod http;
+pub mod metrics;
 pub mod node;
+pub mod openapi;
 pub mod raft;
+pub mod setup;
+pub mod workers;

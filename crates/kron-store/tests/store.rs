@@ -195,6 +195,8 @@ fn every_type_round_trips_through_commit_and_load() {
         manual: true,
         schedule: Some("cron 0 8 * * * (Europe/Berlin)".to_string()),
         next_run_at: Some(4),
+        worker: Some("worker-1".to_string()),
+        fencing_token: Some(9),
     };
     let mut events = Vec::new();
     for (i, kind) in EventKind::ALL.iter().enumerate() {

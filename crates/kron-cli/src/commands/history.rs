@@ -184,6 +184,16 @@ pub fn detail(stored: &StoredEvent, time: &TimeFormatter) -> String {
             ),
             _ => "occurrences not run (no runtime was up)".to_string(),
         },
+        EventKind::RunClaimed => format!(
+            "claimed by worker {} (fencing token {})",
+            d.worker.as_deref().unwrap_or("?"),
+            d.fencing_token.map_or("?".to_string(), |t| t.to_string())
+        ),
+        EventKind::RunLeaseExpired => format!(
+            "the lease of worker {} (fencing token {}) expired before it reported",
+            d.worker.as_deref().unwrap_or("?"),
+            d.fencing_token.map_or("?".to_string(), |t| t.to_string())
+        ),
         EventKind::TimerPaused | EventKind::TimerRemoved | EventKind::RunSucceeded => String::new(),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command; `dispatch` maps the parsed command line to them.
 
 mod admin;
+mod audit;
 mod completions;
 mod cron;
 mod doctor;
@@ -13,7 +14,7 @@ mod status;
 
 use kron_core::admin::TimerOp;
 
-use crate::cli::{Cli, Command, JobCommand, LogCommand, RuntimeCommand};
+use crate::cli::{AuditCommand, Cli, Command, JobCommand, LogCommand, RuntimeCommand};
 use crate::data::DataDir;
 use crate::error::CliResult;
 use crate::output::timefmt::TimeFormatter;
@@ -53,6 +54,9 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult {
         Command::Doctor(args) => doctor::run(ctx, args.json),
         Command::Runtime(RuntimeCommand::Status(args)) => runtime::status(ctx, args.json),
         Command::Runtime(RuntimeCommand::Shutdown(args)) => runtime::shutdown(ctx, &args),
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(ctx, &args),
+        Command::Audit(AuditCommand::Tail(args)) => audit::tail(ctx, &args),
+        Command::Audit(AuditCommand::Query(args)) => audit::query(ctx, &args),
         Command::Completions(args) => completions::run(ctx, args.shell),
     }
 }

@@ -92,9 +92,10 @@ pub fn kind_color(kind: &str) -> Option<Color> {
         | "RUN_INTERRUPTED"
         | "RUN_NOT_STARTED"
         | "RUN_SKIPPED_OVERLAP"
-        | "RUN_MISSED" => Some(Color::Yellow),
+        | "RUN_MISSED"
+        | "RUN_LEASE_EXPIRED" => Some(Color::Yellow),
         "RUN_DEAD" => Some(Color::Red),
-        "RUN_STARTED" => Some(Color::Cyan),
+        "RUN_STARTED" | "RUN_CLAIMED" => Some(Color::Cyan),
         k if k.starts_with("TIMER_") => Some(Color::Blue),
         _ => None,
     }

@@ -171,6 +171,19 @@ impl Engine {
                 token: req.token,
             };
             self.leases.insert(run_id.clone(), lease);
+            let detail = EventDetail {
+                scheduled_at: Some(dispatch.scheduled_at),
+                worker: Some(req.worker.clone()),
+                fencing_token: Some(req.token),
+                ..Default::default()
+            };
+            self.emit(
+                at,
+                &dispatch.timer_id,
+                EventKind::RunClaimed,
+                Some((&run_id, dispatch.attempt)),
+                detail,
+            );
             let Some(task) = self.timers.at(key).and_then(|t| t.policy.task.clone()) else {
                 continue;
             };
@@ -263,16 +276,32 @@ impl Engine {
             .map(|(run, _)| run.clone())
             .collect();
         for run_id in &expired {
-            self.leases.remove(run_id);
+            let lease = self.leases.remove(run_id);
             let Some(run) = self.runs.get(run_id) else {
                 continue;
             };
+            let (timer_id, attempt, scheduled_at) =
+                (run.timer_id.clone(), run.attempt, run.scheduled_at);
+            if let Some(lease) = lease {
+                let detail = EventDetail {
+                    scheduled_at: Some(scheduled_at),
+                    worker: Some(lease.worker),
+                    fencing_token: Some(lease.token),
+                    ..Default::default()
+                };
+                self.emit(
+                    at,
+                    &timer_id,
+                    EventKind::RunLeaseExpired,
+                    Some((run_id, attempt)),
+                    detail,
+                );
+            }
             let detail = EventDetail {
-                scheduled_at: Some(run.scheduled_at),
+                scheduled_at: Some(scheduled_at),
                 error: Some(LEASE_EXPIRED.to_string()),
                 ..Default::default()
             };
-            let (timer_id, attempt) = (run.timer_id.clone(), run.attempt);
             self.emit(
                 at,
                 &timer_id,
@@ -283,5 +312,73 @@ impl Engine {
             self.settle_failure(run_id, LEASE_EXPIRED.to_string(), at, false);
         }
         expired
+    }
+}
+
+/// Read-only views of claims, for a server's worker protocol and metrics.
+impl Engine {
+    /// The highest fencing token a claim used: the next claim must use a higher one.
+    pub fn last_token(&self) -> u64 {
+        self.last_token
+    }
+
+    /// The lease a claimed run is running under, if it is.
+    pub fn lease(&self, run: &RunId) -> Option<&Lease> {
+        self.leases.get(run)
+    }
+
+    /// Every lease, by run id.
+    pub fn leases(&self) -> impl Iterator<Item = (&RunId, &Lease)> {
+        self.leases.iter()
+    }
+
+    /// A run in flight (due, running or waiting to retry); finished runs are gone.
+    pub fn run(&self, run: &RunId) -> Option<&crate::run::RunRecord> {
+        self.runs.get(run)
+    }
+
+    /// Runs currently held by workers under leases.
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+
+    /// Whether a claim for `tasks` (empty: any) of `tenant` at `at` would start at least one
+    /// parked run: lets a server skip proposing a claim that can only come back empty.
+    pub fn has_claimable(&self, tasks: &[String], tenant: Option<&str>, at: EpochMs) -> bool {
+        self.first_claimable(tasks, tenant)
+            .is_some_and(|fire_at| fire_at <= at)
+    }
+
+    /// When the oldest parked run a claim for `tasks` (empty: any) of `tenant` could start
+    /// becomes claimable (a tick parks runs a little ahead of their instant): a waiting worker
+    /// is woken then.
+    pub fn first_claimable(&self, tasks: &[String], tenant: Option<&str>) -> Option<EpochMs> {
+        self.claimable
+            .iter()
+            .find(|(fire_at, _, run_id)| {
+                let Some(run) = self
+                    .runs
+                    .get(run_id)
+                    .filter(|r| r.phase != RunPhase::Running && r.fire_at == *fire_at)
+                else {
+                    return false;
+                };
+                let Some(timer) = self.timers.get(&run.timer_id) else {
+                    return false;
+                };
+                let Some(task) = timer.policy.task.as_deref() else {
+                    return false;
+                };
+                let held = timer.lifecycle == Lifecycle::Orphaned
+                    || (timer.lifecycle == Lifecycle::Paused && !run.manual);
+                let wanted = tasks.is_empty() || tasks.iter().any(|t| **t == *task.task);
+                !held && wanted && task.tenant.as_deref() == tenant
+            })
+            .map(|(fire_at, _, _)| *fire_at)
+    }
+
+    /// Parked runs waiting for a worker (due or not yet), of every task and tenant.
+    pub fn claimable_count(&self) -> usize {
+        self.claimable.len()
     }
 }
