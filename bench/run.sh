@@ -14,7 +14,7 @@
 #   --only L,..  run only these columns, of kron, apscheduler-memory, apscheduler-sqlite
 #                ("apscheduler" = both APScheduler stores); e.g. --only kron re-measures the
 #                Kron column, --only kron,apscheduler-memory skips the slow SQLite store
-#   --quick      one repetition, no 1M scaling runs (about 12 minutes; 4 with --only kron)
+#   --quick      one repetition, no 1M scaling runs (about 11 minutes; 3 with --only kron)
 #   --no-build   use the package already installed in $VENV
 #   --out DIR    where results go (default target/bench); the JSONL of every run is kept there
 # Environment: VENV, APS_VENV, PYTHON (the interpreter that creates the venvs; default python3),
