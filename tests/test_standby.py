@@ -1,0 +1,905 @@
+"""Standby runtimes: ``kron.start(data_dir, standby=True)`` in several processes on one directory.
+
+One process is active (it owns the directory and runs the timers); the others wait, run nothing,
+and one of them takes over when the owner releases the directory (``shutdown()``) or dies
+(SIGKILL). Reads in a standby come from the store; admin calls go to the active runtime through
+its control socket. A process forked after ``start()`` gets ``kron.ForkedProcessError``.
+
+The processes are children (``Node`` below) talking to the test through files; where the test
+process itself is the standby (to check the API's return values and exceptions directly), the
+``procs`` fixture shuts it down before the owner is killed at teardown, so that it never takes
+over a directory by accident.
+
+Take-over times are measured and printed; they are asserted only with a wide margin
+(``TAKEOVER_LIMIT``), the real figure is in the benchmark (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import kron
+from conftest import (
+    HISTORY_KEYS,
+    STATUS_KEYS,
+    Children,
+    Recorder,
+    hold,
+    is_aware_utc,
+    parse_dt,
+    read_json,
+    read_lines,
+    wait_until,
+)
+
+UTC = timezone.utc
+#: The issue asks for a take-over within 1 s; CI machines are loaded, so the tests only check
+#: that it is not wildly off. The benchmark measures the real distribution.
+TAKEOVER_LIMIT = 5.0
+#: How long a test waits for a take-over before failing.
+TAKEOVER_WAIT = 20.0
+EVERY_200MS = {"every": "200ms"}
+HOURLY = {"every": "1h"}
+
+
+# ---------------------------------------------------------------------------
+# a process on the directory, driven through files
+# ---------------------------------------------------------------------------
+
+# argv: data_dir, ledger, out (a path prefix), spec (JSON: {"timers": {name: schedule() kwargs},
+# "block": [names whose first attempt blocks for 60 s], "standby": bool}).
+# Writes OUT.ready after start(), OUT.active when it sees itself become active, and answers
+# requests: the test writes OUT.req = [k, op, arg], the node writes OUT.resp<k> = {"ok", ...}.
+# Every callback appends one line (timer, pid, run id, attempt, idempotency key, time) to the
+# ledger. All callbacks are the same function (same qualified name), so two nodes with the same
+# timers register the same definitions.
+NODE = """
+import logging
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+logging.getLogger("kron").setLevel(logging.INFO)
+
+data_dir, ledger, out, spec_json = sys.argv[1:5]
+spec = json.loads(spec_json)
+blocking = set(spec.get("block", ()))
+
+def make_job(timer):
+    def job(ctx):
+        append(ledger, {"timer": timer, "pid": os.getpid(), "run_id": ctx["run_id"],
+                        "attempt": ctx["attempt"], "key": ctx["idempotency_key"], "t": time.time()})
+        if timer in blocking and ctx["attempt"] == 1:
+            time.sleep(60)
+    return job
+
+for timer, kwargs in spec["timers"].items():
+    kron.schedule(timer, make_job(timer), **kwargs)
+
+t0 = time.time()
+kron.start(data_dir, standby=spec.get("standby", False))
+dump(out + ".ready", {"pid": os.getpid(), "t_before": t0, "t_after": time.time(),
+                      "info": kron.runtime_info()})
+
+def snapshot():
+    return {"info": kron.runtime_info(), "list": kron.list(),
+            "status": {t: kron.status(t) for t in spec["timers"]},
+            "history": {t: history_of(t) for t in spec["timers"]}}
+
+def call(op, arg):
+    if op == "snapshot":
+        return snapshot()
+    if op == "info":
+        return kron.runtime_info()
+    if op == "history":
+        return history_of(arg)
+    if op == "status":
+        return kron.status(arg)
+    if op == "shutdown":
+        kron.shutdown(timeout=5)
+        return kron.runtime_info()
+    return getattr(kron, op)(arg)
+
+active_seen = False
+handled = 0
+while True:
+    if not active_seen:
+        info = kron.runtime_info()
+        if info["role"] == "active":
+            active_seen = True
+            dump(out + ".active", {"t": time.time(), "info": info})
+    try:
+        with open(out + ".req") as f:
+            k, op, arg = json.load(f)
+    except (OSError, ValueError):
+        k = handled
+    if k > handled:
+        handled = k
+        try:
+            reply = {"ok": True, "value": call(op, arg)}
+        except Exception as e:
+            reply = {"ok": False, "type": type(e).__name__, "mro": [c.__name__ for c in type(e).__mro__],
+                     "error": str(e)}
+        dump(out + ".resp" + str(k), reply)
+    time.sleep(0.02)
+"""
+
+
+class Node:
+    """A child process running NODE on the data directory."""
+
+    def __init__(
+        self,
+        children: Children,
+        tmp_path: Path,
+        data_dir: str,
+        timers: dict[str, dict[str, Any]],
+        *,
+        label: str,
+        standby: bool = False,
+        block: tuple[str, ...] = (),
+    ) -> None:
+        self.children = children
+        self.ledger = tmp_path / "ledger.jsonl"
+        self.out = str(tmp_path / label)
+        spec = {"timers": timers, "standby": standby, "block": list(block)}
+        self.proc = children.spawn(NODE, data_dir, self.ledger, self.out, json.dumps(spec))
+        self.pid = self.proc.pid
+        self._k = 0
+
+    def ready(self) -> dict[str, Any]:
+        """What the node wrote once ``start()`` returned (waits for it)."""
+        path = Path(self.out + ".ready")
+        self.children.wait_for_file(self.proc, path, timeout=30)
+        ready: dict[str, Any] = read_json(path)
+        return ready
+
+    def call(self, op: str, arg: Any = None, timeout: float = 30) -> dict[str, Any]:
+        """Runs ``op`` in the node; returns ``{"ok": True, "value": ...}`` or the exception's
+        ``type``, ``mro`` and ``error``."""
+        self._k += 1
+        req = Path(self.out + ".req")
+        tmp = Path(self.out + ".req.tmp")
+        tmp.write_text(json.dumps([self._k, op, arg]))
+        os.replace(tmp, req)
+        resp = Path(f"{self.out}.resp{self._k}")
+        self.children.wait_for_file(self.proc, resp, timeout=timeout)
+        reply: dict[str, Any] = read_json(resp)
+        return reply
+
+    def value(self, op: str, arg: Any = None) -> Any:
+        reply = self.call(op, arg)
+        assert reply["ok"], f"{op}({arg!r}) in pid {self.pid} failed: {reply}"
+        return reply["value"]
+
+    def active(self) -> dict[str, Any] | None:
+        """What the node wrote when it saw itself become active, if it has."""
+        path = Path(self.out + ".active")
+        if not path.exists():
+            return None
+        active: dict[str, Any] = read_json(path)
+        return active
+
+    def stderr(self) -> str:
+        return self.children.output(self.proc)[1]
+
+    def kill(self) -> float:
+        """SIGKILL; returns the wall-clock time just before the signal."""
+        t = time.time()
+        self.children.kill(self.proc)
+        return t
+
+
+def ledger_lines(tmp_path: Path, **match: Any) -> list[dict[str, Any]]:
+    lines = read_lines(tmp_path / "ledger.jsonl")
+    return [ln for ln in lines if all(ln[k] == v for k, v in match.items())]
+
+
+def first_line_after(tmp_path: Path, t: float, **match: Any) -> dict[str, Any] | None:
+    return next((ln for ln in ledger_lines(tmp_path, **match) if ln["t"] > t), None)
+
+
+def kinds(hist: list[dict[str, Any]]) -> list[str]:
+    return [e["kind"] for e in hist]
+
+
+def same_dir(a: str | None, b: str) -> bool:
+    return a is not None and os.path.realpath(a) == os.path.realpath(b)
+
+
+@pytest.fixture
+def procs(children: Children) -> Any:
+    """``children``, and at teardown this process's runtime is shut down before they are killed:
+    a standby in the test process must not take over the directory of a test that has ended.
+    List it last in a test's parameters (fixtures are torn down in reverse order)."""
+    yield children
+    kron.shutdown(timeout=5)
+
+
+# ---------------------------------------------------------------------------
+# a standby waits and runs nothing
+# ---------------------------------------------------------------------------
+
+
+def test_standby_start_returns_at_once_and_runs_nothing_while_the_owner_lives(
+    names: Any, data_dir: str, tmp_path: Path, recorder: Recorder, procs: Children
+) -> None:
+    beat, mine = names("beat"), names("mine")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    wait_until(lambda: ledger_lines(tmp_path, timer=beat), message="the owner's first run")
+
+    kron.schedule(beat, recorder.callback(beat), every="200ms")
+    kron.schedule(mine, recorder.callback(mine), every="200ms")
+    assert kron.runtime_info()["role"] == "stopped"
+    before = datetime.now(UTC)
+    began = time.monotonic()
+    assert kron.start(data_dir, standby=True) is None
+    took = time.monotonic() - began
+    after = datetime.now(UTC)
+    assert took < TAKEOVER_LIMIT, f"start(standby=True) blocked for {took:.2f}s"
+
+    info = kron.runtime_info()
+    assert info["role"] == "standby", info
+    assert info["pid"] == os.getpid()
+    assert info["active_pid"] == owner.pid
+    assert same_dir(info["data_dir"], data_dir), info
+    assert info["error"] is None
+    assert is_aware_utc(info["since"]), info
+    assert before - timedelta(seconds=1) <= info["since"] <= after + timedelta(seconds=1), info
+    assert os.getpid() in [s["pid"] for s in info["standbys"]], info
+    assert all(is_aware_utc(s["since"]) for s in info["standbys"]), info
+
+    n_owner = len(ledger_lines(tmp_path, timer=beat))
+    hold(1.5)
+    assert recorder.n(beat) == 0, "a standby ran a timer while the owner lives"
+    assert recorder.n(mine) == 0, "a standby ran a timer while the owner lives"
+    assert kron.runtime_info()["role"] == "standby"
+    # ... and the owner went on running its timer meanwhile, alone
+    lines = ledger_lines(tmp_path, timer=beat)
+    assert len(lines) >= n_owner + 3, lines
+    assert {ln["pid"] for ln in lines} == {owner.pid}
+
+
+def test_standby_false_keeps_raising_data_dir_locked(
+    name: str, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    owner = Node(procs, tmp_path, data_dir, {name: HOURLY}, label="owner")
+    owner.ready()
+    for kwargs in ({}, {"standby": False}):
+        with pytest.raises(kron.DataDirLockedError) as info:
+            kron.start(data_dir, **kwargs)
+        assert info.value.pid == owner.pid
+        assert str(owner.pid) in str(info.value)
+        assert kron.runtime_info()["role"] == "stopped"
+    # not half-started: a standby start works afterwards
+    kron.start(data_dir, standby=True)
+    assert kron.runtime_info()["role"] == "standby"
+
+
+# ---------------------------------------------------------------------------
+# take-over
+# ---------------------------------------------------------------------------
+
+
+def test_take_over_when_the_owner_shuts_down(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    beat = names("beat")
+    timers = {beat: EVERY_200MS}
+    owner = Node(procs, tmp_path, data_dir, timers, label="owner")
+    assert owner.ready()["info"]["role"] == "active"
+    standby = Node(procs, tmp_path, data_dir, timers, label="standby", standby=True)
+    ready = standby.ready()["info"]
+    assert ready["role"] == "standby", ready
+    assert ready["active_pid"] == owner.pid, ready
+    wait_until(lambda: ledger_lines(tmp_path, pid=owner.pid), message="the owner's first run")
+
+    asked = time.time()
+    after_shutdown = owner.value("shutdown")  # the owner process lives on, without its runtime
+    released = time.time()
+    assert after_shutdown["role"] == "stopped", after_shutdown
+    first = wait_until(
+        lambda: first_line_after(tmp_path, asked, pid=standby.pid),
+        timeout=TAKEOVER_WAIT,
+        message="a run in the standby after the owner's shutdown()",
+    )
+    took = first["t"] - released
+    print(f"take-over after shutdown(): first run {1000 * took:.0f} ms after the release")
+    assert took < TAKEOVER_LIMIT, f"took {took:.2f}s"
+    assert owner.proc.poll() is None, "the owner exited: the release, not the exit, must wake the standby"
+    assert not [ln for ln in ledger_lines(tmp_path, pid=owner.pid) if ln["t"] > released]
+
+    snap = standby.value("snapshot")
+    info = snap["info"]
+    assert info["role"] == "active" and info["active_pid"] == standby.pid, info
+    assert parse_dt(info["since"]) >= parse_dt(ready["since"]), info
+    assert [s["pid"] for s in info["standbys"]] == [], info
+    assert info["error"] is None
+    # a graceful release leaves nothing interrupted
+    assert "RUN_INTERRUPTED" not in kinds(snap["history"][beat])
+    assert kinds(snap["history"][beat]).count("TIMER_CREATED") == 1
+    assert "TIMER_UPDATED" not in kinds(snap["history"][beat])
+    assert "took over" in standby.stderr(), standby.stderr()
+
+
+def test_take_over_when_the_owner_is_killed_retries_the_interrupted_run(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    beat, slow = names("beat"), names("slow")
+    timers = {beat: EVERY_200MS, slow: {"after": "100ms", "max_attempts": 3}}
+    owner = Node(procs, tmp_path, data_dir, timers, label="owner", block=(slow,))
+    owner.ready()
+    standby = Node(procs, tmp_path, data_dir, timers, label="standby", standby=True, block=(slow,))
+    assert standby.ready()["info"]["role"] == "standby"
+    # the owner is inside slow's first attempt (it blocks) and beat keeps running
+    first_attempt = wait_until(lambda: ledger_lines(tmp_path, timer=slow), message="slow's first attempt")[0]
+    assert first_attempt["pid"] == owner.pid and first_attempt["attempt"] == 1
+    wait_until(lambda: len(ledger_lines(tmp_path, timer=beat)) >= 2, message="beat runs")
+    assert not ledger_lines(tmp_path, pid=standby.pid), "the standby ran something before the kill"
+
+    killed = owner.kill()
+    first = wait_until(
+        lambda: first_line_after(tmp_path, killed, timer=beat, pid=standby.pid),
+        timeout=TAKEOVER_WAIT,
+        message="beat running in the standby after the owner's SIGKILL",
+    )
+    took = first["t"] - killed
+    print(f"take-over after SIGKILL: first callback {1000 * took:.0f} ms after the kill")
+    assert took < TAKEOVER_LIMIT, f"took {took:.2f}s"
+
+    # the run the owner had in progress is retried in the new owner, with the same key
+    retry = wait_until(
+        lambda: [ln for ln in ledger_lines(tmp_path, timer=slow) if ln["attempt"] == 2],
+        timeout=TAKEOVER_WAIT,
+        message="slow's retry",
+    )[0]
+    assert retry["pid"] == standby.pid
+    assert retry["run_id"] == first_attempt["run_id"]
+    assert retry["key"] == first_attempt["key"]
+
+    def finished() -> dict[str, Any] | None:
+        snap: dict[str, Any] = standby.value("snapshot")
+        return snap if snap["status"][slow]["state"] == "completed" else None
+
+    snap = wait_until(finished, message="slow completed")
+    hist = snap["history"][slow]
+    started = [e for e in hist if e["kind"] == "RUN_STARTED"]
+    assert [e["attempt"] for e in started] == [1, 2], kinds(hist)
+    interrupted = [e for e in hist if e["kind"] == "RUN_INTERRUPTED"]
+    assert len(interrupted) == 1 and interrupted[0]["run_id"] == started[0]["run_id"], kinds(hist)
+    assert [e["attempt"] for e in hist if e["kind"] == "RUN_SUCCEEDED"] == [2]
+    info = snap["info"]
+    assert info["role"] == "active" and info["active_pid"] == standby.pid and info["error"] is None, info
+    assert snap["status"][beat]["active_pid"] == standby.pid
+    assert len(ledger_lines(tmp_path, timer=slow)) == 2
+    assert "took over" in standby.stderr(), standby.stderr()
+
+
+def test_definitions_of_the_new_process_are_applied_at_take_over(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    changed, same, old_only, new_only = names("changed"), names("same"), names("old"), names("new")
+    owner = Node(
+        procs, tmp_path, data_dir, {changed: HOURLY, same: HOURLY, old_only: HOURLY}, label="old-version"
+    )
+    owner.ready()
+    new_timers = {changed: {"every": "300ms"}, same: HOURLY, new_only: HOURLY}
+    standby = Node(procs, tmp_path, data_dir, new_timers, label="new-version", standby=True)
+    assert standby.ready()["info"]["role"] == "standby"
+
+    # while the old version runs, its definitions are in force; the standby's wait
+    waiting = standby.value("snapshot")
+    assert waiting["status"][changed]["schedule"] == "every 1h", waiting["status"][changed]
+    assert waiting["status"][new_only] is None, "a standby's new timer is not the active runtime's"
+    assert "TIMER_UPDATED" not in kinds(waiting["history"][changed])
+    hold(0.8)
+    assert not ledger_lines(tmp_path, timer=changed)
+
+    killed = owner.kill()
+    wait_until(
+        lambda: first_line_after(tmp_path, killed, timer=changed, pid=standby.pid),
+        timeout=TAKEOVER_WAIT,
+        message="the new definition (every 300ms) running in the new owner",
+    )
+    snap = standby.value("snapshot")
+    hist = snap["history"][changed]
+    updated = [e for e in hist if e["kind"] == "TIMER_UPDATED"]
+    assert len(updated) == 1, kinds(hist)
+    assert "300ms" in (updated[0]["schedule"] or ""), updated
+    assert "300ms" in snap["status"][changed]["schedule"]
+    assert "TIMER_UPDATED" not in kinds(snap["history"][same])
+    assert kinds(snap["history"][new_only])[:1] == ["TIMER_CREATED"]
+    assert snap["status"][new_only]["state"] == "scheduled"
+    old = next(t for t in snap["list"] if t["id"] == old_only)
+    assert old["state"] == "orphaned", old
+
+
+@pytest.mark.slow
+def test_astart_standby_waits_then_takes_over(
+    names: Any, data_dir: str, tmp_path: Path, recorder: Recorder, procs: Children
+) -> None:
+    beat, mine = names("beat"), names("mine")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    kron.schedule(mine, recorder.callback(mine), every="200ms")
+
+    async def main() -> tuple[float, Any]:
+        began = time.monotonic()
+        await kron.astart(data_dir, standby=True)
+        return time.monotonic() - began, kron.runtime_info()
+
+    took, info = asyncio.run(main())
+    assert took < TAKEOVER_LIMIT, f"astart(standby=True) blocked for {took:.2f}s"
+    assert info["role"] == "standby" and info["active_pid"] == owner.pid, info
+    hold(0.8)
+    assert recorder.n(mine) == 0
+
+    killed = owner.kill()
+    wait_until(lambda: recorder.n(mine) >= 1, timeout=TAKEOVER_WAIT, message="mine after the take-over")
+    took = recorder.calls_of(mine)[0]["start"] - killed
+    assert took < TAKEOVER_LIMIT, f"took {took:.2f}s"
+    info = kron.runtime_info()
+    assert info["role"] == "active" and info["active_pid"] == os.getpid(), info
+    assert kron.status(mine)["active_pid"] == os.getpid()
+    assert kron.status(beat)["state"] == "orphaned"  # this process does not register it
+
+    async def stop() -> None:
+        await kron.ashutdown(timeout=5)
+
+    asyncio.run(stop())
+    assert kron.runtime_info()["role"] == "stopped"
+
+
+def test_shutdown_of_a_standby_stops_it_for_good(
+    names: Any, data_dir: str, tmp_path: Path, recorder: Recorder, procs: Children
+) -> None:
+    beat, mine = names("beat"), names("mine")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    kron.schedule(mine, recorder.callback(mine), every="200ms")
+    kron.start(data_dir, standby=True)
+    assert kron.runtime_info()["role"] == "standby"
+    wait_until(
+        lambda: os.getpid() in [s["pid"] for s in owner.value("info")["standbys"]],
+        message="this standby known to the owner",
+    )
+
+    began = time.monotonic()
+    kron.shutdown(timeout=5)
+    assert time.monotonic() - began < TAKEOVER_LIMIT
+    assert kron.runtime_info()["role"] == "stopped"
+    wait_until(
+        lambda: os.getpid() not in [s["pid"] for s in owner.value("info")["standbys"]],
+        message="the stopped standby gone from the owner's list",
+    )
+
+    owner.kill()
+    hold(2.0)
+    assert recorder.n(mine) == 0, "a standby that was shut down took over"
+    assert kron.runtime_info()["role"] == "stopped"
+    # the directory is free: the stopped standby holds no lock
+    kron.start(data_dir)
+    assert kron.runtime_info()["role"] == "active"
+    wait_until(lambda: recorder.n(mine) >= 1, message="mine after a normal start")
+
+
+# ---------------------------------------------------------------------------
+# reads and admin calls in a standby
+# ---------------------------------------------------------------------------
+
+
+def test_status_list_and_history_in_a_standby_read_the_store(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    beat, hourly = names("beat"), names("hourly")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS, hourly: HOURLY}, label="owner")
+    owner.ready()
+    wait_until(lambda: ledger_lines(tmp_path, timer=beat), message="the owner's first run")
+    kron.start(data_dir, standby=True)  # registers nothing of its own
+
+    first = kron.status(beat)
+    assert first is not None
+    assert STATUS_KEYS <= set(first), set(first)
+    assert first["active_pid"] == owner.pid
+    assert first["schedule"] == "every 200ms"
+    # every read is fresh: the owner's progress shows up
+    wait_until(
+        lambda: kron.status(beat)["run_count"] >= first["run_count"] + 3,  # type: ignore[index]
+        message="run_count growing as read from the standby",
+    )
+    listed = {t["id"]: t for t in kron.list()}
+    assert {beat, hourly} <= set(listed), sorted(listed)
+    assert all(t["active_pid"] == owner.pid for t in listed.values()), listed
+    assert listed[hourly]["state"] == "scheduled"
+    assert kron.status(names("absent")) is None
+
+    hist = kron.history(beat, limit=1000)
+    assert all(HISTORY_KEYS <= set(e) for e in hist)
+    seqs = [e["seq"] for e in hist]
+    assert seqs == sorted(seqs)
+    assert kinds(hist)[0] == "TIMER_CREATED"
+    assert "RUN_SUCCEEDED" in kinds(hist)
+    assert all(is_aware_utc(e["ts"]) for e in hist)
+    # the owner says the same of itself
+    assert owner.value("status", beat)["active_pid"] == owner.pid
+
+
+def test_pause_resume_trigger_remove_in_a_standby_act_on_the_active_runtime(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    beat, other, gone = names("beat"), names("other"), names("gone")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS, other: HOURLY, gone: HOURLY}, label="owner")
+    owner.ready()
+    wait_until(lambda: ledger_lines(tmp_path, timer=beat), message="the owner's first run")
+    kron.start(data_dir, standby=True)
+
+    kron.pause(beat)
+    wait_until(lambda: "TIMER_PAUSED" in kinds(kron.history(beat)), message="TIMER_PAUSED")
+    wait_until(lambda: kron.status(beat)["state"] == "paused", message="paused")  # type: ignore[index]
+    hold(1.0)  # a run already started may finish
+    n = len(ledger_lines(tmp_path, timer=beat))
+    hold(1.0)
+    assert len(ledger_lines(tmp_path, timer=beat)) == n, "the owner ran a paused timer"
+    assert owner.value("status", beat)["state"] == "paused"
+
+    resumed = time.time()
+    kron.resume(beat)
+    wait_until(lambda: "TIMER_RESUMED" in kinds(kron.history(beat)), message="TIMER_RESUMED")
+    wait_until(lambda: first_line_after(tmp_path, resumed, timer=beat), message="beat runs again")
+
+    run_id = kron.trigger(other)
+    assert isinstance(run_id, str) and run_id, run_id
+    ran = wait_until(lambda: ledger_lines(tmp_path, timer=other, run_id=run_id), message="the triggered run")
+    assert ran[0]["pid"] == owner.pid
+    due = wait_until(
+        lambda: [e for e in kron.history(other) if e["kind"] == "RUN_DUE" and e["run_id"] == run_id],
+        message="the triggered run's RUN_DUE",
+    )
+    assert due[0]["manual"] is True
+
+    kron.remove(gone)
+    wait_until(lambda: kron.status(gone) is None, message="gone removed")
+    assert "TIMER_REMOVED" in kinds(kron.history(gone))
+    assert owner.value("status", gone) is None
+
+    missing = names("missing")
+    for call in (kron.pause, kron.resume, kron.trigger, kron.remove):
+        with pytest.raises(kron.TimerNotFoundError):
+            call(missing)
+    assert kron.runtime_info()["role"] == "standby"
+    assert {ln["pid"] for ln in ledger_lines(tmp_path)} == {owner.pid}
+
+
+def test_admin_calls_in_a_standby_without_a_reachable_active_runtime_raise(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    """The owner lives (so the standby cannot take over, nor edit the store itself) but its
+    control socket is gone: nothing can carry the request, and the standby must say so."""
+    beat = names("beat")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    wait_until(lambda: ledger_lines(tmp_path, timer=beat), message="the owner's first run")
+    kron.start(data_dir, standby=True)
+    sock = Path(data_dir) / "control.sock"
+    if not sock.exists():
+        pytest.skip("the owner has no control socket here (path too long for a socket address?)")
+    sock.unlink()
+
+    calls: list[tuple[str, Callable[[str], Any]]] = [
+        ("pause", kron.pause),
+        ("resume", kron.resume),
+        ("trigger", kron.trigger),
+        ("remove", kron.remove),
+    ]
+    for what, call in calls:
+        began = time.monotonic()
+        with pytest.raises(kron.RuntimeUnreachableError) as info:
+            call(beat)
+        took = time.monotonic() - began
+        assert isinstance(info.value, kron.KronError), what
+        assert isinstance(info.value, RuntimeError), what
+        assert "runtime" in str(info.value).lower(), (what, str(info.value))
+        assert took < 30, f"{what} took {took:.1f}s to fail"
+
+    # nothing was done, and the reads still work
+    hist = kron.history(beat, limit=100_000)
+    assert not {"TIMER_PAUSED", "TIMER_REMOVED"} & set(kinds(hist)), kinds(hist)
+    assert not [e for e in hist if e["kind"] == "RUN_DUE" and e["manual"]]
+    assert kron.status(beat)["state"] in ("scheduled", "running")  # type: ignore[index]
+    n = len(ledger_lines(tmp_path, timer=beat))
+    wait_until(lambda: len(ledger_lines(tmp_path, timer=beat)) >= n + 2, message="the owner runs on")
+    assert kron.runtime_info()["role"] == "standby"
+
+
+# ---------------------------------------------------------------------------
+# fork
+# ---------------------------------------------------------------------------
+
+# argv: data_dir, ledger, out, name, how ("os.fork" | "multiprocessing"), role ("active" |
+# "standby"), then ("probe": call every API in the forked child and record what it raised |
+# "linger": the forked child sleeps, its pid in OUT.child).
+FORKER = """
+import multiprocessing, signal
+data_dir, ledger, out, name, how, role, then = sys.argv[1:8]
+
+def job(ctx):
+    append(ledger, {"timer": name, "pid": os.getpid(), "run_id": ctx["run_id"], "t": time.time()})
+
+kron.schedule(name, job, every="200ms")
+kron.start(data_dir, standby=(role == "standby"))
+dump(out + ".ready", {"pid": os.getpid(), "info": kron.runtime_info()})
+
+def probe():
+    calls = {
+        "schedule": lambda: kron.schedule(name + "-x", lambda: None, every="1h"),
+        "start": lambda: kron.start(data_dir),
+        "start_standby": lambda: kron.start(data_dir, standby=True),
+        "status": lambda: kron.status(name),
+        "list": lambda: kron.list(),
+        "history": lambda: kron.history(name),
+        "pause": lambda: kron.pause(name),
+        "resume": lambda: kron.resume(name),
+        "trigger": lambda: kron.trigger(name),
+        "remove": lambda: kron.remove(name),
+        "runtime_info": lambda: kron.runtime_info(),
+        "shutdown": lambda: kron.shutdown(),
+    }
+    results = {}
+    for op, fn in calls.items():
+        try:
+            fn()
+            results[op] = {"raised": None}
+        except BaseException as e:
+            results[op] = {"raised": type(e).__name__, "mro": [c.__name__ for c in type(e).__mro__],
+                           "error": str(e), "forked": isinstance(e, kron.ForkedProcessError)}
+    dump(out + ".probe", {"pid": os.getpid(), "results": results})
+
+def linger():
+    with open(out + ".child", "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+def in_child():
+    signal.alarm(60)  # a call that hangs in the child must not hang the test
+    probe() if then == "probe" else linger()
+
+if how == "os.fork":
+    pid = os.fork()
+    if pid == 0:
+        try:
+            in_child()
+        finally:
+            os._exit(0)
+    if then == "probe":
+        os.waitpid(pid, 0)
+else:
+    proc = multiprocessing.get_context("fork").Process(target=in_child)
+    proc.start()
+    if then == "probe":
+        proc.join(90)
+
+if then == "probe":
+    # the parent's runtime is untouched by what the child did
+    before = time.time()
+    time.sleep(1.0)  # an active parent runs its 200 ms timer meanwhile
+    dump(out + ".parent", {"info": kron.runtime_info(), "status": kron.status(name), "after": before})
+    kron.shutdown(timeout=5)
+    finish()
+time.sleep(120)
+"""
+
+FORK_HOWS = ["os.fork", "multiprocessing"]
+
+
+@pytest.mark.parametrize("role", ["active", "standby"])
+@pytest.mark.parametrize("how", FORK_HOWS)
+def test_a_forked_child_gets_forked_process_error_naming_the_fix(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str, role: str
+) -> None:
+    beat = names("beat")
+    if role == "standby":
+        owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+        owner.ready()
+    out = str(tmp_path / "forker")
+    forker = procs.spawn(FORKER, data_dir, tmp_path / "ledger.jsonl", out, beat, how, role, "probe")
+    procs.wait(forker, timeout=120)
+    assert read_json(Path(out + ".ready"))["info"]["role"] == role
+
+    probe = read_json(Path(out + ".probe"))
+    assert probe["pid"] != forker.pid
+    results = probe["results"]
+    for op, result in results.items():
+        assert result["forked"] is True, (op, result)
+        assert result["raised"] == "ForkedProcessError", (op, result)
+        assert {"KronError", "RuntimeError"} <= set(result["mro"]), (op, result)
+        message = result["error"]
+        assert "fork" in message.lower(), (op, message)
+        assert "kron.start(" in message and "standby=True" in message, (op, message)
+
+    parent = read_json(Path(out + ".parent"))
+    assert parent["info"]["role"] == role, parent
+    assert parent["status"] is not None
+    if role == "active":
+        assert [ln for ln in ledger_lines(tmp_path, pid=forker.pid) if ln["t"] > parent["after"]]
+    assert not ledger_lines(tmp_path, pid=probe["pid"]), "the forked child ran a timer"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", FORK_HOWS)
+def test_a_forked_child_does_not_keep_the_lock_after_its_parent_dies(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str
+) -> None:
+    beat = names("beat")
+    out = str(tmp_path / "forker")
+    parent = procs.spawn(FORKER, data_dir, tmp_path / "ledger.jsonl", out, beat, how, "active", "linger")
+    procs.wait_for_file(parent, Path(out + ".ready"), timeout=30)
+    procs.wait_for_file(parent, Path(out + ".child"), timeout=30)
+    child_pid = int(Path(out + ".child").read_text())
+    try:
+        standby = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="standby", standby=True)
+        info = standby.ready()["info"]
+        assert info["role"] == "standby" and info["active_pid"] == parent.pid, info
+
+        killed = time.time()
+        procs.kill(parent)
+        os.kill(child_pid, 0)  # the forked child lives on
+        first = wait_until(
+            lambda: first_line_after(tmp_path, killed, pid=standby.pid),
+            timeout=TAKEOVER_WAIT,
+            message="a take-over while the parent's forked child lives",
+        )
+        took = first["t"] - killed
+        print(f"take-over with a forked child alive ({how}): {1000 * took:.0f} ms")
+        assert took < TAKEOVER_LIMIT, f"took {took:.2f}s"
+        os.kill(child_pid, 0)
+    finally:
+        try:
+            os.kill(child_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+FORK_THEN_START = """
+data_dir, ledger, out, name = sys.argv[1:5]
+
+def job(ctx):
+    append(ledger, {"timer": name, "pid": os.getpid(), "run_id": ctx["run_id"], "t": time.time()})
+
+# Registered before the fork (gunicorn --preload imports the application in the arbiter), started
+# after it, in the child (a post_fork hook): the supported pattern.
+kron.schedule(name, job, every="200ms")
+pid = os.fork()
+if pid == 0:
+    try:
+        kron.start(data_dir, standby=True)
+        info = kron.runtime_info()
+        ok = wait_for(lambda: os.path.exists(ledger), timeout=20)
+        dump(out, {"pid": os.getpid(), "info": info, "ran": bool(ok)})
+        kron.shutdown(timeout=5)
+    finally:
+        os._exit(0)
+os.waitpid(pid, 0)
+finish()
+"""
+
+
+def test_timers_registered_before_a_fork_run_in_a_child_that_starts_after_it(
+    name: str, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    out = tmp_path / "child.json"
+    procs.run(FORK_THEN_START, data_dir, tmp_path / "ledger.jsonl", out, name, timeout=60)
+    result = read_json(out)
+    assert result["info"]["role"] == "active", result
+    assert result["ran"], result
+    assert {ln["pid"] for ln in ledger_lines(tmp_path)} == {result["pid"]}
+
+
+# ---------------------------------------------------------------------------
+# `kron runtime status`
+# ---------------------------------------------------------------------------
+
+
+def _kron_bin() -> str:
+    explicit = os.environ.get("KRON_BIN")
+    if explicit:
+        return explicit
+    beside_python = Path(sys.executable).parent / "kron"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("kron")
+    if found:
+        return found
+    pytest.fail("the `kron` command line is not installed: `pip install .` installs it next to this Python")
+
+
+def runtime_status(data_dir: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KRON_HOME", "COLUMNS")}
+    env.update(TZ="UTC", NO_COLOR="1")
+    result = subprocess.run(
+        [_kron_bin(), "--data-dir", data_dir, "runtime", "status", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "panicked" not in result.stderr
+    return result
+
+
+def runtime_status_json(data_dir: str) -> dict[str, Any]:
+    status: dict[str, Any] = json.loads(runtime_status(data_dir, "--json").stdout)
+    return status
+
+
+def standby_pids(status: dict[str, Any]) -> set[int]:
+    return {s["pid"] for s in status["standbys"]}
+
+
+def status_when(data_dir: str, wanted: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+    """The first ``kron runtime status --json`` for which ``wanted`` holds (waits for it)."""
+
+    def probe() -> dict[str, Any] | None:
+        status = runtime_status_json(data_dir)
+        return status if wanted(status) else None
+
+    found: dict[str, Any] = wait_until(probe, message=what)
+    return found
+
+
+def text_standbys(data_dir: str) -> set[int]:
+    return {int(m) for m in re.findall(r"standby pid (\d+) since \S", runtime_status(data_dir).stdout)}
+
+
+@pytest.mark.slow
+def test_cli_runtime_status_lists_the_active_process_and_the_standbys(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    beat = names("beat")
+    timers = {beat: EVERY_200MS}
+    owner = Node(procs, tmp_path, data_dir, timers, label="owner")
+    owner.ready()
+    one = Node(procs, tmp_path, data_dir, timers, label="one", standby=True)
+    two = Node(procs, tmp_path, data_dir, timers, label="two", standby=True)
+    one.ready()
+    two.ready()
+
+    status = status_when(data_dir, lambda s: standby_pids(s) == {one.pid, two.pid}, "both standbys listed")
+    assert status["running"] is True
+    assert status["pid"] == owner.pid
+    for standby in status["standbys"]:
+        assert set(standby) >= {"pid", "since", "version"}, standby
+        assert standby["version"] == kron.__version__
+        assert isinstance(standby["since"], str) and standby["since"], standby
+    text = runtime_status(data_dir).stdout
+    assert f"pid          {owner.pid}" in text, text
+    assert text_standbys(data_dir) == {one.pid, two.pid}, text
+    # the same list from inside the owner
+    assert {s["pid"] for s in owner.value("info")["standbys"]} == {one.pid, two.pid}
+
+    # a dead standby drops out of the list
+    two.kill()
+    wait_until(lambda: standby_pids(runtime_status_json(data_dir)) == {one.pid}, message="two gone")
+    assert text_standbys(data_dir) == {one.pid}
+
+    # the owner dies: the last standby is the active process, and no standby is left
+    killed = owner.kill()
+    wait_until(lambda: first_line_after(tmp_path, killed, pid=one.pid), timeout=TAKEOVER_WAIT)
+    after = status_when(data_dir, lambda s: s.get("pid") == one.pid, "one listed as the active process")
+    assert after["running"] is True
+    assert standby_pids(after) == set()
+    assert text_standbys(data_dir) == set()
+    assert f"pid          {one.pid}" in runtime_status(data_dir).stdout
