@@ -19,11 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,6 +40,7 @@ from conftest import (
     read_lines,
     wait_until,
 )
+from runtime_status import runtime_status, runtime_status_json, standby_pids, status_when, text_standby_pids
 
 UTC = timezone.utc
 #: The issue asks for a take-over within 1 s; CI machines are loaded, so the tests only check
@@ -810,60 +807,6 @@ def test_timers_registered_before_a_fork_run_in_a_child_that_starts_after_it(
 # ---------------------------------------------------------------------------
 
 
-def _kron_bin() -> str:
-    explicit = os.environ.get("KRON_BIN")
-    if explicit:
-        return explicit
-    beside_python = Path(sys.executable).parent / "kron"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("kron")
-    if found:
-        return found
-    pytest.fail("the `kron` command line is not installed: `pip install .` installs it next to this Python")
-
-
-def runtime_status(data_dir: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KRON_HOME", "COLUMNS")}
-    env.update(TZ="UTC", NO_COLOR="1")
-    result = subprocess.run(
-        [_kron_bin(), "--data-dir", data_dir, "runtime", "status", *extra],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "panicked" not in result.stderr
-    return result
-
-
-def runtime_status_json(data_dir: str) -> dict[str, Any]:
-    status: dict[str, Any] = json.loads(runtime_status(data_dir, "--json").stdout)
-    return status
-
-
-def standby_pids(status: dict[str, Any]) -> set[int]:
-    return {s["pid"] for s in status["standbys"]}
-
-
-def status_when(data_dir: str, wanted: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-    """The first ``kron runtime status --json`` for which ``wanted`` holds (waits for it)."""
-
-    def probe() -> dict[str, Any] | None:
-        status = runtime_status_json(data_dir)
-        return status if wanted(status) else None
-
-    found: dict[str, Any] = wait_until(probe, message=what)
-    return found
-
-
-def text_standbys(data_dir: str) -> set[int]:
-    return {int(m) for m in re.findall(r"standby pid (\d+) since \S", runtime_status(data_dir).stdout)}
-
-
 @pytest.mark.slow
 def test_cli_runtime_status_lists_the_active_process_and_the_standbys(
     names: Any, data_dir: str, tmp_path: Path, procs: Children
@@ -884,16 +827,16 @@ def test_cli_runtime_status_lists_the_active_process_and_the_standbys(
         assert set(standby) >= {"pid", "since", "version"}, standby
         assert standby["version"] == kron.__version__
         assert isinstance(standby["since"], str) and standby["since"], standby
-    text = runtime_status(data_dir).stdout
+    text = runtime_status(data_dir)
     assert f"pid          {owner.pid}" in text, text
-    assert text_standbys(data_dir) == {one.pid, two.pid}, text
+    assert text_standby_pids(data_dir) == {one.pid, two.pid}, text
     # the same list from inside the owner
     assert {s["pid"] for s in owner.value("info")["standbys"]} == {one.pid, two.pid}
 
     # a dead standby drops out of the list
     two.kill()
     wait_until(lambda: standby_pids(runtime_status_json(data_dir)) == {one.pid}, message="two gone")
-    assert text_standbys(data_dir) == {one.pid}
+    assert text_standby_pids(data_dir) == {one.pid}
 
     # the owner dies: the last standby is the active process, and no standby is left
     killed = owner.kill()
@@ -901,5 +844,5 @@ def test_cli_runtime_status_lists_the_active_process_and_the_standbys(
     after = status_when(data_dir, lambda s: s.get("pid") == one.pid, "one listed as the active process")
     assert after["running"] is True
     assert standby_pids(after) == set()
-    assert text_standbys(data_dir) == set()
-    assert f"pid          {one.pid}" in runtime_status(data_dir).stdout
+    assert text_standby_pids(data_dir) == set()
+    assert f"pid          {one.pid}" in runtime_status(data_dir)
