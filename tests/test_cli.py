@@ -382,7 +382,9 @@ def test_runtime_shutdown_ends_the_apps_runtime_gracefully(kron_bin: str, cli: C
     assert listing["live"] is False
     assert {t["id"] for t in listing["timers"]} == {"beat", "flaky"}
     beat = history(cli, "beat", 50)
-    assert beat[-1]["kind"] in ("RUN_SUCCEEDED", "RUN_DUE"), beat[-3:]
+    # An attempt handed out in the instant shutdown began is recorded as not started (due again
+    # at the next start); none is left running.
+    assert beat[-1]["kind"] in ("RUN_SUCCEEDED", "RUN_DUE", "RUN_NOT_STARTED"), beat[-3:]
     doctor = cli.run("doctor")
     assert doctor.returncode == 0, doctor.stdout
 

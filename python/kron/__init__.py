@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import builtins
+import contextlib
 import math
 import os
 import threading
@@ -31,10 +32,12 @@ from ._errors import (
     AlreadyStartedError,
     CorruptStorageError,
     DataDirLockedError,
+    ForkedProcessError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     KronError,
     NotStartedError,
+    RuntimeUnreachableError,
     SchemaVersionError,
     StorageError,
     TimerNotFoundError,
@@ -48,12 +51,16 @@ __all__ = [
     "AlreadyStartedError",
     "CorruptStorageError",
     "DataDirLockedError",
+    "ForkedProcessError",
     "HistoryEvent",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "KronError",
     "NotStartedError",
+    "RuntimeInfo",
+    "RuntimeUnreachableError",
     "SchemaVersionError",
+    "StandbyInfo",
     "StorageError",
     "TimerNotFoundError",
     "TimerNotRunnableError",
@@ -68,6 +75,7 @@ __all__ = [
     "pause",
     "remove",
     "resume",
+    "runtime_info",
     "schedule",
     "shutdown",
     "start",
@@ -109,6 +117,33 @@ class TimerStatus(TypedDict):
     created_at: datetime
     updated_at: datetime
     storage_error: str | None
+    #: The process that owns the data directory and runs the timers (this one while active).
+    active_pid: int | None
+
+
+class StandbyInfo(TypedDict):
+    """A process waiting to take the data directory over (see ``start(standby=True)``)."""
+
+    pid: int
+    since: datetime | None
+
+
+class RuntimeInfo(TypedDict):
+    """What ``runtime_info()`` returns."""
+
+    #: "active": this process owns the data directory and runs the timers; "standby": another
+    #: process owns it and this one takes over when it goes; "stopped": not started or shut down.
+    role: Literal["active", "standby", "stopped"]
+    pid: int
+    #: When this process became active or standby.
+    since: datetime | None
+    data_dir: str | None
+    #: The process that owns the data directory now (None when nobody does).
+    active_pid: int | None
+    #: The live standbys of the data directory, oldest first (this process too if it is one).
+    standbys: builtins.list[StandbyInfo]
+    #: Why the last take-over failed (the standby then stopped waiting), or None.
+    error: str | None
 
 
 class HistoryEvent(TypedDict):
@@ -155,7 +190,46 @@ def _with_datetimes(raw: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return raw
 
 
+#: In a child forked from a process that had started Kron: that parent's pid.
+_forked_from: int | None = None
+#: Taken just before a fork: whether Kron was started, by which pid, and the descriptors that
+#: hold the data directory's locks (the child closes them, see `kron_store::fork_fds`).
+_at_fork: tuple[bool, int, builtins.list[int]] = (False, 0, [])
+
+
+def _before_fork() -> None:
+    global _at_fork
+    _at_fork = (_kron.is_running(), os.getpid(), _kron.fork_fds())
+
+
+def _after_fork_in_child() -> None:
+    global _forked_from
+    started, parent, fds = _at_fork
+    # Kept open, these would keep the directory locked after the parent died: no standby could
+    # take over while this child lives. Closing them here releases nothing in the parent.
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if started:
+        _forked_from = parent
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def _check_not_forked() -> None:
+    if _forked_from is not None:
+        raise ForkedProcessError(
+            f"kron was started in process {_forked_from} before this process (pid {os.getpid()}) "
+            "was forked from it, and a runtime's threads do not survive a fork. Call "
+            "kron.start(..., standby=True) after the fork, in each process (gunicorn: at app "
+            "start-up without --preload, or in the post_fork hook), not before it"
+        )
+
+
 def _register(name: str, fn: Callable[..., Any], options: TimerOptions) -> None:
+    _check_not_forked()
     _kron.register(name, options, describe_function(fn))
 
 
@@ -253,11 +327,20 @@ def start(
     max_workers: int = 8,
     durability: Literal["normal", "full"] = "normal",
     history_limit: int | None = DEFAULT_HISTORY_LIMIT,
+    standby: bool = False,
 ) -> None:
     """Opens ``data_dir``, recovers, and starts the runtime in background threads; returns at once.
 
     Raises ``AlreadyStartedError`` if this process already started it, and ``DataDirLockedError``
-    (naming the directory and the owner's pid) if another process owns the directory.
+    (naming the directory and the owner's pid) if another process owns the directory, unless
+    ``standby=True``: then this process becomes a *standby* of the owner. It runs nothing, and
+    takes over within a second when the owner shuts down, exits or dies (SIGKILL included),
+    running the timers registered in this process; runs the owner left unfinished are recorded
+    as interrupted and retried, as after any crash. Meanwhile ``status``, ``list`` and
+    ``history`` read the directory, and ``pause``, ``resume``, ``trigger`` and ``remove`` are
+    sent to the owner. Call it in every process of an application (every gunicorn or uvicorn
+    worker, both sides of a rolling deploy): exactly one runs the timers. See
+    :func:`runtime_info`.
     ``durability="normal"`` survives any crash of the process; ``"full"`` also survives power
     loss, with an fsync per commit (see docs/guarantees.md).
 
@@ -270,10 +353,13 @@ def start(
     Retention runs in a background thread from start on (start does not wait for it) and again
     as history grows, in transactions short enough never to delay a due run.
     """
+    _check_not_forked()
     if isinstance(max_workers, bool) or not isinstance(max_workers, int):
         raise InvalidArgumentTypeError(
             f"max_workers must be an int, got {type(max_workers).__name__}", "max_workers"
         )
+    if not isinstance(standby, bool):
+        raise InvalidArgumentTypeError(f"standby must be a bool, got {type(standby).__name__}", "standby")
     if not isinstance(data_dir, (str, os.PathLike)):
         raise InvalidArgumentTypeError(
             f"data_dir must be a path, got {type(data_dir).__name__} {data_dir!r}", "data_dir"
@@ -300,7 +386,7 @@ def start(
             "history_limit",
             history_limit,
         )
-    _kron.start(path, max_workers, durability, _runner.run_batch, _runner.log, history_limit)
+    _kron.start(path, max_workers, durability, _runner.run_batch, _runner.log, history_limit, standby)
 
 
 def shutdown(timeout: float = 5.0) -> None:
@@ -308,7 +394,8 @@ def shutdown(timeout: float = 5.0) -> None:
     the data directory. Safe when not started and when called twice. A run still going at the
     timeout is recorded as interrupted at the next start (and retried). ``timeout=0`` does not
     wait; ``math.inf`` waits as long as the runs take; a negative or NaN timeout is a
-    ``ValueError``."""
+    ``ValueError``. A standby stops waiting: it will not take over."""
+    _check_not_forked()
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise InvalidArgumentTypeError(
             f"timeout must be a number of seconds, got {type(timeout).__name__} {timeout!r}", "timeout"
@@ -339,13 +426,15 @@ EXIT_TIMEOUT_S = 5.0
 def _shutdown_at_exit() -> None:
     # An application that exits without calling shutdown() still gets a graceful stop: active
     # runs may finish (up to EXIT_TIMEOUT_S) and their outcomes are committed, instead of being
-    # found interrupted at the next start.
-    if _kron.is_running():
+    # found interrupted at the next start. A standby stops waiting, so it cannot take over while
+    # the interpreter finalizes. A forked child has no runtime of its own to stop.
+    if _forked_from is None and _kron.is_running():
         _kron.shutdown(EXIT_TIMEOUT_S)
 
 
 def status(name: str) -> TimerStatus | None:
     """The timer's status, or ``None`` if there is no such timer."""
+    _check_not_forked()
     raw = _kron.status(check_name(name))
     if raw is None:
         return None
@@ -355,6 +444,7 @@ def status(name: str) -> TimerStatus | None:
 
 def list() -> builtins.list[TimerStatus]:
     """Every timer's status, sorted by id."""
+    _check_not_forked()
     return [_with_datetimes(raw, _STATUS_INSTANTS) for raw in _kron.list()]
 
 
@@ -364,6 +454,7 @@ _MAX_HISTORY_LIMIT = _I64_MAX
 
 def history(name: str, limit: int = 100) -> builtins.list[HistoryEvent]:
     """The timer's latest ``limit`` events (an int from 0 to 2**63 - 1), oldest first."""
+    _check_not_forked()
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise InvalidArgumentTypeError(f"limit must be an int, got {type(limit).__name__}", "limit")
     if not 0 <= limit <= _MAX_HISTORY_LIMIT:
@@ -375,22 +466,38 @@ def history(name: str, limit: int = 100) -> builtins.list[HistoryEvent]:
 
 def pause(name: str) -> None:
     """Stops the timer from starting runs (``TIMER_PAUSED``) until :func:`resume`."""
+    _check_not_forked()
     _kron.pause(check_name(name))
 
 
 def resume(name: str) -> None:
     """Resumes a paused timer (``TIMER_RESUMED``)."""
+    _check_not_forked()
     _kron.resume(check_name(name))
 
 
 def trigger(name: str) -> str:
     """Runs the timer now, off-schedule; returns the new run's id."""
+    _check_not_forked()
     return _kron.trigger(check_name(name))
 
 
 def remove(name: str) -> None:
-    """Deletes the timer (``TIMER_REMOVED``); its history stays."""
+    """Deletes the timer (``TIMER_REMOVED``); its history stays. In a standby, also forgets the
+    timer here, so that taking over does not bring it back."""
+    _check_not_forked()
     _kron.remove(check_name(name))
+
+
+def runtime_info() -> RuntimeInfo:
+    """Whether this process is the active runtime of its data directory or a standby (or
+    stopped), since when, which process is active, and the standbys waiting."""
+    _check_not_forked()
+    raw = _kron.runtime_info()
+    for standby in raw["standbys"]:
+        standby["since"] = _instant(standby["since"])
+    info: RuntimeInfo = _with_datetimes(raw, ("since",))
+    return info
 
 
 async def astart(
@@ -399,10 +506,16 @@ async def astart(
     max_workers: int = 8,
     durability: Literal["normal", "full"] = "normal",
     history_limit: int | None = DEFAULT_HISTORY_LIMIT,
+    standby: bool = False,
 ) -> None:
     """:func:`start`, run in a thread so the event loop never blocks."""
     await asyncio.to_thread(
-        start, data_dir, max_workers=max_workers, durability=durability, history_limit=history_limit
+        start,
+        data_dir,
+        max_workers=max_workers,
+        durability=durability,
+        history_limit=history_limit,
+        standby=standby,
     )
 
 

@@ -60,6 +60,16 @@ class NotStartedError(KronError, RuntimeError):
     """The operation needs a running runtime (or one that ran): call ``kron.start()`` first."""
 
 
+class RuntimeUnreachableError(KronError, RuntimeError):
+    """This process is a standby and the runtime that owns the data directory could not be
+    reached, refused, or did not answer; the message says whether it may have acted."""
+
+
+class ForkedProcessError(KronError, RuntimeError):
+    """This process was forked from one that had started Kron: the runtime's threads did not
+    come along. Call ``kron.start(..., standby=True)`` after the fork, in each process."""
+
+
 class StorageError(KronError, RuntimeError):
     """The data directory could not be opened, read or written. ``path`` names the file."""
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kron_core::engine::{Engine, EngineConfig, TimerView};
+use kron_core::engine::TimerView;
 use kron_core::event::StoredEvent;
 use kron_core::run::{RunPhase, RunRecord};
 use kron_core::time::{format_utc, EpochMs};
@@ -66,21 +66,16 @@ pub struct DirectoryView {
 }
 
 pub fn directory_view(reader: &Reader) -> CliResult<DirectoryView> {
-    // One moment: read apart, a run finishing in between would leave its timer waiting for a
-    // run that is no longer listed.
-    let _pinned = reader.pin()?;
-    let timers = reader.timers()?;
-    let runs = reader.runs()?;
-    let engine =
-        Engine::restored(EngineConfig::default(), 0, timers, runs.clone()).map_err(|e| {
-            CliError::failure(format!(
-                "{}: a stored timer cannot be read: {e}",
-                reader.db_path().display()
-            ))
-        })?;
+    let stored = reader.views().map_err(|e| match e {
+        kron_store::OpenError::Restore(e) => CliError::failure(format!(
+            "{}: a stored timer cannot be read: {e}",
+            reader.db_path().display()
+        )),
+        kron_store::OpenError::Store(e) => e.into(),
+    })?;
     Ok(DirectoryView {
-        views: engine.views(),
-        runs,
+        views: stored.views,
+        runs: stored.runs,
     })
 }
 

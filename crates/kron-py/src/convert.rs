@@ -144,10 +144,18 @@ fn jitter_ms(value: &Bound<'_, PyAny>) -> Result<u64, CoreError> {
     duration_ms("jitter", value)
 }
 
+/// What every status dict of one call shares: the last storage error and the pid of the process
+/// that owns the data directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ViewContext<'a> {
+    pub storage_error: Option<&'a str>,
+    pub active_pid: Option<u32>,
+}
+
 pub fn view_dict<'py>(
     py: Python<'py>,
     view: &TimerView,
-    storage_error: Option<&str>,
+    context: ViewContext<'_>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let rec = &view.record;
     let d = PyDict::new(py);
@@ -173,7 +181,8 @@ pub fn view_dict<'py>(
     d.set_item("active_runs", view.active_runs)?;
     d.set_item("created_at", rec.created_at)?;
     d.set_item("updated_at", rec.updated_at)?;
-    d.set_item("storage_error", storage_error)?;
+    d.set_item("storage_error", context.storage_error)?;
+    d.set_item("active_pid", context.active_pid)?;
     Ok(d)
 }
 
@@ -196,5 +205,35 @@ pub fn event_dict<'py>(py: Python<'py>, stored: &StoredEvent) -> PyResult<Bound<
     d.set_item("manual", detail.manual)?;
     d.set_item("schedule", detail.schedule.as_deref())?;
     d.set_item("next_run_at", detail.next_run_at)?;
+    Ok(d)
+}
+
+/// `kron.runtime_info()`'s dict (instants as ms since the epoch; the Python layer makes them
+/// datetimes).
+pub fn runtime_info_dict<'py>(
+    py: Python<'py>,
+    info: &kron_runtime::RuntimeInfo,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("role", info.role.as_str())?;
+    d.set_item("pid", std::process::id())?;
+    d.set_item("since", info.since)?;
+    d.set_item(
+        "data_dir",
+        info.data_dir.as_ref().map(|dir| dir.display().to_string()),
+    )?;
+    d.set_item("active_pid", info.active_pid)?;
+    let standbys = info
+        .standbys
+        .iter()
+        .map(|standby| {
+            let s = PyDict::new(py);
+            s.set_item("pid", standby.pid)?;
+            s.set_item("since", standby.started_at)?;
+            Ok(s)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item("standbys", standbys)?;
+    d.set_item("error", info.error.as_deref())?;
     Ok(d)
 }

@@ -52,6 +52,7 @@ pub fn to_py_err(py: Python<'_>, err: RuntimeError) -> PyErr {
             (message, dir.to_string_lossy().into_owned()),
         ),
         RuntimeError::NotStarted(_) => kron_error(py, "NotStartedError", (message,)),
+        RuntimeError::Unreachable(_) => kron_error(py, "RuntimeUnreachableError", (message,)),
         RuntimeError::Thread(_) | RuntimeError::Internal(_) => PyRuntimeError::new_err(message),
         RuntimeError::Store(store) => store_error(py, message, store),
     }

@@ -8,12 +8,12 @@ mod errors;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use kron_runtime::{Durability, Kron, RuntimeConfig};
+use kron_runtime::{Durability, Kron, Role, RuntimeConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::callback::{Callback, PythonHost};
-use crate::convert::{Function, TimerOptions};
+use crate::convert::{Function, TimerOptions, ViewContext};
 use crate::errors::{invalid, to_py_err};
 
 type Shared = Arc<Callback>;
@@ -70,8 +70,10 @@ fn register(
 }
 
 /// Starts the runtime. `runner(jobs)` runs a batch of callbacks; `log(level, message)` logs.
+/// With `standby`, waits as a standby when another process owns the directory. Answers the
+/// role this process took: "active" or "standby".
 #[pyfunction]
-#[pyo3(signature = (data_dir, max_workers, durability, runner, log, history_limit=None))]
+#[pyo3(signature = (data_dir, max_workers, durability, runner, log, history_limit=None, standby=false))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -81,7 +83,8 @@ fn start(
     runner: Py<PyAny>,
     log: Py<PyAny>,
     history_limit: Option<i64>,
-) -> PyResult<()> {
+    standby: bool,
+) -> PyResult<&'static str> {
     let history_limit = match history_limit {
         None => None,
         Some(n) => Some(usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
@@ -128,8 +131,29 @@ fn start(
     config.history_limit = history_limit;
     let host = Arc::new(PythonHost { runner, log });
     let admin: Arc<dyn kron_runtime::Admin> = Arc::new(kron());
-    py.detach(|| kron().start(config, host, Some(admin)))
-        .map_err(|e| to_py_err(py, e))
+    let role = py.detach(|| {
+        if standby {
+            kron().start_or_standby(config, host, Some(admin))
+        } else {
+            kron()
+                .start(config, host, Some(admin))
+                .map(|()| Role::Active)
+        }
+    });
+    role.map(Role::as_str).map_err(|e| to_py_err(py, e))
+}
+
+/// Whether this process is active or standby, since when, and who owns the data directory.
+#[pyfunction]
+fn runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let info = py.detach(|| kron().runtime_info());
+    convert::runtime_info_dict(py, &info)
+}
+
+/// The descriptors holding the data directory's locks, which a child forked now must close.
+#[pyfunction]
+fn fork_fds() -> Vec<i32> {
+    kron_store::fork_fds::lock_fds()
 }
 
 /// Stops the runtime; returns how many attempts were still running at the timeout.
@@ -146,17 +170,34 @@ fn is_running(py: Python<'_>) -> bool {
 
 #[pyfunction]
 fn status<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let (view, storage_error) = py.detach(|| (kron().status(name), kron().storage_error()));
-    view.map(|v| convert::view_dict(py, &v, storage_error.as_deref()))
+    let (view, storage_error, active_pid) = py.detach(|| {
+        (
+            kron().status(name),
+            kron().storage_error(),
+            kron().active_pid(),
+        )
+    });
+    let context = ViewContext {
+        storage_error: storage_error.as_deref(),
+        active_pid,
+    };
+    view.map_err(|e| to_py_err(py, e))?
+        .map(|v| convert::view_dict(py, &v, context))
         .transpose()
 }
 
 #[pyfunction]
 fn list<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-    let (views, storage_error) = py.detach(|| (kron().list(), kron().storage_error()));
+    let (views, storage_error, active_pid) =
+        py.detach(|| (kron().list(), kron().storage_error(), kron().active_pid()));
+    let context = ViewContext {
+        storage_error: storage_error.as_deref(),
+        active_pid,
+    };
     let items = views
+        .map_err(|e| to_py_err(py, e))?
         .iter()
-        .map(|v| convert::view_dict(py, v, storage_error.as_deref()))
+        .map(|v| convert::view_dict(py, v, context))
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)
 }
@@ -228,6 +269,8 @@ fn _kron(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(trigger, m)?)?;
     m.add_function(wrap_pyfunction!(remove, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_info, m)?)?;
+    m.add_function(wrap_pyfunction!(fork_fds, m)?)?;
     m.add_class::<callback::Gate>()?;
     Ok(())
 }

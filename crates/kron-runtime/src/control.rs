@@ -11,6 +11,7 @@
 //! a client that connects and sends nothing holds neither the socket nor other clients.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -73,9 +74,17 @@ impl ControlServer {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = stopping.clone();
-        std::thread::Builder::new()
+        // A child forked while this serves must close the listener: kept open there after this
+        // process died, it would accept connections nobody answers.
+        let fd = listener.as_raw_fd();
+        kron_store::fork_fds::remember(fd);
+        let spawned = std::thread::Builder::new()
             .name("kron-control".to_string())
-            .spawn(move || serve(listener, token, admin, flag))?;
+            .spawn(move || serve(listener, token, admin, flag));
+        if let Err(e) = spawned {
+            kron_store::fork_fds::forget(fd);
+            return Err(e);
+        }
         Ok(ControlServer {
             socket,
             token_file,
@@ -108,7 +117,18 @@ fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Serves until stopped, then unlists the listener (see `ControlServer::start`) and closes it.
 fn serve(listener: UnixListener, token: String, admin: Arc<dyn Admin>, stopping: Arc<AtomicBool>) {
+    serve_until_stopped(&listener, token, admin, &stopping);
+    kron_store::fork_fds::forget(listener.as_raw_fd());
+}
+
+fn serve_until_stopped(
+    listener: &UnixListener,
+    token: String,
+    admin: Arc<dyn Admin>,
+    stopping: &AtomicBool,
+) {
     let token: Arc<str> = token.into();
     let serving = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {

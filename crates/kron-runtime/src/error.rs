@@ -26,6 +26,10 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("could not start the scheduler thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// This process is a standby and the runtime that owns the directory could not be reached,
+    /// refused, or did not answer (the message says which, and whether it may have acted).
+    #[error("{0}")]
+    Unreachable(String),
     /// The engine answered an input with an output of another kind: a defect, reported rather
     /// than hidden.
     #[error("internal error: {0}")]

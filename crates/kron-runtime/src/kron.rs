@@ -26,6 +26,7 @@ use crate::pool::Pool;
 use crate::retention::RetentionPolicy;
 use crate::scheduler::Scheduler;
 use crate::shared::{Callbacks, SchedulerState, Shared};
+use crate::standby::Standby;
 
 /// Attempts in flight per worker: enough queued work to keep workers busy through a burst,
 /// few enough that `RUN_STARTED` stays close to the callback's real start.
@@ -42,28 +43,32 @@ pub struct ShutdownReport {
     pub abandoned: usize,
 }
 
-struct Running<C> {
+pub(crate) struct Running<C> {
     shared: Arc<Shared<C>>,
     thread: Option<JoinHandle<()>>,
     /// Dropped before the store closes, so a stopped directory is left as a single file.
     reader: Mutex<Option<Reader>>,
     control: Option<ControlServer>,
-    started_at: i64,
+    pub(crate) started_at: i64,
 }
 
-struct State<C> {
+pub(crate) struct State<C> {
     /// Timers registered in this process that no runtime holds: their callback, and their
     /// definition unless the last engine keeps it. While running, registrations go straight to
     /// the runtime (engine and callbacks) and this is empty; after a shutdown the last runtime
     /// keeps the callbacks it had, and the next start takes them from there. Each timer is held
     /// in one place, so its id and callback are not stored twice.
     registry: BTreeMap<Arc<str>, Registration<C>>,
-    running: Option<Running<C>>,
+    pub(crate) running: Option<Running<C>>,
     /// The scheduler state of the last runtime, kept after shutdown so status still answers.
     last: Option<Arc<Shared<C>>>,
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Shutdowns in progress (they release this state while waiting for active runs).
     stopping: usize,
+    /// While this process waits to take the directory over from another (see `standby.rs`).
+    pub(crate) standby: Option<Standby>,
+    /// Why the last take-over failed, until the next start.
+    pub(crate) takeover_error: Option<String>,
 }
 
 struct Registration<C> {
@@ -114,6 +119,8 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 last: None,
                 data_dir: None,
                 stopping: 0,
+                standby: None,
+                takeover_error: None,
             }),
         }
     }
@@ -123,20 +130,21 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         &self.clock
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock.now_ms()
     }
 
-    fn state(&self) -> MutexGuard<'_, State<C>> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State<C>> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// True from `start` until a `shutdown` has finished (its final commit included).
+    /// True from `start` until a `shutdown` has finished (its final commit included), standby
+    /// included.
     pub fn is_running(&self) -> bool {
         let state = self.state();
-        state.running.is_some() || state.stopping > 0
+        state.running.is_some() || state.stopping > 0 || state.standby.is_some()
     }
 
     /// Registers or re-registers a timer. Validates completely first: bad input changes nothing.
@@ -181,7 +189,23 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         admin: Option<Arc<dyn Admin>>,
     ) -> Result<(), RuntimeError> {
         let mut state = self.state();
-        if state.running.is_some() {
+        Self::check_can_start(&state, &config)?;
+        let now = self.now();
+        let durable = DurableEngine::open(
+            &config.data_dir,
+            config.durability,
+            config.engine.clone(),
+            now,
+        )?;
+        self.run(&mut state, durable, now, config, host, admin)
+    }
+
+    /// Refuses a second start and a runtime without workers.
+    pub(crate) fn check_can_start(
+        state: &State<C>,
+        config: &RuntimeConfig,
+    ) -> Result<(), RuntimeError> {
+        if state.running.is_some() || state.standby.is_some() {
             return Err(RuntimeError::AlreadyStarted(
                 state.data_dir.clone().unwrap_or_default(),
             ));
@@ -189,14 +213,21 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         if config.max_workers == 0 {
             return Err(RuntimeError::InvalidWorkers(0));
         }
+        Ok(())
+    }
+
+    /// Runs the directory opened as `durable` at `now`: this process's registrations, recovery,
+    /// then the scheduler and workers. Shared by `start` and a standby's take-over.
+    pub(crate) fn run<H: Host<C>>(
+        &self,
+        state: &mut State<C>,
+        mut durable: DurableEngine,
+        now: i64,
+        config: RuntimeConfig,
+        host: Arc<H>,
+        admin: Option<Arc<dyn Admin>>,
+    ) -> Result<(), RuntimeError> {
         let clock = self.clock.clone();
-        let now = clock.now_ms();
-        let mut durable = DurableEngine::open(
-            &config.data_dir,
-            config.durability,
-            config.engine.clone(),
-            now,
-        )?;
         // Definitions and callbacks move into the new runtime only once it runs (below): a failed
         // start keeps them. Registered: what the last runtime held, and the registry (which
         // wins: registered since).
@@ -304,6 +335,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
             started_at: now,
         });
         state.data_dir = Some(config.data_dir);
+        state.takeover_error = None;
         if let Some(last) = state.last.take() {
             last.lock().callbacks = Callbacks::new();
         }
@@ -325,6 +357,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 std::thread::sleep(Duration::from_millis(5));
                 state = self.state();
             }
+        }
+        if let Some(standby) = state.standby.take() {
+            // It never takes over now; its mark goes with it.
+            standby.cancel();
+            return ShutdownReport {
+                was_running: true,
+                abandoned: 0,
+            };
         }
         let Some(mut running) = state.running.take() else {
             return ShutdownReport {
@@ -396,18 +436,27 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
     }
 
     /// The timer's status: from the runtime while running (or the last one after shutdown);
-    /// before the first start, what was registered.
-    pub fn status(&self, id: &str) -> Option<TimerView> {
+    /// in a standby, from the store the active runtime writes; before the first start, what was
+    /// registered.
+    pub fn status(&self, id: &str) -> Result<Option<TimerView>, RuntimeError> {
+        if let Some(views) = self.standby_views()? {
+            return Ok(views.into_iter().find(|view| &*view.record.def.id == id));
+        }
         if let Some(Some(view)) = self.with_engine(|engine| engine.view(id)) {
-            return Some(view);
+            return Ok(Some(view));
         }
         let state = self.state();
-        let def = state.registry.get(id)?.def.as_ref()?;
-        provisional_view(def, self.now()).ok()
+        let Some(def) = state.registry.get(id).and_then(|r| r.def.as_ref()) else {
+            return Ok(None);
+        };
+        Ok(provisional_view(def, self.now()).ok())
     }
 
-    /// All timers, sorted by id.
-    pub fn list(&self) -> Vec<TimerView> {
+    /// All timers, sorted by id (in a standby, those of the store).
+    pub fn list(&self) -> Result<Vec<TimerView>, RuntimeError> {
+        if let Some(views) = self.standby_views()? {
+            return Ok(views);
+        }
         let now = self.now();
         let mut views: BTreeMap<Arc<str>, TimerView> = self
             .with_engine(|engine| engine.views())
@@ -423,7 +472,7 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
                 }
             }
         }
-        views.into_values().collect()
+        Ok(views.into_values().collect())
     }
 
     /// The timer's latest `limit` events, oldest first. While running, waits (briefly) until
@@ -482,7 +531,11 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         Ok(out)
     }
 
+    /// Pauses the timer (in a standby: asks the active runtime to).
     pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        if let Some(forwarded) = self.forward(TimerOp::Pause, id) {
+            return forwarded.map(|_| ());
+        }
         let (at, timer) = (self.now(), id.to_string());
         self.command(id, |core| {
             core.engine.apply(Input::Pause { at, timer })?;
@@ -490,7 +543,11 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         })
     }
 
+    /// Resumes the timer (in a standby: asks the active runtime to).
     pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        if let Some(forwarded) = self.forward(TimerOp::Resume, id) {
+            return forwarded.map(|_| ());
+        }
         let (at, timer) = (self.now(), id.to_string());
         self.command(id, |core| {
             core.engine.apply(Input::Resume { at, timer })?;
@@ -498,7 +555,13 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         })
     }
 
+    /// Starts a run now (in a standby: asks the active runtime to); answers its id.
     pub fn trigger(&self, id: &str) -> Result<RunId, RuntimeError> {
+        if let Some(forwarded) = self.forward(TimerOp::Trigger, id) {
+            return forwarded?.ok_or_else(|| {
+                RuntimeError::Internal("the active runtime answered a trigger without a run".into())
+            });
+        }
         let (at, timer) = (self.now(), id.to_string());
         self.command(id, |core| {
             match core.engine.apply(Input::Trigger { at, timer })? {
@@ -510,8 +573,14 @@ impl<C: Clone + Send + Sync + 'static> Kron<C> {
         })
     }
 
-    /// Removes the timer from storage and from this process's registrations.
+    /// Removes the timer from storage and from this process's registrations (in a standby: asks
+    /// the active runtime to, and forgets it here, so a take-over does not bring it back).
     pub fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        if let Some(forwarded) = self.forward(TimerOp::Remove, id) {
+            forwarded?;
+            self.state().registry.remove(id);
+            return Ok(());
+        }
         let now = self.now();
         // The callback goes with the timer, under the same lock: its slot may be reused by the
         // next registration as soon as the lock is released.

@@ -17,6 +17,7 @@ use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 
 use crate::error::{OpenError, StoreError};
+use crate::lock::DirLock;
 use crate::writer::{Durability, Store};
 
 /// The seed of the randomness (jitter, run ids) of an engine that process `pid` restores at
@@ -48,7 +49,27 @@ impl DurableEngine {
         config: EngineConfig,
         now: EpochMs,
     ) -> Result<DurableEngine, OpenError> {
-        let store = Store::open(data_dir, durability)?;
+        DurableEngine::restore(Store::open(data_dir, durability)?, config, now)
+    }
+
+    /// [`DurableEngine::open`] for a caller that already holds the directory's writer lock (a
+    /// standby the lock was just granted to, see [`DirLock::wait`]).
+    pub fn open_locked(
+        data_dir: &Path,
+        lock: DirLock,
+        durability: Durability,
+        config: EngineConfig,
+        now: EpochMs,
+    ) -> Result<DurableEngine, OpenError> {
+        let store = Store::open_locked(data_dir, durability, lock)?;
+        DurableEngine::restore(store, config, now)
+    }
+
+    fn restore(
+        store: Store,
+        config: EngineConfig,
+        now: EpochMs,
+    ) -> Result<DurableEngine, OpenError> {
         let stored = store.load()?;
         let seed = engine_seed(now, std::process::id());
         let engine = Engine::restored(config, seed, stored.timers, stored.runs)

@@ -12,7 +12,8 @@
 //! # Files in the data directory
 //!
 //! `kron.db` (SQLite; `kron.db-wal` and `kron.db-shm` beside it while a runtime runs, or after a
-//! crash) and `kron.lock`. Tables (schema version [`SCHEMA_VERSION`] = `PRAGMA user_version`,
+//! crash), `kron.lock`, and `standbys/` (one mark per process waiting to take over, see
+//! [`StandbyMark`]). Tables (schema version [`SCHEMA_VERSION`] = `PRAGMA user_version`,
 //! `PRAGMA application_id` = "KRON"): `timer_defs` (each timer's definition as JSON) and
 //! `timer_state` (its status columns), joined by the view `timers`; `runs` (runs in flight),
 //! `events` (the append-only history, numbered by `seq`, indexed by `(timer_id, seq)`), `meta`
@@ -61,6 +62,7 @@ mod codec;
 mod db;
 mod durable;
 mod error;
+pub mod fork_fds;
 mod grouped;
 pub mod lock;
 mod query;
@@ -68,15 +70,19 @@ mod reader;
 mod retainer;
 mod retention;
 mod schema;
+mod standby;
+mod views;
 mod writer;
 
 pub use checkpoint::{CheckpointReport, Checkpointer};
 pub use db::DB_FILE;
 pub use durable::{engine_seed, DurableEngine};
 pub use error::{OpenError, StoreError};
-pub use lock::{is_locked, read_owner, LockOwner, LOCK_FILE};
+pub use lock::{is_locked, read_owner, DirLock, LockOwner, LOCK_FILE};
 pub use reader::{EventFilter, Pinned, Reader};
 pub use retainer::{PageCounts, Retainer, RetentionStep};
 pub use retention::DEFAULT_HISTORY_LIMIT;
 pub use schema::SCHEMA_VERSION;
+pub use standby::{list_standbys, StandbyMark, STANDBY_DIR};
+pub use views::StoredViews;
 pub use writer::{CompactReport, Durability, Store, StoredState};

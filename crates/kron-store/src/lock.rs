@@ -17,6 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +25,7 @@ use fs4::{FileExt, TryLockError};
 use kron_core::time::EpochMs;
 
 use crate::error::{io_error, StoreError};
+use crate::fork_fds;
 
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "kron.lock";
@@ -47,23 +49,45 @@ pub struct LockOwner {
 
 /// The held writer lock. Dropping it empties the file and releases the lock.
 #[derive(Debug)]
-pub(crate) struct DirLock {
+pub struct DirLock {
     file: File,
 }
 
 impl DirLock {
+    /// Waits, blocked in the kernel (no polling, no CPU), until the writer lock of `data_dir`
+    /// (which must exist) is free, then takes it and records the owner. The lock frees the
+    /// moment its owner closes the directory or dies, however it dies (`SIGKILL` included): the
+    /// operating system releases it with the process.
+    ///
+    /// There is no way to stop waiting short of the process exiting: a caller that no longer
+    /// wants the lock drops it once granted.
+    pub fn wait(data_dir: &Path) -> Result<DirLock, StoreError> {
+        let path = lock_path(data_dir);
+        let file = open_lock_file(&path)?;
+        // Listed while waiting too: a child forked meanwhile would share the lock once granted.
+        let fd = file.as_raw_fd();
+        fork_fds::remember(fd);
+        loop {
+            match FileExt::lock(&file) {
+                Ok(()) => break,
+                // A signal handled by this thread interrupts the wait; it goes on waiting.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    fork_fds::forget(fd);
+                    return Err(io_error(&path, e));
+                }
+            }
+        }
+        let lock = DirLock { file };
+        lock.write_owner(&path)?;
+        Ok(lock)
+    }
+
     /// Takes the writer lock of `data_dir` (which must exist) without blocking, then records the
     /// owner. If another holds it, returns `StoreError::Locked` having changed nothing.
     pub(crate) fn acquire(data_dir: &Path) -> Result<DirLock, StoreError> {
         let path = lock_path(data_dir);
-        // No truncate here: the content belongs to the current owner until we hold the lock.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let file = open_lock_file(&path)?;
         let mut attempt = 0;
         loop {
             // `FileExt::try_lock` spelled out: since Rust 1.89 `File` has an inherent `try_lock`
@@ -83,28 +107,33 @@ impl DirLock {
                 Err(TryLockError::Error(e)) => return Err(io_error(&path, e)),
             }
         }
+        fork_fds::remember(file.as_raw_fd());
         let lock = DirLock { file };
         lock.write_owner(&path)?;
         Ok(lock)
     }
 
     fn write_owner(&self, path: &Path) -> Result<(), StoreError> {
-        let started_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as EpochMs)
-            .unwrap_or(0);
-        let text = format!(
-            "pid={}\nstarted_at={}\nversion={}\n",
-            std::process::id(),
-            started_at,
-            env!("CARGO_PKG_VERSION")
-        );
         self.file.set_len(0).map_err(|e| io_error(path, e))?;
         // The file was opened without append and never read or written, so we are at offset 0.
         (&self.file)
-            .write_all(text.as_bytes())
+            .write_all(owner_lines().as_bytes())
             .map_err(|e| io_error(path, e))
     }
+}
+
+/// This process as the lines of `kron.lock` (also the content of a standby's mark).
+pub(crate) fn owner_lines() -> String {
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as EpochMs)
+        .unwrap_or(0);
+    format!(
+        "pid={}\nstarted_at={}\nversion={}\n",
+        std::process::id(),
+        started_at,
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 impl Drop for DirLock {
@@ -112,7 +141,19 @@ impl Drop for DirLock {
         // Best effort: an emptied file says "nobody"; closing the file releases the lock anyway.
         let _ = self.file.set_len(0);
         let _ = FileExt::unlock(&self.file);
+        fork_fds::forget(self.file.as_raw_fd());
     }
+}
+
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    // No truncate here: the content belongs to the current owner until we hold the lock.
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_error(path, e))
 }
 
 pub(crate) fn lock_path(data_dir: &Path) -> PathBuf {
@@ -130,7 +171,7 @@ pub fn read_owner(data_dir: &Path) -> Option<LockOwner> {
     parse_owner(&text)
 }
 
-fn parse_owner(text: &str) -> Option<LockOwner> {
+pub(crate) fn parse_owner(text: &str) -> Option<LockOwner> {
     let mut pid = None;
     let mut started_at = None;
     let mut version = None;

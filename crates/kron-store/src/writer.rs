@@ -110,6 +110,16 @@ impl Store {
         }
         std::fs::create_dir_all(data_dir).map_err(|e| io_error(data_dir, e))?;
         let lock = DirLock::acquire(data_dir)?;
+        Store::open_locked(data_dir, durability, lock)
+    }
+
+    /// [`Store::open`] for a caller that already holds the directory's writer lock (a standby
+    /// granted it by [`DirLock::wait`]).
+    pub fn open_locked(
+        data_dir: &Path,
+        durability: Durability,
+        lock: DirLock,
+    ) -> Result<Store, StoreError> {
         let db_path = db::db_path(data_dir);
         db::check_file(&db_path)?;
         let conn = db::open_read_write(&db_path)?;

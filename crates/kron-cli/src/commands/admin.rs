@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::cli::AdminArgs;
 use crate::data;
 use crate::error::{CliError, CliResult};
-use crate::live;
+use crate::live::{self, IntoCli};
 use crate::parse;
 
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::data;
 use crate::error::{one_line, CliError, CliResult};
-use crate::live::{self, DEFAULT_WAIT};
+use crate::live::{self, IntoCli, DEFAULT_WAIT};
 use crate::output::timefmt::{bytes, count, rough};
 
 /// A WAL larger than this while a runtime runs means checkpoints are falling behind.

@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::cli::ShutdownArgs;
 use crate::data;
 use crate::error::{CliError, CliResult};
-use crate::live::{self, DEFAULT_WAIT};
+use crate::live::{self, IntoCli, DEFAULT_WAIT};
 use crate::output::timefmt::duration;
 use crate::parse;
 
@@ -31,6 +31,16 @@ struct StatusJson {
     /// then come from `kron.lock` and storage), `null` when no runtime runs.
     control: Option<&'static str>,
     error: Option<String>,
+    /// The processes waiting to take over (`kron.start(standby=True)`), oldest first.
+    standbys: Vec<StandbyJson>,
+}
+
+#[derive(Serialize)]
+struct StandbyJson {
+    pid: u32,
+    /// When it began waiting.
+    since: Option<String>,
+    version: Option<String>,
 }
 
 pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
@@ -80,6 +90,15 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
             }
         }
     }
+    let standbys = kron_store::list_standbys(&ctx.dir.path);
+    report.standbys = standbys
+        .iter()
+        .map(|owner| StandbyJson {
+            pid: owner.pid,
+            since: owner.started_at.map(format_utc),
+            version: owner.version.clone(),
+        })
+        .collect();
     if json {
         let value = data::to_value(&report)?;
         return ctx.out.json(&value);
@@ -87,6 +106,13 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
     if !report.running {
         ctx.out
             .line(format!("No runtime is running for {}.", ctx.dir.display()))?;
+        // A standby is about to take over (or failed to): say so rather than nothing.
+        for standby in &standbys {
+            ctx.out.line(format!(
+                "  standby      pid {} (waiting to take over)",
+                standby.pid
+            ))?;
+        }
         if let Some(owner) = kron_store::read_owner(&ctx.dir.path) {
             ctx.out.line(format!(
                 "(kron.lock still names pid {}, which no longer holds it: that runtime did not shut down cleanly)",
@@ -118,6 +144,18 @@ pub fn status(ctx: &mut Ctx, json: bool) -> CliResult {
     ];
     for (key, value) in fields {
         ctx.out.line(format!("  {key:<12} {value}"))?;
+    }
+    if standbys.is_empty() {
+        ctx.out.line("  standbys     none")?;
+    }
+    for standby in &standbys {
+        let since = standby
+            .started_at
+            .map_or_else(unknown, |ms| ctx.time.when(ms));
+        ctx.out.line(format!(
+            "  standby      pid {}, waiting since {since}",
+            standby.pid
+        ))?;
     }
     if let Some(error) = &report.error {
         ctx.out.line(format!("  warning: {error}"))?;

@@ -1,0 +1,94 @@
+//! What the HTTP layer needs from the replicated scheduler, as a trait: the Raft node implements
+//! it; the HTTP layer's tests use [`testing::LocalBackend`].
+
+use std::future::Future;
+
+use kron_core::engine::Engine;
+use kron_core::event::StoredEvent;
+use kron_core::input::{Input, Output, Rejected};
+use kron_core::time::EpochMs;
+use serde::Serialize;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+/// The leader as far as this node knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaderInfo {
+    pub id: String,
+    /// Its HTTP address (`host:port`), as replicated with the membership.
+    pub http: Option<String>,
+}
+
+/// Why a write was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// This node is not the leader: the client should send the write to `leader`.
+    #[error("not_leader")]
+    NotLeader { leader: Option<LeaderInfo> },
+    /// The engine refused the input when the entry was applied: nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    /// Replication or storage failed; the write may or may not be committed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One member of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub node_id: String,
+    pub http_addr: String,
+    pub raft_addr: String,
+    /// A voter, or a learner still catching up.
+    pub voter: bool,
+}
+
+/// `GET /v1/cluster/status`, less the constant `raft: "openraft"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    pub node_id: String,
+    /// "leader", "follower", "candidate" or "learner".
+    pub role: &'static str,
+    pub leader_id: Option<String>,
+    pub leader_http: Option<String>,
+    pub term: u64,
+    pub members: Vec<Member>,
+    pub commit_index: u64,
+    pub applied_index: u64,
+}
+
+/// The replicated scheduler as the HTTP layer sees it.
+pub trait Backend: Send + Sync + 'static {
+    /// This node's clock, ms since the epoch: the instant a write proposed here is stamped with.
+    fn now(&self) -> EpochMs;
+
+    /// Proposes `input`; resolves once it is committed and applied, with what the engine
+    /// answered. On a node that is not the leader: [`WriteError::NotLeader`], nothing proposed.
+    fn propose(&self, input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send;
+
+    /// Runs `f` on this node's applied engine (on a follower it may lag the leader).
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send;
+
+    /// The timer's latest `limit` events, oldest first, from this node's history.
+    fn history(
+        &self,
+        timer: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, String>> + Send;
+
+    /// The index of the last applied entry, watched: a long-polling worker waits for a change
+    /// (runs parked by a tick, a lease expired) instead of polling in a loop.
+    fn applied(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    fn cluster_status(&self) -> ClusterStatus;
+
+    /// Adds a node (as a learner, promoted to voter once caught up). Leader only.
+    fn join(&self, member: Member) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// Removes a node from the membership. Leader only.
+    fn leave(&self, node_id: &str) -> impl Future<Output = Result<(), WriteError>> + Send;
+}

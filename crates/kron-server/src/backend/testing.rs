@@ -1,0 +1,120 @@
+//! [`LocalBackend`]: the engine in a mutex, applying inputs directly, with a manual clock. For
+//! the HTTP layer's tests only (feature `test-support`): it is not a mode of the server, which
+//! always replicates through Raft.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use kron_core::engine::{Engine, EngineConfig};
+use kron_core::event::StoredEvent;
+use kron_core::input::{Input, Output};
+use kron_core::time::EpochMs;
+use tokio::sync::watch;
+
+use super::{Backend, ClusterStatus, Member, WriteError};
+
+/// One engine, one node, always the leader.
+pub struct LocalBackend {
+    engine: Mutex<Engine>,
+    events: Mutex<Vec<StoredEvent>>,
+    clock: AtomicI64,
+    applied: watch::Sender<u64>,
+}
+
+impl LocalBackend {
+    /// An empty engine at `now`.
+    pub fn new(now: EpochMs) -> LocalBackend {
+        LocalBackend {
+            engine: Mutex::new(Engine::new(EngineConfig::default(), 7)),
+            events: Mutex::new(Vec::new()),
+            clock: AtomicI64::new(now),
+            applied: watch::Sender::new(0),
+        }
+    }
+
+    /// Moves the clock.
+    pub fn advance(&self, ms: i64) {
+        self.clock.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Backend for LocalBackend {
+    fn now(&self) -> EpochMs {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    fn propose(&self, input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send {
+        let result = {
+            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            let result = engine.apply(input);
+            let changes = engine.take_changes();
+            let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+            for event in changes.events {
+                let seq = events.len() as i64 + 1;
+                events.push(StoredEvent { seq, event });
+            }
+            result
+        };
+        self.applied.send_modify(|index| *index += 1);
+        std::future::ready(result.map_err(WriteError::from))
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        std::future::ready(f(&engine))
+    }
+
+    fn history(
+        &self,
+        timer: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, String>> + Send {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let mine: Vec<StoredEvent> = events
+            .iter()
+            .filter(|e| e.event.timer_id == timer)
+            .cloned()
+            .collect();
+        let skip = mine.len().saturating_sub(limit);
+        std::future::ready(Ok(mine.into_iter().skip(skip).collect()))
+    }
+
+    fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    fn cluster_status(&self) -> ClusterStatus {
+        let applied = *self.applied.borrow();
+        ClusterStatus {
+            node_id: "local".to_string(),
+            role: "leader",
+            leader_id: Some("local".to_string()),
+            leader_http: None,
+            term: 1,
+            members: vec![Member {
+                node_id: "local".to_string(),
+                http_addr: String::new(),
+                raft_addr: String::new(),
+                voter: true,
+            }],
+            commit_index: applied,
+            applied_index: applied,
+        }
+    }
+
+    fn join(&self, _member: Member) -> impl Future<Output = Result<(), WriteError>> + Send {
+        std::future::ready(Err(WriteError::Unavailable(
+            "a local backend has no cluster".to_string(),
+        )))
+    }
+
+    fn leave(&self, _node_id: &str) -> impl Future<Output = Result<(), WriteError>> + Send {
+        std::future::ready(Err(WriteError::Unavailable(
+            "a local backend has no cluster".to_string(),
+        )))
+    }
+}
