@@ -59,8 +59,9 @@ def standby_pids(status: dict[str, Any]) -> set[int]:
 
 
 def text_standby_pids(data_dir: str | Path) -> set[int]:
-    """The pids of the ``standby pid N since T`` lines of the text answer."""
-    return {int(pid) for pid in re.findall(r"standby pid (\d+) since \S", runtime_status(data_dir))}
+    """The pids of the ``standby  pid N, waiting since T`` lines of the text answer."""
+    lines = re.findall(r"^\s*standby\s+pid (\d+),? (?:waiting )?since \S", runtime_status(data_dir), re.M)
+    return {int(pid) for pid in lines}
 
 
 def status_when(

@@ -96,7 +96,7 @@ def app(environ, start_response):
             body = json.dumps(kron.runtime_info(), default=_json).encode()
             status = "200 OK"
         except Exception as error:
-            body = json.dumps({"error": type(error).__name__, "message": str(error)}).encode()
+            body = json.dumps({"exception": type(error).__name__, "message": str(error)}).encode()
             status = "500 Internal Server Error"
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
@@ -330,6 +330,7 @@ def _check_http(server: Gunicorn, active: int) -> None:
     one is active, and the active one says so of itself."""
     for _ in range(6):
         info = server.get_kron()
-        assert "error" not in info, info
+        assert "exception" not in info, info
+        assert info["error"] is None, info
         assert info["active_pid"] == active, info
         assert info["role"] == ("active" if info["pid"] == active else "standby"), info

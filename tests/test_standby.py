@@ -17,6 +17,7 @@ Take-over times are measured and printed; they are asserted only with a wide mar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -421,7 +422,31 @@ def test_definitions_of_the_new_process_are_applied_at_take_over(
     assert old["state"] == "orphaned", old
 
 
-@pytest.mark.slow
+def test_schedule_in_a_standby_changes_nothing_until_its_take_over(
+    names: Any, data_dir: str, tmp_path: Path, recorder: Recorder, procs: Children
+) -> None:
+    shared, late = names("shared"), names("late")
+    owner = Node(procs, tmp_path, data_dir, {shared: HOURLY}, label="owner")
+    owner.ready()
+    kron.start(data_dir, standby=True)
+    # registered after start(), while waiting: recorded for the take-over only
+    kron.schedule(shared, recorder.callback(shared), every="300ms")
+    kron.schedule(late, recorder.callback(late), every="200ms")
+    assert kron.status(shared)["schedule"] == "every 1h"  # type: ignore[index]
+    assert kron.status(late) is None
+    assert owner.value("status", shared)["schedule"] == "every 1h"
+    hold(0.8)
+    assert recorder.n(shared) == 0 and recorder.n(late) == 0
+    assert "TIMER_UPDATED" not in kinds(kron.history(shared))
+
+    owner.kill()
+    wait_until(lambda: recorder.n(late) >= 1 and recorder.n(shared) >= 1, timeout=TAKEOVER_WAIT)
+    assert kron.runtime_info()["role"] == "active"
+    assert kron.status(shared)["schedule"] == "every 300ms"  # type: ignore[index]
+    assert kinds(kron.history(shared)).count("TIMER_UPDATED") == 1
+    assert kinds(kron.history(late))[:1] == ["TIMER_CREATED"]
+
+
 def test_astart_standby_waits_then_takes_over(
     names: Any, data_dir: str, tmp_path: Path, recorder: Recorder, procs: Children
 ) -> None:
@@ -618,6 +643,36 @@ def test_admin_calls_in_a_standby_without_a_reachable_active_runtime_raise(
     assert kron.runtime_info()["role"] == "standby"
 
 
+@pytest.mark.slow
+def test_an_admin_call_the_owner_receives_but_does_not_answer_says_it_may_be_carried_out(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children
+) -> None:
+    """A stopped owner (SIGSTOP) has the request but answers nothing: the standby gives up after
+    its timeout with RuntimeUnreachableError saying the request may still be carried out, and it
+    is, once, when the owner continues."""
+    beat = names("beat")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    kron.start(data_dir, standby=True)
+    os.kill(owner.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        with pytest.raises(kron.RuntimeUnreachableError) as info:
+            kron.trigger(beat)
+        took = time.monotonic() - began
+    finally:
+        os.kill(owner.pid, signal.SIGCONT)
+    assert "may have" in str(info.value), str(info.value)
+    assert took < 60, f"trigger took {took:.1f}s to give up"
+
+    def manual() -> list[dict[str, Any]]:
+        return [e for e in kron.history(beat, limit=100_000) if e["kind"] == "RUN_DUE" and e["manual"]]
+
+    wait_until(manual, message="the delivered trigger carried out")
+    hold(1.0)
+    assert len(manual()) == 1
+
+
 # ---------------------------------------------------------------------------
 # fork
 # ---------------------------------------------------------------------------
@@ -731,7 +786,33 @@ def test_a_forked_child_gets_forked_process_error_naming_the_fix(
     assert not ledger_lines(tmp_path, pid=probe["pid"]), "the forked child ran a timer"
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("how", FORK_HOWS)
+def test_a_forked_child_of_a_standby_does_not_keep_it_listed_after_it_dies(
+    names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str
+) -> None:
+    beat = names("beat")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    out = str(tmp_path / "forker")
+    parent = procs.spawn(FORKER, data_dir, tmp_path / "ledger.jsonl", out, beat, how, "standby", "linger")
+    procs.wait_for_file(parent, Path(out + ".child"), timeout=30)
+    child_pid = int(Path(out + ".child").read_text())
+    try:
+        status_when(data_dir, lambda s: parent.pid in standby_pids(s), "the standby listed")
+        procs.kill(parent)
+        os.kill(child_pid, 0)  # the forked child lives on
+        status_when(data_dir, lambda s: parent.pid not in standby_pids(s), "the dead standby gone")
+        assert parent.pid not in {s["pid"] for s in owner.value("info")["standbys"]}
+        # and the forked child never takes over: the owner goes, nobody waits
+        killed = owner.kill()
+        hold(1.0)
+        assert not [ln for ln in ledger_lines(tmp_path) if ln["t"] > killed]
+        os.kill(child_pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child_pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("how", FORK_HOWS)
 def test_a_forked_child_does_not_keep_the_lock_after_its_parent_dies(
     names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str
@@ -760,10 +841,8 @@ def test_a_forked_child_does_not_keep_the_lock_after_its_parent_dies(
         assert took < TAKEOVER_LIMIT, f"took {took:.2f}s"
         os.kill(child_pid, 0)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 FORK_THEN_START = """
@@ -806,7 +885,6 @@ def test_timers_registered_before_a_fork_run_in_a_child_that_starts_after_it(
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_cli_runtime_status_lists_the_active_process_and_the_standbys(
     names: Any, data_dir: str, tmp_path: Path, procs: Children
 ) -> None:
