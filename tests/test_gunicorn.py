@@ -1,8 +1,9 @@
 """A real gunicorn with 3 sync workers, each calling ``kron.start(data_dir, standby=True)``.
 
-Exactly one worker runs the timers; SIGKILL the active worker again and again: each time one of
-the waiting workers takes over, and the worker gunicorn starts in place of the dead one joins as
-a standby. Both ways of starting Kron in workers are covered: at application start-up (no
+Exactly one worker runs the timers; SIGKILL the active worker again and again: each time another
+worker takes over, and the others, the one gunicorn starts in place of the dead one included, wait
+as standbys. (Usually a waiting worker takes over and the replacement joins as a standby; a
+replacement that starts at the very moment the lock is released can win it instead.) Both ways of starting Kron in workers are covered: at application start-up (no
 ``--preload``: every worker imports the application), and in a ``post_fork`` hook with
 ``--preload`` (the arbiter imports the application, which registers the timers; each worker
 starts Kron after the fork).
@@ -273,10 +274,12 @@ def test_one_worker_runs_the_timers_and_another_takes_over_when_it_is_killed(ser
     _check_http(server, active)
 
     takeovers: list[float] = []
+    by_waiting_worker = 0
     known = set(workers)
     for round_ in range(1, KILLS + 1):
-        active, took = _kill_the_active_worker(server, active, known, round_)
+        active, took, was_waiting = _kill_the_active_worker(server, active, known, round_)
         takeovers.append(took)
+        by_waiting_worker += was_waiting
 
     # Over the whole test, the ledger is one worker after another: a worker that stopped running
     # the timer (it was killed) never ran it again, and no two ran it at the same time.
@@ -287,13 +290,29 @@ def test_one_worker_runs_the_timers_and_another_takes_over_when_it_is_killed(ser
     assert len(order) == KILLS + 1 and len(set(order)) == len(order), order
     first_attempts = [ln["run_id"] for ln in server.ledger_lines() if ln["attempt"] == 1]
     assert len(first_attempts) == len(set(first_attempts)), "a run's first attempt ran twice"
-    print("take-over times (ms):", ", ".join(f"{1000 * t:.0f}" for t in takeovers))
+    print(
+        "take-over times (ms):",
+        ", ".join(f"{1000 * t:.0f}" for t in takeovers),
+        f"({by_waiting_worker} of {KILLS} by a worker that was waiting)",
+    )
+    # A replacement that starts at the very moment the lock is released can win it (see
+    # _kill_the_active_worker); that every take-over goes that way is vanishingly unlikely.
+    assert by_waiting_worker >= 1
 
 
-def _kill_the_active_worker(server: Gunicorn, active: int, known: set[int], round_: int) -> tuple[int, float]:
-    """SIGKILLs ``active``; checks that a waiting worker takes over, alone, and that gunicorn's
-    replacement joins as a standby. Returns the new active worker and the take-over time. Adds
-    the replacement to ``known`` (every worker pid seen)."""
+def _kill_the_active_worker(
+    server: Gunicorn, active: int, known: set[int], round_: int
+) -> tuple[int, float, bool]:
+    """SIGKILLs ``active``; checks that another worker takes over, alone, and that every other
+    worker, gunicorn's replacement included, waits as a standby. Returns the new active worker,
+    the take-over time, and whether the new active worker was one that had been waiting. Adds
+    the replacement to ``known`` (every worker pid seen).
+
+    Usually a waiting worker takes over and the replacement joins as a standby. But a
+    replacement whose ``kron.start()`` runs just as the lock is released (gunicorn forks it as
+    soon as it reaps the dead worker; with ``--preload`` it starts at once) competes with the
+    waiting workers for the lock, and the kernel does not favour the ones that waited: then the
+    replacement is the new active worker, and the waiting workers go on waiting."""
     before = server.workers()
     killed = time.time()
     os.kill(active, signal.SIGKILL)
@@ -306,23 +325,24 @@ def _kill_the_active_worker(server: Gunicorn, active: int, known: set[int], roun
     took: float = first["t"] - killed
     new_active: int = first["pid"]
     assert new_active != active
-    assert new_active in before, f"{new_active} took over but was not one of the workers {sorted(before)}"
     assert took < TAKEOVER_LIMIT, f"kill {round_}: the take-over took {took:.2f}s"
 
-    # gunicorn replaces the dead worker; the replacement waits as a standby
+    # gunicorn replaces the dead worker: one active worker, the others wait
     wait_until(lambda: _settled(server, new_active), timeout=WAIT, message=f"settled after kill {round_}")
     now = server.workers()
     replacements = set(now) - known
     assert len(replacements) == 1, (sorted(now), sorted(known))
     replacement = replacements.pop()
-    assert now[replacement]["role"] == "standby", now[replacement]
+    was_waiting = new_active in before
+    assert was_waiting or new_active == replacement, (new_active, sorted(before), replacement)
+    assert now[replacement]["role"] == ("standby" if was_waiting else "active"), now[replacement]
     known |= set(now)
 
     hold(1.0)
     after_kill = {ln["pid"] for ln in server.ledger_lines() if ln["t"] > killed}
     assert after_kill == {new_active}, f"after kill {round_}, runs came from {after_kill}"
     _check_http(server, new_active)
-    return new_active, took
+    return new_active, took, was_waiting
 
 
 def _check_http(server: Gunicorn, active: int) -> None:
