@@ -3,10 +3,12 @@
 Exactly one worker runs the timers; SIGKILL the active worker again and again: each time another
 worker takes over, and the others, the one gunicorn starts in place of the dead one included, wait
 as standbys. (Usually a waiting worker takes over and the replacement joins as a standby; a
-replacement that starts at the very moment the lock is released can win it instead.) Both ways of starting Kron in workers are covered: at application start-up (no
-``--preload``: every worker imports the application), and in a ``post_fork`` hook with
-``--preload`` (the arbiter imports the application, which registers the timers; each worker
-starts Kron after the fork).
+replacement that starts at the very moment the lock is released can win it instead.)
+
+Both ways of starting Kron in workers are covered: at application start-up (no ``--preload``:
+every worker imports the application), and in a ``post_fork`` hook with ``--preload`` (the
+arbiter imports the application, which registers the timers; each worker starts Kron after the
+fork).
 
 Evidence comes from three sides: a ledger the timer's callback appends to (which process ran
 which occurrence), ``kron runtime status --json``, and ``GET /kron`` on the application, which

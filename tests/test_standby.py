@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
+import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -445,6 +447,43 @@ def test_schedule_in_a_standby_changes_nothing_until_its_take_over(
     assert kron.status(shared)["schedule"] == "every 300ms"  # type: ignore[index]
     assert kinds(kron.history(shared)).count("TIMER_UPDATED") == 1
     assert kinds(kron.history(late))[:1] == ["TIMER_CREATED"]
+
+
+def test_a_take_over_that_fails_says_why(
+    names: Any,
+    data_dir: str,
+    tmp_path: Path,
+    recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+    procs: Children,
+) -> None:
+    """The directory is marked as written by a newer Kron while the owner runs: the standby
+    cannot open it when the owner dies. It stops waiting, logs why, and runtime_info() says so."""
+    beat = names("beat")
+    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
+    owner.ready()
+    kron.schedule(beat, recorder.callback(beat), every="200ms")
+    kron.start(data_dir, standby=True)
+    db = sqlite3.connect(str(Path(data_dir) / "kron.db"), timeout=10)
+    try:
+        db.execute("PRAGMA user_version = 99")
+        db.commit()
+    finally:
+        db.close()
+
+    with caplog.at_level(logging.INFO, logger="kron"):
+        owner.kill()
+        info = wait_until(
+            lambda: (i := kron.runtime_info())["role"] != "standby" and i,
+            timeout=TAKEOVER_WAIT,
+            message="the standby to stop waiting",
+        )
+    assert info["role"] == "stopped", info
+    assert info["error"] and "99" in info["error"] and "kron.db" in info["error"], info
+    failed = [r for r in caplog.records if r.name == "kron" and r.levelno == logging.ERROR]
+    assert failed and "could not take over" in failed[0].getMessage(), caplog.records
+    hold(0.5)
+    assert recorder.n(beat) == 0
 
 
 def test_astart_standby_waits_then_takes_over(
