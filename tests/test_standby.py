@@ -330,7 +330,7 @@ def test_take_over_when_the_owner_shuts_down(
     assert "RUN_INTERRUPTED" not in kinds(snap["history"][beat])
     assert kinds(snap["history"][beat]).count("TIMER_CREATED") == 1
     assert "TIMER_UPDATED" not in kinds(snap["history"][beat])
-    assert "took over" in standby.stderr(), standby.stderr()
+    wait_until(lambda: "took over" in standby.stderr(), message="the take-over logged")
 
 
 def test_take_over_when_the_owner_is_killed_retries_the_interrupted_run(
@@ -382,7 +382,7 @@ def test_take_over_when_the_owner_is_killed_retries_the_interrupted_run(
     assert info["role"] == "active" and info["active_pid"] == standby.pid and info["error"] is None, info
     assert snap["status"][beat]["active_pid"] == standby.pid
     assert len(ledger_lines(tmp_path, timer=slow)) == 2
-    assert "took over" in standby.stderr(), standby.stderr()
+    wait_until(lambda: "took over" in standby.stderr(), message="the take-over logged")
 
 
 def test_definitions_of_the_new_process_are_applied_at_take_over(
@@ -471,6 +471,9 @@ def test_a_take_over_that_fails_says_why(
     finally:
         db.close()
 
+    def errors_logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "kron" and r.levelno == logging.ERROR]
+
     with caplog.at_level(logging.INFO, logger="kron"):
         owner.kill()
         info = wait_until(
@@ -478,10 +481,11 @@ def test_a_take_over_that_fails_says_why(
             timeout=TAKEOVER_WAIT,
             message="the standby to stop waiting",
         )
+        # logged right after the role changes
+        failed = wait_until(errors_logged, message="the failed take-over logged")
     assert info["role"] == "stopped", info
     assert info["error"] and "99" in info["error"] and "kron.db" in info["error"], info
-    failed = [r for r in caplog.records if r.name == "kron" and r.levelno == logging.ERROR]
-    assert failed and "could not take over" in failed[0].getMessage(), caplog.records
+    assert "could not take over" in failed[0].getMessage(), failed[0].getMessage()
     hold(0.5)
     assert recorder.n(beat) == 0
 
