@@ -786,7 +786,17 @@ else:
 if then == "probe":
     # the parent's runtime is untouched by what the child did
     before = time.time()
-    time.sleep(1.0)  # an active parent runs its 200 ms timer meanwhile
+
+    def ran_since(t):
+        try:
+            with open(ledger) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError):  # a line being written: look again
+            return False
+        return any(line["pid"] == os.getpid() and line["t"] > t for line in lines)
+
+    if role == "active":
+        wait_for(lambda: ran_since(before), timeout=20)
     dump(out + ".parent", {"info": kron.runtime_info(), "status": kron.status(name), "after": before})
     kron.shutdown(timeout=5)
     finish()
