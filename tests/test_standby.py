@@ -3,12 +3,12 @@
 One process is active (it owns the directory and runs the timers); the others wait, run nothing,
 and one of them takes over when the owner releases the directory (``shutdown()``) or dies
 (SIGKILL). Reads in a standby come from the store; admin calls go to the active runtime through
-its control socket. A process forked after ``start()`` gets ``kron.ForkedProcessError``.
+its control socket. (Fork: test_standby_fork.py.)
 
-The processes are children (``Node`` below) talking to the test through files; where the test
-process itself is the standby (to check the API's return values and exceptions directly), the
-``procs`` fixture shuts it down before the owner is killed at teardown, so that it never takes
-over a directory by accident.
+The processes are children (``Node``, in standby_node.py) talking to the test through files;
+where the test process itself is the standby (to check the API's return values and exceptions
+directly), the ``procs`` fixture shuts it down before the owner is killed at teardown, so that it
+never takes over a directory by accident.
 
 Take-over times are measured and printed; they are asserted only with a wide margin
 (``TAKEOVER_LIMIT``), the real figure is in the benchmark (docs/performance.md).
@@ -17,8 +17,6 @@ Take-over times are measured and printed; they are asserted only with a wide mar
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import signal
@@ -39,192 +37,22 @@ from conftest import (
     hold,
     is_aware_utc,
     parse_dt,
-    read_json,
-    read_lines,
     wait_until,
 )
 from runtime_status import runtime_status, runtime_status_json, standby_pids, status_when, text_standby_pids
+from standby_node import (
+    EVERY_200MS,
+    HOURLY,
+    TAKEOVER_LIMIT,
+    TAKEOVER_WAIT,
+    Node,
+    first_line_after,
+    kinds,
+    ledger_lines,
+    same_dir,
+)
 
 UTC = timezone.utc
-#: The issue asks for a take-over within 1 s; CI machines are loaded, so the tests only check
-#: that it is not wildly off. The benchmark measures the real distribution.
-TAKEOVER_LIMIT = 5.0
-#: How long a test waits for a take-over before failing.
-TAKEOVER_WAIT = 20.0
-EVERY_200MS = {"every": "200ms"}
-HOURLY = {"every": "1h"}
-
-
-# ---------------------------------------------------------------------------
-# a process on the directory, driven through files
-# ---------------------------------------------------------------------------
-
-# argv: data_dir, ledger, out (a path prefix), spec (JSON: {"timers": {name: schedule() kwargs},
-# "block": [names whose first attempt blocks for 60 s], "standby": bool}).
-# Writes OUT.ready after start(), OUT.active when it sees itself become active, and answers
-# requests: the test writes OUT.req = [k, op, arg], the node writes OUT.resp<k> = {"ok", ...}.
-# Every callback appends one line (timer, pid, run id, attempt, idempotency key, time) to the
-# ledger. All callbacks are the same function (same qualified name), so two nodes with the same
-# timers register the same definitions.
-NODE = """
-import logging
-logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-logging.getLogger("kron").setLevel(logging.INFO)
-
-data_dir, ledger, out, spec_json = sys.argv[1:5]
-spec = json.loads(spec_json)
-blocking = set(spec.get("block", ()))
-
-def make_job(timer):
-    def job(ctx):
-        append(ledger, {"timer": timer, "pid": os.getpid(), "run_id": ctx["run_id"],
-                        "attempt": ctx["attempt"], "key": ctx["idempotency_key"], "t": time.time()})
-        if timer in blocking and ctx["attempt"] == 1:
-            time.sleep(60)
-    return job
-
-for timer, kwargs in spec["timers"].items():
-    kron.schedule(timer, make_job(timer), **kwargs)
-
-t0 = time.time()
-kron.start(data_dir, standby=spec.get("standby", False))
-dump(out + ".ready", {"pid": os.getpid(), "t_before": t0, "t_after": time.time(),
-                      "info": kron.runtime_info()})
-
-def snapshot():
-    return {"info": kron.runtime_info(), "list": kron.list(),
-            "status": {t: kron.status(t) for t in spec["timers"]},
-            "history": {t: history_of(t) for t in spec["timers"]}}
-
-def call(op, arg):
-    if op == "snapshot":
-        return snapshot()
-    if op == "info":
-        return kron.runtime_info()
-    if op == "history":
-        return history_of(arg)
-    if op == "status":
-        return kron.status(arg)
-    if op == "shutdown":
-        kron.shutdown(timeout=5)
-        return kron.runtime_info()
-    return getattr(kron, op)(arg)
-
-active_seen = False
-handled = 0
-while True:
-    if not active_seen:
-        info = kron.runtime_info()
-        if info["role"] == "active":
-            active_seen = True
-            dump(out + ".active", {"t": time.time(), "info": info})
-    try:
-        with open(out + ".req") as f:
-            k, op, arg = json.load(f)
-    except (OSError, ValueError):
-        k = handled
-    if k > handled:
-        handled = k
-        try:
-            reply = {"ok": True, "value": call(op, arg)}
-        except Exception as e:
-            reply = {"ok": False, "type": type(e).__name__, "mro": [c.__name__ for c in type(e).__mro__],
-                     "error": str(e)}
-        dump(out + ".resp" + str(k), reply)
-    time.sleep(0.02)
-"""
-
-
-class Node:
-    """A child process running NODE on the data directory."""
-
-    def __init__(
-        self,
-        children: Children,
-        tmp_path: Path,
-        data_dir: str,
-        timers: dict[str, dict[str, Any]],
-        *,
-        label: str,
-        standby: bool = False,
-        block: tuple[str, ...] = (),
-    ) -> None:
-        self.children = children
-        self.ledger = tmp_path / "ledger.jsonl"
-        self.out = str(tmp_path / label)
-        spec = {"timers": timers, "standby": standby, "block": list(block)}
-        self.proc = children.spawn(NODE, data_dir, self.ledger, self.out, json.dumps(spec))
-        self.pid = self.proc.pid
-        self._k = 0
-
-    def ready(self) -> dict[str, Any]:
-        """What the node wrote once ``start()`` returned (waits for it)."""
-        path = Path(self.out + ".ready")
-        self.children.wait_for_file(self.proc, path, timeout=30)
-        ready: dict[str, Any] = read_json(path)
-        return ready
-
-    def call(self, op: str, arg: Any = None, timeout: float = 30) -> dict[str, Any]:
-        """Runs ``op`` in the node; returns ``{"ok": True, "value": ...}`` or the exception's
-        ``type``, ``mro`` and ``error``."""
-        self._k += 1
-        req = Path(self.out + ".req")
-        tmp = Path(self.out + ".req.tmp")
-        tmp.write_text(json.dumps([self._k, op, arg]))
-        os.replace(tmp, req)
-        resp = Path(f"{self.out}.resp{self._k}")
-        self.children.wait_for_file(self.proc, resp, timeout=timeout)
-        reply: dict[str, Any] = read_json(resp)
-        return reply
-
-    def value(self, op: str, arg: Any = None) -> Any:
-        reply = self.call(op, arg)
-        assert reply["ok"], f"{op}({arg!r}) in pid {self.pid} failed: {reply}"
-        return reply["value"]
-
-    def active(self) -> dict[str, Any] | None:
-        """What the node wrote when it saw itself become active, if it has."""
-        path = Path(self.out + ".active")
-        if not path.exists():
-            return None
-        active: dict[str, Any] = read_json(path)
-        return active
-
-    def stderr(self) -> str:
-        return self.children.output(self.proc)[1]
-
-    def kill(self) -> float:
-        """SIGKILL; returns the wall-clock time just before the signal."""
-        t = time.time()
-        self.children.kill(self.proc)
-        return t
-
-
-def ledger_lines(tmp_path: Path, **match: Any) -> list[dict[str, Any]]:
-    lines = read_lines(tmp_path / "ledger.jsonl")
-    return [ln for ln in lines if all(ln[k] == v for k, v in match.items())]
-
-
-def first_line_after(tmp_path: Path, t: float, **match: Any) -> dict[str, Any] | None:
-    return next((ln for ln in ledger_lines(tmp_path, **match) if ln["t"] > t), None)
-
-
-def kinds(hist: list[dict[str, Any]]) -> list[str]:
-    return [e["kind"] for e in hist]
-
-
-def same_dir(a: str | None, b: str) -> bool:
-    return a is not None and os.path.realpath(a) == os.path.realpath(b)
-
-
-@pytest.fixture
-def procs(children: Children) -> Any:
-    """``children``, and at teardown this process's runtime is shut down before they are killed:
-    a standby in the test process must not take over the directory of a test that has ended.
-    List it last in a test's parameters (fixtures are torn down in reverse order)."""
-    yield children
-    kron.shutdown(timeout=5)
-
 
 # ---------------------------------------------------------------------------
 # a standby waits and runs nothing
@@ -714,223 +542,6 @@ def test_an_admin_call_the_owner_receives_but_does_not_answer_says_it_may_be_car
     wait_until(manual, message="the delivered trigger carried out")
     hold(1.0)
     assert len(manual()) == 1
-
-
-# ---------------------------------------------------------------------------
-# fork
-# ---------------------------------------------------------------------------
-
-# argv: data_dir, ledger, out, name, how ("os.fork" | "multiprocessing"), role ("active" |
-# "standby"), then ("probe": call every API in the forked child and record what it raised |
-# "linger": the forked child sleeps, its pid in OUT.child).
-FORKER = """
-import multiprocessing, signal
-data_dir, ledger, out, name, how, role, then = sys.argv[1:8]
-
-def job(ctx):
-    append(ledger, {"timer": name, "pid": os.getpid(), "run_id": ctx["run_id"], "t": time.time()})
-
-kron.schedule(name, job, every="200ms")
-kron.start(data_dir, standby=(role == "standby"))
-dump(out + ".ready", {"pid": os.getpid(), "info": kron.runtime_info()})
-
-def probe():
-    calls = {
-        "schedule": lambda: kron.schedule(name + "-x", lambda: None, every="1h"),
-        "start": lambda: kron.start(data_dir),
-        "start_standby": lambda: kron.start(data_dir, standby=True),
-        "status": lambda: kron.status(name),
-        "list": lambda: kron.list(),
-        "history": lambda: kron.history(name),
-        "pause": lambda: kron.pause(name),
-        "resume": lambda: kron.resume(name),
-        "trigger": lambda: kron.trigger(name),
-        "remove": lambda: kron.remove(name),
-        "runtime_info": lambda: kron.runtime_info(),
-        "shutdown": lambda: kron.shutdown(),
-    }
-    results = {}
-    for op, fn in calls.items():
-        try:
-            fn()
-            results[op] = {"raised": None}
-        except BaseException as e:
-            results[op] = {"raised": type(e).__name__, "mro": [c.__name__ for c in type(e).__mro__],
-                           "error": str(e), "forked": isinstance(e, kron.ForkedProcessError)}
-    dump(out + ".probe", {"pid": os.getpid(), "results": results})
-
-def linger():
-    with open(out + ".child", "w") as f:
-        f.write(str(os.getpid()))
-    time.sleep(120)
-
-def in_child():
-    signal.alarm(60)  # a call that hangs in the child must not hang the test
-    probe() if then == "probe" else linger()
-
-if how == "os.fork":
-    pid = os.fork()
-    if pid == 0:
-        try:
-            in_child()
-        finally:
-            os._exit(0)
-    if then == "probe":
-        os.waitpid(pid, 0)
-else:
-    proc = multiprocessing.get_context("fork").Process(target=in_child)
-    proc.start()
-    if then == "probe":
-        proc.join(90)
-
-if then == "probe":
-    # the parent's runtime is untouched by what the child did
-    before = time.time()
-
-    def ran_since(t):
-        try:
-            with open(ledger) as f:
-                lines = [json.loads(line) for line in f if line.strip()]
-        except (OSError, ValueError):  # a line being written: look again
-            return False
-        return any(line["pid"] == os.getpid() and line["t"] > t for line in lines)
-
-    if role == "active":
-        wait_for(lambda: ran_since(before), timeout=20)
-    dump(out + ".parent", {"info": kron.runtime_info(), "status": kron.status(name), "after": before})
-    kron.shutdown(timeout=5)
-    finish()
-time.sleep(120)
-"""
-
-FORK_HOWS = ["os.fork", "multiprocessing"]
-
-
-@pytest.mark.parametrize("role", ["active", "standby"])
-@pytest.mark.parametrize("how", FORK_HOWS)
-def test_a_forked_child_gets_forked_process_error_naming_the_fix(
-    names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str, role: str
-) -> None:
-    beat = names("beat")
-    if role == "standby":
-        owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
-        owner.ready()
-    out = str(tmp_path / "forker")
-    forker = procs.spawn(FORKER, data_dir, tmp_path / "ledger.jsonl", out, beat, how, role, "probe")
-    procs.wait(forker, timeout=120)
-    assert read_json(Path(out + ".ready"))["info"]["role"] == role
-
-    probe = read_json(Path(out + ".probe"))
-    assert probe["pid"] != forker.pid
-    results = probe["results"]
-    for op, result in results.items():
-        assert result["forked"] is True, (op, result)
-        assert result["raised"] == "ForkedProcessError", (op, result)
-        assert {"KronError", "RuntimeError"} <= set(result["mro"]), (op, result)
-        message = result["error"]
-        assert "fork" in message.lower(), (op, message)
-        assert "kron.start(" in message and "standby=True" in message, (op, message)
-
-    parent = read_json(Path(out + ".parent"))
-    assert parent["info"]["role"] == role, parent
-    assert parent["status"] is not None
-    if role == "active":
-        assert [ln for ln in ledger_lines(tmp_path, pid=forker.pid) if ln["t"] > parent["after"]]
-    assert not ledger_lines(tmp_path, pid=probe["pid"]), "the forked child ran a timer"
-
-
-@pytest.mark.parametrize("how", FORK_HOWS)
-def test_a_forked_child_of_a_standby_does_not_keep_it_listed_after_it_dies(
-    names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str
-) -> None:
-    beat = names("beat")
-    owner = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="owner")
-    owner.ready()
-    out = str(tmp_path / "forker")
-    parent = procs.spawn(FORKER, data_dir, tmp_path / "ledger.jsonl", out, beat, how, "standby", "linger")
-    procs.wait_for_file(parent, Path(out + ".child"), timeout=30)
-    child_pid = int(Path(out + ".child").read_text())
-    try:
-        status_when(data_dir, lambda s: parent.pid in standby_pids(s), "the standby listed")
-        procs.kill(parent)
-        os.kill(child_pid, 0)  # the forked child lives on
-        status_when(data_dir, lambda s: parent.pid not in standby_pids(s), "the dead standby gone")
-        assert parent.pid not in {s["pid"] for s in owner.value("info")["standbys"]}
-        # and the forked child never takes over: the owner goes, nobody waits
-        killed = owner.kill()
-        hold(1.0)
-        assert not [ln for ln in ledger_lines(tmp_path) if ln["t"] > killed]
-        os.kill(child_pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child_pid, signal.SIGKILL)
-
-
-@pytest.mark.parametrize("how", FORK_HOWS)
-def test_a_forked_child_does_not_keep_the_lock_after_its_parent_dies(
-    names: Any, data_dir: str, tmp_path: Path, procs: Children, how: str
-) -> None:
-    beat = names("beat")
-    out = str(tmp_path / "forker")
-    parent = procs.spawn(FORKER, data_dir, tmp_path / "ledger.jsonl", out, beat, how, "active", "linger")
-    procs.wait_for_file(parent, Path(out + ".ready"), timeout=30)
-    procs.wait_for_file(parent, Path(out + ".child"), timeout=30)
-    child_pid = int(Path(out + ".child").read_text())
-    try:
-        standby = Node(procs, tmp_path, data_dir, {beat: EVERY_200MS}, label="standby", standby=True)
-        info = standby.ready()["info"]
-        assert info["role"] == "standby" and info["active_pid"] == parent.pid, info
-
-        killed = time.time()
-        procs.kill(parent)
-        os.kill(child_pid, 0)  # the forked child lives on
-        first = wait_until(
-            lambda: first_line_after(tmp_path, killed, pid=standby.pid),
-            timeout=TAKEOVER_WAIT,
-            message="a take-over while the parent's forked child lives",
-        )
-        took = first["t"] - killed
-        print(f"take-over with a forked child alive ({how}): {1000 * took:.0f} ms")
-        assert took < TAKEOVER_LIMIT, f"took {took:.2f}s"
-        os.kill(child_pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child_pid, signal.SIGKILL)
-
-
-FORK_THEN_START = """
-data_dir, ledger, out, name = sys.argv[1:5]
-
-def job(ctx):
-    append(ledger, {"timer": name, "pid": os.getpid(), "run_id": ctx["run_id"], "t": time.time()})
-
-# Registered before the fork (gunicorn --preload imports the application in the arbiter), started
-# after it, in the child (a post_fork hook): the supported pattern.
-kron.schedule(name, job, every="200ms")
-pid = os.fork()
-if pid == 0:
-    try:
-        kron.start(data_dir, standby=True)
-        info = kron.runtime_info()
-        ok = wait_for(lambda: os.path.exists(ledger), timeout=20)
-        dump(out, {"pid": os.getpid(), "info": info, "ran": bool(ok)})
-        kron.shutdown(timeout=5)
-    finally:
-        os._exit(0)
-os.waitpid(pid, 0)
-finish()
-"""
-
-
-def test_timers_registered_before_a_fork_run_in_a_child_that_starts_after_it(
-    name: str, data_dir: str, tmp_path: Path, procs: Children
-) -> None:
-    out = tmp_path / "child.json"
-    procs.run(FORK_THEN_START, data_dir, tmp_path / "ledger.jsonl", out, name, timeout=60)
-    result = read_json(out)
-    assert result["info"]["role"] == "active", result
-    assert result["ran"], result
-    assert {ln["pid"] for ln in ledger_lines(tmp_path)} == {result["pid"]}
 
 
 # ---------------------------------------------------------------------------
