@@ -489,3 +489,12 @@ def children(tmp_path: Path) -> Any:
     ch = Children(tmp_path)
     yield ch
     ch.cleanup()
+
+
+@pytest.fixture
+def procs(children: Children) -> Any:
+    """``children``, and at teardown this process's runtime is shut down before they are killed:
+    a standby in the test process must not take over the directory of a test that has ended.
+    List it last in a test's parameters (fixtures are torn down in reverse order)."""
+    yield children
+    kron.shutdown(timeout=5)
