@@ -6,28 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
+from conftest import find_kron, wait_until
 
-from conftest import wait_until
-
-
-def kron_bin() -> str:
-    explicit = os.environ.get("KRON_BIN")
-    if explicit:
-        return explicit
-    beside_python = Path(sys.executable).parent / "kron"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("kron")
-    if found:
-        return found
-    pytest.fail("the `kron` command line is not installed: `pip install .` installs it next to this Python")
+kron_bin = find_kron
 
 
 def runtime_status(data_dir: str | Path, *extra: str) -> str:

@@ -9,25 +9,16 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "tools" / "standby_ledger.py"
+from conftest import run_tool
 
 
 def run_harness(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(HARNESS), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=str(ROOT),
-    )
+    return run_tool("standby_ledger.py", *args, timeout=timeout)
 
 
 @pytest.mark.slow
