@@ -5,8 +5,8 @@
 #   3. runs the shared workloads against kron, APScheduler (memory store) and APScheduler
 #      (SQLite store), --reps times, interleaved, one run at a time (run_matrix.py),
 #   4. runs the Kron-only workloads: burst with every outcome committed, restart with 100k
-#      persisted timers, status()/history() latency up to 1M events of history, and the 1M-timer
-#      scaling runs,
+#      persisted timers, status()/history() latency up to 1M events of history, a standby's
+#      take-over after the owner's SIGKILL (and its idle cost), and the 1M-timer scaling runs,
 #   5. prints the headline table (with the targets) and every detailed table (summarize.py).
 #
 # Usage: bench/run.sh [--reps N] [--only LABELS] [--quick] [--no-build] [--out DIR]
@@ -105,7 +105,7 @@ fi
 # 10k timers; interval steadiness as a check. Then the Kron-only workloads (run_matrix skips
 # them for APScheduler targets).
 workloads="lateness,burst50k,memory10k,memory100k,restart,interval"
-workloads+=",burst50k-committed,restart100k,history"
+workloads+=",burst50k-committed,restart100k,history,takeover"
 [ "$QUICK" = 1 ] || workloads+=",memory1m,restart1m"
 extras="burst10k-aps-default-grace,burst50k-aps-default-grace,interval-0.1s"
 [ "$QUICK" = 1 ] && extras=""

@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +88,39 @@ POLL = 0.03
 # ---------------------------------------------------------------------------
 # plain helpers (importable with ``from conftest import ...``)
 # ---------------------------------------------------------------------------
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def find_kron() -> str:
+    """The `kron` command line: $KRON_BIN, else the console script next to this Python, else
+    the one on PATH."""
+    explicit = os.environ.get("KRON_BIN")
+    if explicit:
+        return explicit
+    beside_python = Path(sys.executable).parent / "kron"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("kron")
+    if found:
+        return found
+    pytest.fail(
+        "the `kron` command line is not installed: `pip install .` installs it as a console "
+        "script next to this Python; or set KRON_BIN to a `cargo build -p kron-cli` binary"
+    )
+
+
+def run_tool(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Runs `tools/<script>` with this Python from the project root, capturing its output."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=str(ROOT),
+    )
 
 
 def wait_until(
@@ -489,3 +523,12 @@ def children(tmp_path: Path) -> Any:
     ch = Children(tmp_path)
     yield ch
     ch.cleanup()
+
+
+@pytest.fixture
+def procs(children: Children) -> Any:
+    """``children``, and at teardown this process's runtime is shut down before they are killed:
+    a standby in the test process must not take over the directory of a test that has ended.
+    List it last in a test's parameters (fixtures are torn down in reverse order)."""
+    yield children
+    kron.shutdown(timeout=5)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,30 +23,15 @@ from typing import Any, Callable
 import pytest
 
 import kron
+from conftest import find_kron
 
 #: Generous: the suite runs on small, busy machines.
 WAIT = 15.0
 
 
-def _find_kron() -> str:
-    explicit = os.environ.get("KRON_BIN")
-    if explicit:
-        return explicit
-    beside_python = Path(sys.executable).parent / "kron"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("kron")
-    if found:
-        return found
-    pytest.fail(
-        "the `kron` command line is not installed: `pip install .` installs it as a console "
-        "script next to this Python; or set KRON_BIN to a `cargo build -p kron-cli` binary"
-    )
-
-
 @pytest.fixture(scope="module")
 def kron_bin() -> str:
-    return _find_kron()
+    return find_kron()
 
 
 class Cli:

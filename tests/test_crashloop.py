@@ -8,24 +8,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "tools" / "crashloop.py"
+from conftest import run_tool
 
 
 def run_harness(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(HARNESS), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=str(ROOT),
-    )
+    return run_tool("crashloop.py", *args, timeout=timeout)
 
 
 @pytest.mark.slow

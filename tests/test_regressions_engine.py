@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import kron
-from conftest import Children, Recorder, count, hold, kinds_of, wait_until
+from conftest import Children, Recorder, count, find_kron, hold, kinds_of, wait_until
 
 # ---------------------------------------------------------------------------
 # a changed definition while a run is in progress
@@ -157,14 +155,7 @@ while True:
 """
 
 
-def _kron_bin() -> str:
-    beside_python = Path(sys.executable).parent / "kron"
-    if beside_python.exists():
-        return str(beside_python)
-    found = os.environ.get("KRON_BIN") or shutil.which("kron")
-    if not found:
-        pytest.fail("the `kron` command line is not installed")
-    return found
+_kron_bin = find_kron
 
 
 def _cli(data_dir: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use kron_core::engine::{Dispatch, Outcome};
 use kron_core::event::EventKind;
 use kron_core::schedule::ScheduleSpec;
-use kron_core::timer::{Catchup, Overlap, TimerDef, TimerState};
-use kron_runtime::{Claims, Host, Job, Kron, LogLevel, ManualClock, RuntimeConfig, RuntimeError};
+use kron_core::timer::TimerState;
+use kron_runtime::{Claims, Host, Job, Kron, LogLevel, ManualClock, RuntimeError};
+
+mod common;
+use common::{config, def, wait_until, START};
 
 /// What a callback does.
 #[derive(Clone, Copy, Debug)]
@@ -72,9 +75,6 @@ impl Host<Behaviour> for TestHost {
     }
 }
 
-/// Where the tests' clocks start: 2026-11-27T08:00:00Z.
-const START: i64 = 1_795_766_400_000;
-
 /// A scheduler timed by a manual clock at [`START`], and the clock. Time passes only when a test
 /// moves it; the threads still need real time to act, hence the polling deadlines below.
 fn manual() -> (Kron<Behaviour>, Arc<ManualClock>) {
@@ -103,37 +103,6 @@ fn advance_until(
         advance(kron, clock, step_ms);
         false
     })
-}
-
-fn def(id: &str, schedule: ScheduleSpec, max_attempts: u32) -> TimerDef {
-    TimerDef {
-        id: id.into(),
-        schedule,
-        timezone: "UTC".into(),
-        max_attempts,
-        overlap: Overlap::Delay,
-        catchup: Catchup::Once,
-        jitter_ms: 0,
-        fn_name: "tests.job".into(),
-        task: None,
-    }
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
-}
-
-fn config(dir: &std::path::Path) -> RuntimeConfig {
-    let mut c = RuntimeConfig::new(dir);
-    c.max_workers = 2;
-    c
 }
 
 #[test]

@@ -3,15 +3,16 @@
 //! tests, which kill real processes.)
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kron_core::engine::{Dispatch, Outcome};
 use kron_core::event::EventKind;
 use kron_core::schedule::ScheduleSpec;
-use kron_core::timer::{Catchup, Overlap, TimerDef, TimerState};
-use kron_runtime::{
-    Admin, Claims, Host, Job, Kron, LogLevel, ManualClock, Role, RuntimeConfig, RuntimeError,
-};
+use kron_core::timer::{TimerDef, TimerState};
+use kron_runtime::{Admin, Claims, Host, Job, Kron, LogLevel, ManualClock, Role, RuntimeError};
+
+mod common;
+use common::{config, def, wait_until, START};
 
 /// Records what ran; every callback succeeds.
 #[derive(Default)]
@@ -45,43 +46,13 @@ impl Host<()> for Recorder {
     }
 }
 
-/// 2026-11-27T08:00:00Z.
-const START: i64 = 1_795_766_400_000;
-
 /// A process-wide scheduler (a standby's waiting thread outlives the call that started it).
 fn leaked(clock: &Arc<ManualClock>) -> &'static Kron<()> {
     Box::leak(Box::new(Kron::with_clock(clock.clone())))
 }
 
 fn every(id: &str, ms: u64) -> TimerDef {
-    TimerDef {
-        id: id.into(),
-        schedule: ScheduleSpec::Every { ms },
-        timezone: "UTC".into(),
-        max_attempts: 3,
-        overlap: Overlap::Delay,
-        catchup: Catchup::Once,
-        jitter_ms: 0,
-        fn_name: "tests.job".into(),
-        task: None,
-    }
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
-}
-
-fn config(dir: &std::path::Path) -> RuntimeConfig {
-    let mut c = RuntimeConfig::new(dir);
-    c.max_workers = 2;
-    c
+    def(id, ScheduleSpec::Every { ms }, 3)
 }
 
 #[test]
