@@ -59,6 +59,9 @@ pub enum Command {
     /// The live runtime: status, shutdown
     #[command(subcommand)]
     Runtime(RuntimeCommand),
+    /// Server mode: run a node whose timers target named tasks that workers claim
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// A server's audit log (DIR/kron.audit.jsonl): verify its hash chain, tail it, query it
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -270,4 +273,36 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Run a server node on the data directory until SIGINT, SIGTERM or POST /v1/runtime/shutdown.
+    /// A fresh directory without --leader-id becomes a cluster of one; an existing one resumes.
+    Start(ServerStartArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerStartArgs {
+    /// This node's name in the cluster
+    #[arg(long, value_name = "ID", default_value = "n1")]
+    pub node_id: String,
+    /// Where the HTTP API listens (host:port; port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7379")]
+    pub http: String,
+    /// Where Raft traffic between nodes listens (host:port; port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7380")]
+    pub raft: String,
+    /// The shared admin token, also accepted for Raft traffic [default: DIR/kron.token,
+    /// generated when missing]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "KRON_CLUSTER_TOKEN",
+        hide_env_values = true
+    )]
+    pub cluster_token: Option<String>,
+    /// Start empty and wait to be added to the cluster this node leads
+    #[arg(long, value_name = "ID")]
+    pub leader_id: Option<String>,
 }

@@ -217,6 +217,26 @@ fn generate_token() -> Result<String, SetupError> {
     Ok(hex(&bytes))
 }
 
+/// The admin token of data directory `dir`: `cluster_token` when given, else `DIR/kron.token`
+/// (generated, readable only by its owner, when missing), with that file's path when it was
+/// generated now. A node also takes it as its Raft token.
+pub fn admin_token(
+    dir: &Path,
+    cluster_token: Option<&str>,
+) -> Result<(String, Option<PathBuf>), SetupError> {
+    match cluster_token {
+        Some(token) if !token.is_empty() => Ok((token.to_string(), None)),
+        Some(_) => Err(SetupError::Config(
+            "invalid --cluster-token \"\": must not be empty".to_string(),
+        )),
+        None => {
+            let path = dir.join(ADMIN_TOKEN_FILE);
+            let (token, fresh) = admin_token_file(&path)?;
+            Ok((token, fresh.then_some(path)))
+        }
+    }
+}
+
 /// Reads the admin token from `path`, or writes a new one there (owner-only) when missing.
 /// Returns the token and whether it was generated now.
 fn admin_token_file(path: &Path) -> Result<(String, bool), SetupError> {
@@ -311,19 +331,7 @@ impl Auth {
         dir: &Path,
         cluster_token: Option<&str>,
     ) -> Result<(Auth, Option<PathBuf>), SetupError> {
-        let (admin, generated) = match cluster_token {
-            Some(token) if !token.is_empty() => (token.to_string(), None),
-            Some(_) => {
-                return Err(SetupError::Config(
-                    "invalid --cluster-token \"\": must not be empty".to_string(),
-                ))
-            }
-            None => {
-                let path = dir.join(ADMIN_TOKEN_FILE);
-                let (token, fresh) = admin_token_file(&path)?;
-                (token, fresh.then_some(path))
-            }
-        };
+        let (admin, generated) = admin_token(dir, cluster_token)?;
         let auth = Auth {
             admin: sha256(admin.as_bytes()),
             tokens_path: dir.join(TOKENS_FILE),

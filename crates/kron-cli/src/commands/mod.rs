@@ -10,11 +10,14 @@ mod history;
 pub(crate) mod list;
 mod log;
 mod runtime;
+mod server;
 mod status;
 
 use kron_core::admin::TimerOp;
 
-use crate::cli::{AuditCommand, Cli, Command, JobCommand, LogCommand, RuntimeCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, JobCommand, LogCommand, RuntimeCommand, ServerCommand,
+};
 use crate::data::DataDir;
 use crate::error::CliResult;
 use crate::output::timefmt::TimeFormatter;
@@ -54,6 +57,7 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult {
         Command::Doctor(args) => doctor::run(ctx, args.json),
         Command::Runtime(RuntimeCommand::Status(args)) => runtime::status(ctx, args.json),
         Command::Runtime(RuntimeCommand::Shutdown(args)) => runtime::shutdown(ctx, &args),
+        Command::Server(ServerCommand::Start(args)) => server::start(ctx, &args),
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(ctx, &args),
         Command::Audit(AuditCommand::Tail(args)) => audit::tail(ctx, &args),
         Command::Audit(AuditCommand::Query(args)) => audit::query(ctx, &args),
