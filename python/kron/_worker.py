@@ -108,9 +108,9 @@ class Worker:
 
     def task(self, name: str) -> Callable[[F], F]:
         """Registers the decorated function as the task ``name``. It takes ``payload``, or
-        ``(payload, context)`` with ``run_id``, ``timer_id``, ``attempt``, ``scheduled_at`` and
-        ``idempotency_key``; it may be ``async def``. An exception is a failed attempt, with its
-        traceback in the timer's history."""
+        ``(payload, context)`` with ``run_id``, ``timer_id``, ``attempt``, ``scheduled_at``,
+        ``idempotency_key`` and ``fencing_token``; it may be ``async def``. An exception is a
+        failed attempt, with its traceback in the timer's history."""
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError(f"invalid task name {name!r}: must be a non-empty str", "name", name)
 
@@ -294,4 +294,6 @@ def _context(run: dict[str, Any]) -> dict[str, Any]:
         "attempt": run.get("attempt"),
         "scheduled_at": scheduled,
         "idempotency_key": f"{timer_id}:{iso}",
+        # For downstream systems that fence writes: a later claim of this run has a higher one.
+        "fencing_token": run.get("fencing_token"),
     }
