@@ -70,6 +70,10 @@ class Transport:
         self.timeout = timeout
         self._leader: str | None = None
         self._local = threading.local()
+        # Every thread's connections, so that a transport dropped without close() still closes
+        # its sockets (an unclosed socket is a ResourceWarning when it is collected).
+        self._open: set[http.client.HTTPConnection] = set()
+        self._open_lock = threading.Lock()
 
     def _connection(self, base: str, timeout: float) -> http.client.HTTPConnection:
         pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", None) or {}
@@ -80,6 +84,8 @@ class Transport:
             cls = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
             conn = cls(parsed.netloc, timeout=timeout)
             pool[base] = conn
+            with self._open_lock:
+                self._open.add(conn)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
@@ -89,14 +95,24 @@ class Transport:
         pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", None) or {}
         conn = pool.pop(base, None)
         if conn is not None:
-            conn.close()
+            self._forget(conn)
+
+    def _forget(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        with self._open_lock:
+            self._open.discard(conn)
 
     def close(self) -> None:
         """Closes this thread's connections."""
         pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", None) or {}
         for conn in pool.values():
-            conn.close()
+            self._forget(conn)
         pool.clear()
+
+    def __del__(self) -> None:
+        # No thread can be using the connections any more: close them all.
+        for conn in list(getattr(self, "_open", ())):
+            conn.close()
 
     def request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
         """Sends one request and answers the decoded JSON body (``None`` when empty)."""
