@@ -115,7 +115,8 @@ worker = kron.Worker(url, token=token, worker_id="doomed", lease_seconds=2)
 
 @worker.task("slow")
 def slow(payload, context):
-    dump(marker, {"run_id": context["run_id"], "attempt": context["attempt"]})
+    dump(marker, {"run_id": context["run_id"], "attempt": context["attempt"],
+                  "idempotency_key": context["idempotency_key"]})
     time.sleep(60)
 
 worker.run()
@@ -147,7 +148,8 @@ def test_killed_worker_loses_its_lease_and_its_late_completion_is_refused(
 
     run_until(rescuer, lambda: done, timeout=30.0)
     assert done[0]["attempt"] >= 2
-    assert done[0]["idempotency_key"]
+    # Another attempt of the same due run: the key a task deduplicates on is the same.
+    assert done[0]["idempotency_key"] == first["idempotency_key"]
     history = wait_for(
         lambda: (h := client.history("lease")) and "RUN_SUCCEEDED" in kinds(h) and h,
         what="the retry to succeed",
@@ -170,6 +172,34 @@ def test_killed_worker_loses_its_lease_and_its_late_completion_is_refused(
     assert "stale fencing token" in answer["error"] or "run not active" in answer["error"]
     late = [e for e in client.history("lease") if e["kind"] == "RUN_SUCCEEDED"]
     assert len(late) == 1
+
+
+def test_a_failing_task_is_a_failed_attempt_with_its_traceback(server: ServerNode) -> None:
+    client = client_of(server)
+    client.schedule("fails", task="boom", after="100ms", max_attempts=1)
+    client.schedule("awaits", task="later", after="100ms", payload=[1, 2])
+    # A fractional lease: the server counts whole seconds, the worker rounds up.
+    worker = kron.Worker(server.url, token=server.admin_token, lease_seconds=0.5)
+    calls: list[str] = []
+
+    @worker.task("boom")
+    def boom(payload: Any) -> None:
+        calls.append("boom")
+        raise RuntimeError("kaboom")
+
+    @worker.task("later")
+    async def later(payload: Any, context: dict[str, Any]) -> None:
+        calls.append(f"later {payload} {context['attempt']}")
+
+    run_until(worker, lambda: len(calls) >= 2)
+    assert sorted(calls) == ["boom", "later [1, 2] 1"]
+    assert worker.run_once(timeout=0.2) is False
+    failed = wait_for(
+        lambda: [e for e in client.history("fails") if e["kind"] == "RUN_FAILED"], what="RUN_FAILED"
+    )
+    assert "RuntimeError: kaboom" in failed[0]["error"]
+    assert "Traceback" in failed[0]["error"]
+    wait_for(lambda: "RUN_SUCCEEDED" in kinds(client.history("awaits")), what="the async task")
 
 
 # ---------------------------------------------------------------------------
