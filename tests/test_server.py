@@ -341,12 +341,20 @@ def test_restart_after_sigkill_keeps_every_committed_timer_run_and_event(server:
     run_until(worker, lambda: outcomes)
     wait_for(lambda: "RUN_SUCCEEDED" in kinds(client.history("ran")), what="the run to commit")
 
-    names = ["hourly", "nightly", "ran", "paused"]
+    # A run claimed (under a long lease) before the crash, completed after it.
+    client.schedule("held", task="h", after="100ms")
+    server.http("POST", "/v1/workers/register", {"worker_id": "h", "tasks": ["h"], "lease_seconds": 60})
+    _, held = server.http("POST", "/v1/workers/poll", {"worker_id": "h", "tasks": ["h"], "wait_ms": 5000})
+    assert isinstance(held, dict) and held["timer_id"] == "held", held
+
+    names = ["hourly", "nightly", "ran", "paused", "held"]
     before = {t["id"]: t for t in client.list()}
     histories = {n: client.history(n, limit=1000) for n in names}
     server.kill()
     server.start()
     client = client_of(server)
+    verify = kron_cli("--data-dir", str(server.data_dir), "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
 
     after = {t["id"]: t for t in client.list()}
     assert sorted(after) == sorted(before)
@@ -356,7 +364,23 @@ def test_restart_after_sigkill_keeps_every_committed_timer_run_and_event(server:
         history = client.history(name, limit=1000)
         assert history[: len(histories[name])] == histories[name], name
     assert after["paused"]["state"] == "paused"
+    status, answer = server.http(
+        "POST",
+        f"/v1/runs/{held['run_id']}/succeed",
+        {"worker_id": "h", "fencing_token": held["fencing_token"]},
+    )
+    assert status == 200, answer
+    assert kinds(client.history("held"))[-2:] == ["RUN_CLAIMED", "RUN_SUCCEEDED"]
     assert after["ran"]["run_count"] == 1 and after["ran"]["last_status"] == "OK"
+
+
+def test_server_stops_gracefully_on_shutdown_and_sigterm(server: ServerNode) -> None:
+    client_of(server).schedule("survives", task="t", every="1h")
+    assert server.http("POST", "/v1/runtime/shutdown") == (200, {"shutting_down": True})
+    assert server.proc is not None and server.proc.wait(timeout=WAIT) == 0
+    server.start()
+    assert client_of(server).status("survives") is not None
+    assert server.stop(timeout=WAIT) == 0
 
 
 # ---------------------------------------------------------------------------
