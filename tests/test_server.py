@@ -310,7 +310,7 @@ def test_an_edited_audit_record_is_detected(server: ServerNode) -> None:
 
     verify = kron_cli("--data-dir", str(server.data_dir), "audit", "verify")
     assert verify.returncode != 0
-    assert "2" in verify.stderr, verify.stderr
+    assert "record 2" in verify.stderr, verify.stderr
     report = kron_cli("--data-dir", str(server.data_dir), "audit", "verify", "--json")
     assert report.returncode != 0
     answer = json.loads(report.stdout)
@@ -486,3 +486,30 @@ def test_worker_run_stops_on_sigterm_finishing_its_task(
         what="the in-flight task's success",
     )
     assert "RUN_LEASE_EXPIRED" not in kinds(history)
+
+
+IDLE_WORKER = """
+url, token, ready = sys.argv[1:4]
+worker = kron.Worker(url, token=token, worker_id="idle")
+
+@worker.task("never-scheduled")
+def never(payload):
+    pass
+
+touch(ready)
+worker.run()
+print("run returned", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_an_idle_worker_stops_on_sigterm_within_one_poll(
+    server: ServerNode, children: Children, tmp_path: Path
+) -> None:
+    ready = tmp_path / "ready"
+    proc = children.spawn(IDLE_WORKER, server.url, server.admin_token, str(ready))
+    children.wait_for_file(proc, ready, timeout=WAIT)
+    time.sleep(1.0)  # inside a long poll
+    proc.send_signal(signal.SIGTERM)
+    # The long poll in progress (up to 5 s) ends before run() sees the stop.
+    assert "run returned" in children.wait(proc, timeout=15.0)
