@@ -285,6 +285,16 @@ def test_another_tenants_timer_is_invisible(secured: ServerNode) -> None:
     assert {(r["actor"], r["method"]) for r in refused} >= {("globex", "GET"), ("globex", "DELETE")}
 
 
+def test_tokens_rotate_without_restart(secured: ServerNode) -> None:
+    secured.write_tokens([{"name": "next", "token": "tok-next", "role": "reader"}])
+    wait_for(lambda: secured.http("GET", "/v1/timers", token="tok-reader")[0] == 401, what="revocation")
+    assert secured.http("GET", "/v1/timers", token="tok-next")[0] == 200
+    # A file that does not parse grants nothing; the admin token keeps working.
+    (secured.data_dir / "kron.tokens.json").write_text("{not json")
+    wait_for(lambda: secured.http("GET", "/v1/timers", token="tok-next")[0] == 401, what="broken file")
+    assert secured.http("GET", "/v1/timers")[0] == 200
+
+
 # ---------------------------------------------------------------------------
 # the audit log's hash chain
 # ---------------------------------------------------------------------------
