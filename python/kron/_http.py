@@ -38,6 +38,15 @@ class NotFound(KronError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class Conflict(ServerError):
+    """409 other than ``not_leader``: the request is valid but the timer's state refuses it (a
+    finished one-shot cannot be paused, a name held by another tenant). The message is the
+    server's, so the client can raise embedded mode's exception with embedded mode's words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 409)
+
+
 def _split_nodes(url: str | list[str] | tuple[str, ...]) -> list[str]:
     items = url.split(",") if isinstance(url, str) else list(url)
     nodes = [_normalize(item.strip()) for item in items if item and item.strip()]
@@ -205,6 +214,8 @@ def _answer(status: int, data: bytes, method: str, path: str) -> Any:
         raise PermissionDeniedError(f"{text} ({method} {path}: HTTP {status})", status)
     if status == 404:
         raise NotFound(text)
+    if status == 409:
+        raise Conflict(text)
     raise ServerError(f"{method} {path} failed with HTTP {status}: {text}", status)
 
 
