@@ -200,6 +200,10 @@ def test_a_failing_task_is_a_failed_attempt_with_its_traceback(server: ServerNod
     assert "RuntimeError: kaboom" in failed[0]["error"]
     assert "Traceback" in failed[0]["error"]
     wait_for(lambda: "RUN_SUCCEEDED" in kinds(client.history("awaits")), what="the async task")
+    # As in embedded mode, a finished one-shot cannot be paused: a RuntimeError (409).
+    with pytest.raises(RuntimeError, match="one-shot that has finished") as finished:
+        client.pause("awaits")
+    assert isinstance(finished.value, kron.TimerNotRunnableError)
 
 
 # ---------------------------------------------------------------------------
