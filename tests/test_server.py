@@ -31,8 +31,22 @@ def server(tmp_path: Path) -> Iterator[ServerNode]:
         node.kill()
 
 
+_clients: list[kron.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Closes every test's clients at its end: a client held by a stored exception's traceback
+    is collected with it as cyclic garbage, where its socket may be finalized (and warn) first."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def client_of(node: ServerNode, token: str | None = None) -> kron.Client:
-    return kron.Client(node.url, token=token or node.admin_token)
+    client = kron.Client(node.url, token=token or node.admin_token)
+    _clients.append(client)
+    return client
 
 
 def kinds(events: list[dict[str, Any]]) -> list[str]:
@@ -172,6 +186,8 @@ def test_killed_worker_loses_its_lease_and_its_late_completion_is_refused(
     assert "stale fencing token" in answer["error"] or "run not active" in answer["error"]
     late = [e for e in client.history("lease") if e["kind"] == "RUN_SUCCEEDED"]
     assert len(late) == 1
+    refused = [r for r in server.audit() if r["path"] == f"/v1/runs/{first['run_id']}/succeed"]
+    assert refused and refused[-1]["status"] == 400, refused
 
 
 def test_a_failing_task_is_a_failed_attempt_with_its_traceback(server: ServerNode) -> None:
@@ -204,6 +220,23 @@ def test_a_failing_task_is_a_failed_attempt_with_its_traceback(server: ServerNod
     with pytest.raises(RuntimeError, match="one-shot that has finished") as finished:
         client.pause("awaits")
     assert isinstance(finished.value, kron.TimerNotRunnableError)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="the server never counts lease expiries (Metrics::lease_expired has no caller)"
+)
+def test_a_lease_expiry_is_counted_in_metrics(server: ServerNode) -> None:
+    client = client_of(server)
+    client.schedule("expires", task="e", after="100ms")
+    server.http("POST", "/v1/workers/register", {"worker_id": "gone", "tasks": ["e"], "lease_seconds": 1})
+    _, run = server.http("POST", "/v1/workers/poll", {"worker_id": "gone", "tasks": ["e"], "wait_ms": 5000})
+    assert isinstance(run, dict), run
+    wait_for(lambda: "RUN_LEASE_EXPIRED" in kinds(client.history("expires")), what="RUN_LEASE_EXPIRED")
+    status, metrics = server.http("GET", "/metrics")
+    assert status == 200
+    assert "kron_lease_expiries_total 1" in metrics
+    assert 'kron_runs_total{outcome="lease_expired"} 1' in metrics
 
 
 # ---------------------------------------------------------------------------
@@ -262,16 +295,16 @@ def test_every_refusal_has_its_status_and_audit_record(secured: ServerNode) -> N
     # Through the Client: PermissionError (a KronError) for 401 and for 403.
     for token in ("not-a-token", "tok-expired", "tok-early"):
         with pytest.raises(PermissionError) as info:
-            kron.Client(secured.url, token=token).list()
+            client_of(secured, token).list()
         assert isinstance(info.value, kron.KronError)
     with pytest.raises(PermissionError):
-        kron.Client(secured.url, token="tok-reader").schedule("r-x", task="t", every="1h")
+        client_of(secured, "tok-reader").schedule("r-x", task="t", every="1h")
     assert secured.http("GET", "/v1/timers/r-x")[0] == 404
 
 
 def test_another_tenants_timer_is_invisible(secured: ServerNode) -> None:
-    acme = kron.Client(secured.url, token="tok-acme")
-    globex = kron.Client(secured.url, token="tok-globex")
+    acme = client_of(secured, "tok-acme")
+    globex = client_of(secured, "tok-globex")
     acme.schedule("acme-report", task="report", every="1h")
     assert [t["id"] for t in acme.list()] == ["acme-report"]
     assert globex.list() == []
@@ -449,7 +482,7 @@ def test_client_error_classes(server: ServerNode) -> None:
     with pytest.raises(ValueError) as too_big:  # refused by the server (413)
         client.schedule("c", task="t", every="1h", payload="x" * (2 << 20))
     with pytest.raises(PermissionError) as refused:
-        kron.Client(server.url, token="nope").list()
+        client_of(server, "nope").list()
     with pytest.raises(KeyError) as unknown:
         client.pause("nope")
     for act in (client.resume, client.trigger, client.remove):
