@@ -13,8 +13,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Union
 
 from ._args import check_name, timer_options
-from ._errors import InvalidArgumentError, InvalidArgumentTypeError, TimerNotFoundError
-from ._http import NotFound, Transport
+from ._errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    TimerNotFoundError,
+    TimerNotRunnableError,
+)
+from ._http import Conflict, NotFound, Transport
 
 Duration = Union[str, timedelta]
 
@@ -185,3 +190,6 @@ class Client:
             return self._http.request(method, path)
         except NotFound:
             raise TimerNotFoundError(f"no timer named {name!r} on the server", name) from None
+        except Conflict as exc:
+            # As in embedded mode: e.g. pausing a one-shot that has finished.
+            raise TimerNotRunnableError(str(exc), name) from None

@@ -38,6 +38,15 @@ class NotFound(KronError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class Conflict(ServerError):
+    """409 other than ``not_leader``: the request is valid but the timer's state refuses it (a
+    finished one-shot cannot be paused, a name held by another tenant). The message is the
+    server's, so the client can raise embedded mode's exception with embedded mode's words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 409)
+
+
 def _split_nodes(url: str | list[str] | tuple[str, ...]) -> list[str]:
     items = url.split(",") if isinstance(url, str) else list(url)
     nodes = [_normalize(item.strip()) for item in items if item and item.strip()]
@@ -70,6 +79,10 @@ class Transport:
         self.timeout = timeout
         self._leader: str | None = None
         self._local = threading.local()
+        # Every thread's connections, so that a transport dropped without close() still closes
+        # its sockets (an unclosed socket is a ResourceWarning when it is collected).
+        self._open: set[http.client.HTTPConnection] = set()
+        self._open_lock = threading.Lock()
 
     def _connection(self, base: str, timeout: float) -> http.client.HTTPConnection:
         pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", None) or {}
@@ -80,6 +93,8 @@ class Transport:
             cls = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
             conn = cls(parsed.netloc, timeout=timeout)
             pool[base] = conn
+            with self._open_lock:
+                self._open.add(conn)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
@@ -89,14 +104,24 @@ class Transport:
         pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", None) or {}
         conn = pool.pop(base, None)
         if conn is not None:
-            conn.close()
+            self._forget(conn)
+
+    def _forget(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        with self._open_lock:
+            self._open.discard(conn)
 
     def close(self) -> None:
         """Closes this thread's connections."""
         pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", None) or {}
         for conn in pool.values():
-            conn.close()
+            self._forget(conn)
         pool.clear()
+
+    def __del__(self) -> None:
+        # No thread can be using the connections any more: close them all.
+        for conn in list(getattr(self, "_open", ())):
+            conn.close()
 
     def request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
         """Sends one request and answers the decoded JSON body (``None`` when empty)."""
@@ -189,6 +214,8 @@ def _answer(status: int, data: bytes, method: str, path: str) -> Any:
         raise PermissionDeniedError(f"{text} ({method} {path}: HTTP {status})", status)
     if status == 404:
         raise NotFound(text)
+    if status == 409:
+        raise Conflict(text)
     raise ServerError(f"{method} {path} failed with HTTP {status}: {text}", status)
 
 

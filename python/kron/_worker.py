@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 import signal
 import socket
@@ -58,7 +59,8 @@ class Worker:
     """Claims and runs due runs of the tasks registered with :meth:`task`.
 
     ``concurrency`` tasks run at once (threads); ``lease_seconds`` is how long a claim holds a
-    run without a heartbeat (the server's default, 30 s, when ``None``); ``worker_id``
+    run without a heartbeat (the server's default, 30 s, when ``None``; the server counts whole
+    seconds, so a fraction is rounded up); ``worker_id``
     defaults to ``host-pid-random``. ``token`` defaults to the ``KRON_TOKEN`` environment
     variable.
     """
@@ -180,7 +182,9 @@ class Worker:
             return
         body: dict[str, Any] = {"worker_id": self.worker_id, "tasks": sorted(self._tasks)}
         if self.lease_seconds is not None:
-            body["lease_seconds"] = self.lease_seconds
+            # The server takes whole seconds (and refuses 2.5 as a bad body): round up, so a
+            # lease is never shorter than asked.
+            body["lease_seconds"] = max(1, math.ceil(self.lease_seconds))
         self._http.request("POST", "/v1/workers/register", body)
         self._registered = True
 
