@@ -223,9 +223,6 @@ def test_a_failing_task_is_a_failed_attempt_with_its_traceback(server: ServerNod
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="the server never counts lease expiries (Metrics::lease_expired has no caller)"
-)
 def test_a_lease_expiry_is_counted_in_metrics(server: ServerNode) -> None:
     client = client_of(server)
     client.schedule("expires", task="e", after="100ms")

@@ -86,6 +86,10 @@ pub trait Backend: Send + Sync + 'static {
 
     fn cluster_status(&self) -> ClusterStatus;
 
+    /// Runs whose lease this node expired (its clock proposed `ExpireLeases` while it led),
+    /// counted since it started: for metrics.
+    fn lease_expiries(&self) -> u64;
+
     /// Adds a node (as a learner, promoted to voter once caught up). Leader only.
     fn join(&self, member: Member) -> impl Future<Output = Result<(), WriteError>> + Send;
 

@@ -108,6 +108,12 @@ impl Metrics {
         self.run_finished(RunOutcome::LeaseExpired, n);
     }
 
+    /// The node counts the leases its clock expires ([`crate::backend::Backend::lease_expiries`]):
+    /// brings this counter up to that count.
+    pub fn observe_lease_expiries(&self, total: u64) {
+        self.lease_expired.fetch_max(total, Ordering::Relaxed);
+    }
+
     /// A run was claimed `latency_ms` after it was due.
     pub fn claimed(&self, latency_ms: i64) {
         self.claimed.fetch_add(1, Ordering::Relaxed);

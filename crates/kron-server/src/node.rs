@@ -76,6 +76,8 @@ struct Shared {
     applied: Arc<Applied>,
     log: LogStore,
     shutdown: watch::Sender<bool>,
+    /// Runs whose lease this node's clock expired while it led.
+    lease_expiries: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -151,6 +153,7 @@ impl Node {
             applied,
             log,
             shutdown,
+            lease_expiries: std::sync::atomic::AtomicU64::new(0),
         });
         let mut tasks = Vec::new();
         let router = network::router(raft.clone(), network::cluster_token(config.cluster_token));
@@ -337,6 +340,12 @@ impl Backend for Node {
         now_ms()
     }
 
+    fn lease_expiries(&self) -> u64 {
+        self.shared
+            .lease_expiries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn propose(
         &self,
         input: Input,
@@ -519,6 +528,11 @@ async fn clock_loop(shared: Arc<Shared>) {
         if let Some(input) = input {
             let ticked = matches!(input, Input::Tick { .. });
             match shared.write(input).await {
+                Ok(Output::Expired { runs }) => {
+                    shared
+                        .lease_expiries
+                        .fetch_add(runs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
                 Ok(_) if ticked => {
                     let again = shared.applied.read(|engine| engine.next_wakeup(true));
                     stuck_at = again.filter(|at| *at <= now).map(|_| now);

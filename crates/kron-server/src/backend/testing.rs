@@ -3,7 +3,7 @@
 //! always replicates through Raft.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use kron_core::engine::{Engine, EngineConfig};
@@ -20,6 +20,7 @@ pub struct LocalBackend {
     events: Mutex<Vec<StoredEvent>>,
     clock: AtomicI64,
     applied: watch::Sender<u64>,
+    lease_expiries: AtomicU64,
 }
 
 impl LocalBackend {
@@ -30,6 +31,7 @@ impl LocalBackend {
             events: Mutex::new(Vec::new()),
             clock: AtomicI64::new(now),
             applied: watch::Sender::new(0),
+            lease_expiries: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +58,10 @@ impl Backend for LocalBackend {
             }
             result
         };
+        if let Ok(Output::Expired { runs }) = &result {
+            self.lease_expiries
+                .fetch_add(runs.len() as u64, Ordering::Relaxed);
+        }
         self.applied.send_modify(|index| *index += 1);
         std::future::ready(result.map_err(WriteError::from))
     }
@@ -81,6 +87,10 @@ impl Backend for LocalBackend {
             .collect();
         let skip = mine.len().saturating_sub(limit);
         std::future::ready(Ok(mine.into_iter().skip(skip).collect()))
+    }
+
+    fn lease_expiries(&self) -> u64 {
+        self.lease_expiries.load(Ordering::Relaxed)
     }
 
     fn applied(&self) -> watch::Receiver<u64> {

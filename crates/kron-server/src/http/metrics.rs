@@ -35,6 +35,8 @@ async fn metrics<B: Backend>(State(api): State<Arc<Api<B>>>) -> impl IntoRespons
         .await;
     let cluster = api.backend.cluster_status();
     let workers = api.workers.list().len() as u64;
+    api.metrics
+        .observe_lease_expiries(api.backend.lease_expiries());
     (
         [(
             header::CONTENT_TYPE,

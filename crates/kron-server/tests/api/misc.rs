@@ -198,6 +198,10 @@ impl Backend for Leader {
     fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.0.applied()
     }
+    fn lease_expiries(&self) -> u64 {
+        0
+    }
+
     fn cluster_status(&self) -> ClusterStatus {
         self.0.cluster_status()
     }
@@ -279,6 +283,10 @@ impl Backend for Follower {
     fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.0.applied()
     }
+    fn lease_expiries(&self) -> u64 {
+        0
+    }
+
     fn cluster_status(&self) -> ClusterStatus {
         ClusterStatus {
             role: "follower",
