@@ -67,7 +67,7 @@ pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
     }
     if overdue && !live {
         ctx.out
-            .line("(no runtime is running: overdue timers run when the application starts)")?;
+            .wrapped("(no runtime is running: overdue timers run when the application starts)")?;
     }
     Ok(())
 }

@@ -41,6 +41,32 @@ impl Out {
         Ok(())
     }
 
+    /// Writes prose, wrapped at spaces to the output's width when it has one (a word longer
+    /// than the width stays whole).
+    pub fn wrapped(&mut self, text: &str) -> CliResult {
+        let Some(width) = self.width else {
+            return self.line(text);
+        };
+        let mut line = String::new();
+        for word in text.split_whitespace() {
+            let needed =
+                line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+            if !line.is_empty() && needed > width {
+                self.line(&line)?;
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if line.is_empty() {
+            Ok(())
+        } else {
+            self.line(&line)
+        }
+    }
+
     /// Writes a JSON document (from `data::to_value`) followed by a newline.
     pub fn json(&mut self, text: &str) -> CliResult {
         self.line(text)
