@@ -367,6 +367,20 @@ def latency(server, client, args):
             "due_to_claimed_ms": common.summarize(samples)}
 
 
+def verify(client, tasks):
+    """From the server's own state: per drained task, its timers and how many of them ran once
+    and succeeded (so every completion counted above was committed and accepted)."""
+    counts = {task: {"timers": 0, "succeeded_once": 0} for task in tasks}
+    for status in client.list():
+        task = str(status.get("id", "")).rsplit("-", 1)[0]
+        if task in counts:
+            counts[task]["timers"] += 1
+            if status.get("run_count") == 1 and str(status.get("last_status", "")).lower() in (
+                    "succeeded", "success", "ok"):
+                counts[task]["succeeded_once"] += 1
+    return counts
+
+
 # --------------------------------------------------------------------------
 
 def main(argv=None):
@@ -412,6 +426,8 @@ def main(argv=None):
                 res = throughput(server, client, kind, procs, args.n, args, time.time() - 1.0)
                 print("throughput: %s" % json.dumps(res), file=sys.stderr, flush=True)
                 result["throughput"].append(res)
+        result["verified"] = verify(client, [r["task"] for r in result["throughput"]])
+        print("verified: %s" % json.dumps(result["verified"]), file=sys.stderr, flush=True)
         result["server_alive"] = server.proc.poll() is None
         result["data_dir"] = common.dir_report(data_dir)
     except Exception as exc:  # noqa: BLE001 - the JSON line says what failed
