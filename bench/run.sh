@@ -6,7 +6,9 @@
 #      (SQLite store), --reps times, interleaved, one run at a time (run_matrix.py),
 #   4. runs the Kron-only workloads: burst with every outcome committed, restart with 100k
 #      persisted timers, status()/history() latency up to 1M events of history, a standby's
-#      take-over after the owner's SIGKILL (and its idle cost), and the 1M-timer scaling runs,
+#      take-over after the owner's SIGKILL (and its idle cost), server mode (a `kron server`
+#      node drained by 1 and 8 worker processes, due -> claimed latency, timer creations through
+#      kron.Client; bench/server.py), and the 1M-timer scaling runs,
 #   5. prints the headline table (with the targets) and every detailed table (summarize.py).
 #
 # Usage: bench/run.sh [--reps N] [--only LABELS] [--quick] [--no-build] [--out DIR]
@@ -14,7 +16,8 @@
 #   --only L,..  run only these columns, of kron, apscheduler-memory, apscheduler-sqlite
 #                ("apscheduler" = both APScheduler stores); e.g. --only kron re-measures the
 #                Kron column, --only kron,apscheduler-memory skips the slow SQLite store
-#   --quick      one repetition, no 1M scaling runs (about 11 minutes; 3 with --only kron)
+#   --quick      one repetition, no 1M scaling runs, server mode with 5,000 runs per drain
+#                (about 13 minutes; 5 with --only kron)
 #   --no-build   use the package already installed in $VENV
 #   --out DIR    where results go (default target/bench); the JSONL of every run is kept there
 # Environment: VENV, APS_VENV, PYTHON (the interpreter that creates the venvs; default python3),
@@ -106,7 +109,7 @@ fi
 # them for APScheduler targets).
 workloads="lateness,burst50k,memory10k,memory100k,restart,interval"
 workloads+=",burst50k-committed,restart100k,history,takeover"
-[ "$QUICK" = 1 ] || workloads+=",memory1m,restart1m"
+if [ "$QUICK" = 1 ]; then workloads+=",server-quick"; else workloads+=",server,memory1m,restart1m"; fi
 extras="burst10k-aps-default-grace,burst50k-aps-default-grace,interval-0.1s"
 [ "$QUICK" = 1 ] && extras=""
 
