@@ -7,7 +7,7 @@ use kron_core::engine::TimerView;
 use kron_core::event::StoredEvent;
 use kron_core::run::{RunPhase, RunRecord};
 use kron_core::time::{format_utc, EpochMs};
-use kron_store::{Reader, StoreError};
+use kron_store::{Reader, StoreError, StoredViews};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -60,22 +60,13 @@ impl DataDir {
 
 /// Timers and runs in flight, and the views derived from them by the engine itself, so `state`
 /// and `next_run_at` mean exactly what they mean in the runtime.
-pub struct DirectoryView {
-    pub views: Vec<TimerView>,
-    pub runs: Vec<RunRecord>,
-}
-
-pub fn directory_view(reader: &Reader) -> CliResult<DirectoryView> {
-    let stored = reader.views().map_err(|e| match e {
+pub fn directory_view(reader: &Reader) -> CliResult<StoredViews> {
+    reader.views().map_err(|e| match e {
         kron_store::OpenError::Restore(e) => CliError::failure(format!(
             "{}: a stored timer cannot be read: {e}",
             reader.db_path().display()
         )),
         kron_store::OpenError::Store(e) => e.into(),
-    })?;
-    Ok(DirectoryView {
-        views: stored.views,
-        runs: stored.runs,
     })
 }
 

@@ -666,7 +666,7 @@ fn a_replica_reads_the_next_lease_deadline_the_last_token_and_every_record() {
         batch: 8,
     })
     .expect("tick");
-    assert_eq!((e.next_lease_deadline(), e.last_fencing_token()), (None, 0));
+    assert_eq!((e.next_lease_deadline(), e.last_token()), (None, 0));
     let claimed = e
         .apply(Input::Claim {
             at: T0 + 1_000,
@@ -682,7 +682,7 @@ fn a_replica_reads_the_next_lease_deadline_the_last_token_and_every_record() {
         .expect("claim");
     assert!(matches!(claimed, Output::Claimed { runs } if runs.len() == 1));
     assert_eq!(
-        (e.next_lease_deadline(), e.last_fencing_token()),
+        (e.next_lease_deadline(), e.last_token()),
         (Some(T0 + 5_000), 7)
     );
     let (timers, runs) = e.records();

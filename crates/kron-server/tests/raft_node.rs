@@ -73,7 +73,7 @@ async fn one_run(node: &Node) {
     })
     .await
     .unwrap();
-    let token = node.read(|e| e.last_fencing_token()).await + 1;
+    let token = node.read(|e| e.last_token()).await + 1;
     let claimed = node
         .propose(Input::Claim {
             at: now + 20,
@@ -285,7 +285,7 @@ async fn the_leaders_clock_ticks_and_expires_leases() {
             tokio::time::Instant::now() < deadline,
             "the run never became claimable"
         );
-        let token = node.read(|e| e.last_fencing_token()).await + 1;
+        let token = node.read(|e| e.last_token()).await + 1;
         let at = node.now();
         let out = node
             .propose(Input::Claim {

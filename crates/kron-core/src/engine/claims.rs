@@ -261,11 +261,6 @@ impl Engine {
         self.leases.values().map(|lease| lease.until).min()
     }
 
-    /// The highest fencing token issued so far: a claim must carry a greater one.
-    pub fn last_fencing_token(&self) -> u64 {
-        self.last_token
-    }
-
     /// Ends every lease past its deadline by `at`, in run id order: `RUN_INTERRUPTED`, then a
     /// retry at once under the attempt budget (or `RUN_DEAD`).
     pub(crate) fn expire_leases(&mut self, at: EpochMs) -> Vec<RunId> {
