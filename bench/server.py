@@ -4,7 +4,9 @@ Starts a real ``kron server`` (127.0.0.1, ports chosen by the OS, a fresh data d
 measures, through the public ``kron.Client`` and ``kron.Worker`` and the raw HTTP protocol:
 
 1. Timer creations per second through ``kron.Client.schedule`` (``at`` a day ahead): one thread
-   (--creations timers), then --creation-threads threads sharing one Client (as many again).
+   (--creations timers), then --creation-threads threads sharing one Client (as many again),
+   then --creation-procs processes of --creation-threads threads, each with its own Client
+   (twice as many).
 2. Runs claimed and completed per second: --n ``at`` timers already due (created beforehand,
    while no worker polls), then worker processes start together and drain them:
    - ``worker``: the real ``kron.Worker`` (``concurrency`` --worker-concurrency, so each poll
@@ -178,6 +180,43 @@ def creation_rate(client, n, threads, prefix):
             "errors": len(errors), "first_error": errors[0] if errors else None}
 
 
+def creation_child(url, token, names, threads, go, out):
+    """One process of the parallel creation run: its own `kron.Client`, `threads` threads."""
+    import kron
+
+    client = kron.Client(url, token=token, timeout=30.0)
+    ahead = time.time() + 86400
+    go.wait()
+    secs, errors = create(client, names, "bench_never", lambda _n: ahead, threads)
+    out.put({"s": secs, "errors": errors[:1], "n_errors": len(errors)})
+
+
+def creation_rate_procs(server, n, procs, threads, prefix):
+    """Timer creations per second from `procs` processes of `threads` threads each (one
+    Python process's GIL caps what one client can send; the server groups concurrent writes
+    into shared log entries)."""
+    ctx = mp.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    names = ["%s-%d" % (prefix, i) for i in range(n)]
+    children = [ctx.Process(target=creation_child,
+                            args=(server.url, server.token, names[i::procs], threads, go, out))
+                for i in range(procs)]
+    for child in children:
+        child.start()
+    time.sleep(2.0)  # every child imported kron and waits
+    t0 = time.perf_counter()
+    go.set()
+    results = [out.get(timeout=300) for _ in children]
+    secs = time.perf_counter() - t0
+    for child in children:
+        child.join(timeout=10)
+    n_errors = sum(r["n_errors"] for r in results)
+    first = next((r["errors"][0] for r in results if r["errors"]), None)
+    return {"n": n, "procs": procs, "threads": threads, "s": round(secs, 3),
+            "per_s": round((n - n_errors) / secs, 1) if secs else None,
+            "errors": n_errors, "first_error": first}
+
+
 # --------------------------------------------------------------------------
 # worker processes (spawned: each imports kron on its own)
 # --------------------------------------------------------------------------
@@ -189,16 +228,18 @@ def _child_cpu():
 
 def real_worker_child(url, token, task, concurrency, go, stop, claimed, completed, out):
     """A `kron.Worker` whose task does nothing; the completions are counted when the server has
-    acknowledged the report (the Worker reports right after the task returns)."""
+    acknowledged the batch that carried them (the Worker sends outcomes in batches)."""
     import kron
 
-    class CountingWorker(kron.Worker):
-        def _report(self, run_id, outcome, body):  # instrumentation only: count acknowledgements
-            super()._report(run_id, outcome, body)
-            with completed.get_lock():
-                completed.value += 1
+    worker = kron.Worker(url, token=token, concurrency=concurrency)
+    send = worker._reports._send  # instrumentation only: count acknowledgements
 
-    worker = CountingWorker(url, token=token, concurrency=concurrency)
+    def counting_send(batch):
+        send(batch)
+        with completed.get_lock():
+            completed.value += len(batch)
+
+    worker._reports._send = counting_send
 
     @worker.task(task)
     def _noop(payload):
@@ -392,6 +433,8 @@ def main(argv=None):
     p.add_argument("--raw-batch", type=int, default=500)
     p.add_argument("--creations", type=int, default=5000)
     p.add_argument("--creation-threads", type=int, default=4)
+    p.add_argument("--creation-procs", type=int, default=4,
+                   help="processes of the parallel creation run (each --creation-threads threads)")
     p.add_argument("--latency-n", type=int, default=300)
     p.add_argument("--latency-spread", type=float, default=3.0)
     p.add_argument("--latency-lead", type=float, default=8.0)
@@ -415,6 +458,8 @@ def main(argv=None):
         result["creations"] = {
             "sequential": creation_rate(client, args.creations, 1, "c1"),
             "threads": creation_rate(client, args.creations, args.creation_threads, "cn"),
+            "processes": creation_rate_procs(server, args.creations * 2, args.creation_procs,
+                                             args.creation_threads, "cp"),
         }
         print("creations: %s" % json.dumps(result["creations"]), file=sys.stderr, flush=True)
         result["latency"] = latency(server, client, args)

@@ -20,16 +20,19 @@ import os
 import signal
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 from types import FrameType
 from typing import Any, TypeVar
 
 from ._client import parse_instant
 from ._errors import InvalidArgumentError, InvalidArgumentTypeError, KronError
 from ._http import Transport
+from ._reports import Reporter
 from ._runner import MAX_ERROR_CHARS, _event_loop
 
 logger = logging.getLogger("kron")
@@ -101,6 +104,9 @@ class Worker:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self._http = Transport(url, token, timeout=POLL_WAIT_S + 10.0)
+        # Outcomes go in batches; one the server did not answer is resent while its leases
+        # may still hold.
+        self._reports = Reporter(self._http, worker_id, give_up_after_s=lease_seconds or 30.0)
         self._tasks: dict[str, _Task] = {}
         self._stop = threading.Event()
         self._registered = False
@@ -136,25 +142,35 @@ class Worker:
         restore = self._install_signal_handlers()
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="kron-worker-heartbeat", daemon=True)
         heartbeat.start()
+        self._reports.start()
+        # Long-lived threads fed from one queue: a run costs a put and a get, not a future.
+        queue: SimpleQueue[dict[str, Any] | None] = SimpleQueue()
+        threads = [
+            threading.Thread(target=self._execute_loop, args=(queue,), name=f"kron-worker-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
         try:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="kron-worker") as pool:
-                while not self._stop.is_set():
-                    free = self._wait_for_slot()
-                    if free == 0:
-                        continue
-                    try:
-                        runs = self._poll(free, POLL_WAIT_S)
-                    except KronError as exc:
-                        logger.warning("kron worker %s: poll failed: %s", self.worker_id, exc)
-                        self._stop.wait(1.0)
-                        continue
-                    for run in runs:
-                        self._started()
-                        future: Future[None] = pool.submit(self._execute, run)
-                        future.add_done_callback(lambda _f: self._finished())
-                self._wait_idle()
+            while not self._stop.is_set():
+                free = self._wait_for_slot()
+                if free == 0:
+                    continue
+                try:
+                    runs = self._poll(free, POLL_WAIT_S)
+                except KronError as exc:
+                    logger.warning("kron worker %s: poll failed: %s", self.worker_id, exc)
+                    self._stop.wait(1.0)
+                    continue
+                self._started(len(runs))
+                for run in runs:
+                    queue.put(run)
+            self._wait_idle()
         finally:
             self._stop.set()
+            for _ in threads:
+                queue.put(None)
+            self._reports.close(timeout=30.0)
             heartbeat.join(timeout=5.0)
             restore()
 
@@ -173,6 +189,7 @@ class Worker:
         else:
             with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="kron-worker") as pool:
                 list(pool.map(self._execute, runs))
+        self._reports.send_now()
         return True
 
     # -- internals -----------------------------------------------------------------------------
@@ -210,12 +227,13 @@ class Worker:
     def _execute(self, run: dict[str, Any]) -> None:
         task = self._tasks.get(str(run.get("task")))
         run_id = str(run.get("run_id"))
-        body: dict[str, Any] = {"worker_id": self.worker_id, "fencing_token": run.get("fencing_token")}
+        token = run.get("fencing_token")
         if task is None:
-            body["error"] = f"this worker ({self.worker_id}) has no function for task {run.get('task')!r}"
-            self._report(run_id, "fail", body)
+            error = f"this worker ({self.worker_id}) has no function for task {run.get('task')!r}"
+            self._reports.add(run_id, token, error, 0)
             return
         payload = run.get("payload")
+        started = time.monotonic()
         try:
             if task.takes_context:
                 result = task.fn(payload, _context(run))
@@ -225,24 +243,14 @@ class Worker:
                 _event_loop().run(result)
         except BaseException as exc:  # noqa: BLE001 - every failure of a task is its outcome
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            body["error"] = text[-MAX_ERROR_CHARS:]
             logger.error(
                 "kron worker %s: task %s (run %s) failed: %s", self.worker_id, run.get("task"), run_id, exc
             )
-            self._report(run_id, "fail", body)
+            self._reports.add(run_id, token, text[-MAX_ERROR_CHARS:], _elapsed_ms(started))
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 self._stop.set()
             return
-        self._report(run_id, "succeed", body)
-
-    def _report(self, run_id: str, outcome: str, body: dict[str, Any]) -> None:
-        try:
-            self._http.request("POST", f"/v1/runs/{run_id}/{outcome}", body)
-        except KronError as exc:
-            # A stale fencing token: the lease expired and the run went to another worker.
-            logger.warning(
-                "kron worker %s: the server refused the outcome of run %s: %s", self.worker_id, run_id, exc
-            )
+        self._reports.add(run_id, token, None, _elapsed_ms(started))
 
     def _heartbeat_loop(self) -> None:
         interval = max(1.0, (self.lease_seconds or 30.0) / 3.0)
@@ -258,9 +266,19 @@ class Worker:
                 self._idle.wait(0.5)
             return 0 if self._stop.is_set() else self.concurrency - self._in_flight
 
-    def _started(self) -> None:
+    def _execute_loop(self, queue: SimpleQueue[dict[str, Any] | None]) -> None:
+        while True:
+            run = queue.get()
+            if run is None:
+                return
+            try:
+                self._execute(run)
+            finally:
+                self._finished()
+
+    def _started(self, count: int) -> None:
         with self._idle:
-            self._in_flight += 1
+            self._in_flight += count
 
     def _finished(self) -> None:
         with self._idle:
@@ -286,6 +304,10 @@ class Worker:
                 signal.signal(sig, old)
 
         return restore
+
+
+def _elapsed_ms(started: float) -> int:
+    return max(0, round((time.monotonic() - started) * 1000))
 
 
 def _context(run: dict[str, Any]) -> dict[str, Any]:

@@ -64,8 +64,8 @@ pub enum Input {
     /// Output: [`Output::Orphaned`].
     MarkOrphans { at: EpochMs, timers: Vec<String> },
     /// Server mode: a worker claims due runs of task timers, under one lease until
-    /// `lease_until` with the fencing token `token` (above every earlier claim's). Output:
-    /// [`Output::Claimed`].
+    /// `lease_until` with the fencing token `token` (above every earlier claim's; `0`: the
+    /// engine issues the next one when it applies the claim). Output: [`Output::Claimed`].
     Claim {
         at: EpochMs,
         #[serde(flatten)]

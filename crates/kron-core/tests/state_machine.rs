@@ -13,7 +13,7 @@
 use kron_core::changes::Changes;
 use std::sync::Arc;
 
-use kron_core::engine::{ClaimRequest, Engine, EngineConfig, LeaseError, Outcome};
+use kron_core::engine::{ClaimRequest, Engine, EngineConfig, LeaseError, Outcome, NEXT_TOKEN};
 use kron_core::input::{Input, Output, Rejected};
 use kron_core::run::RunId;
 use kron_core::schedule::ScheduleSpec;
@@ -694,6 +694,50 @@ fn a_replica_reads_the_next_lease_deadline_the_last_token_and_every_record() {
     e.apply(Input::ExpireLeases { at: T0 + 5_001 })
         .expect("expiry");
     assert_eq!(e.next_lease_deadline(), None);
+}
+
+#[test]
+fn claims_proposed_together_without_a_token_get_the_next_ones_in_order() {
+    let mut e = engine();
+    for name in ["a", "b", "c"] {
+        let def = definition(name, 0, 0, 0, 0, 2, 2);
+        e.apply(Input::Register { at: T0, def })
+            .expect("valid task timer");
+    }
+    e.apply(Input::Tick {
+        at: T0 + 1_000,
+        capacity: 0,
+        batch: 8,
+    })
+    .expect("tick");
+    let claim = |token: u64| Input::Claim {
+        at: T0 + 1_000,
+        request: ClaimRequest {
+            worker: "w1".into(),
+            tasks: vec![],
+            tenant: Some("acme".into()),
+            limit: 1,
+            lease_until: T0 + 5_000,
+            token,
+        },
+    };
+    let tokens: Vec<u64> = [claim(NEXT_TOKEN), claim(5), claim(NEXT_TOKEN)]
+        .into_iter()
+        .map(|input| match e.apply(input).expect("claim") {
+            Output::Claimed { runs } if runs.len() == 1 => runs[0].token,
+            other => panic!("one run claimed, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(tokens, vec![1, 5, 6]);
+    assert_eq!(e.last_token(), 6);
+    // An explicit token still must be above the last one.
+    assert!(matches!(
+        e.apply(claim(6)),
+        Err(Rejected::Lease(LeaseError::StaleToken {
+            token: 6,
+            last: 6
+        }))
+    ));
 }
 
 #[test]

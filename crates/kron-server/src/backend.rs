@@ -67,6 +67,14 @@ pub trait Backend: Send + Sync + 'static {
     /// answered. On a node that is not the leader: [`WriteError::NotLeader`], nothing proposed.
     fn propose(&self, input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send;
 
+    /// Proposes `inputs` together (one log entry, applied in order: a batch costs one commit);
+    /// resolves once they are committed and applied, with what the engine answered to each,
+    /// in order. On a node that is not the leader: [`WriteError::NotLeader`], nothing proposed.
+    fn propose_many(
+        &self,
+        inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<Vec<Result<Output, Rejected>>, WriteError>> + Send;
+
     /// Runs `f` on this node's applied engine (on a follower it may lag the leader).
     fn read<T: Send + 'static>(
         &self,

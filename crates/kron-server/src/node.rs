@@ -25,6 +25,7 @@ use crate::backend::{Backend, ClusterStatus, LeaderInfo, Member, WriteError};
 use crate::error::ServerError;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{self, Network};
+use crate::raft::proposer::{Answers, ProposeFailure, Proposer};
 use crate::raft::state_machine::{Applied, StateMachine};
 use crate::raft::{node_id_of, NodeId, NodeInfo, Raft, RaftError};
 
@@ -73,6 +74,8 @@ struct Shared {
     id: NodeId,
     info: NodeInfo,
     raft: Raft,
+    /// Every write goes through it: group commit (see [`Proposer`]).
+    proposer: Proposer,
     applied: Arc<Applied>,
     log: LogStore,
     shutdown: watch::Sender<bool>,
@@ -150,6 +153,7 @@ impl Node {
             id,
             info: info.clone(),
             raft: raft.clone(),
+            proposer: Proposer::start(raft.clone()),
             applied,
             log,
             shutdown,
@@ -282,8 +286,6 @@ fn now_ms() -> EpochMs {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-type WriteFailure = RaftError<ClientWriteError<NodeId, NodeInfo>>;
-
 impl Shared {
     fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();
@@ -307,13 +309,31 @@ impl Shared {
     }
 
     async fn write(&self, input: Input) -> Result<Output, WriteError> {
-        match self.raft.client_write(input).await {
-            Ok(response) => response.data.result.map_err(WriteError::Rejected),
-            Err(e) => Err(self.write_error(e)),
+        match self.write_many(vec![input]).await?.pop() {
+            Some(answer) => answer.map_err(WriteError::Rejected),
+            None => Err(WriteError::Unavailable(
+                "the entry was applied without an answer".to_string(),
+            )),
         }
     }
 
-    fn write_error(&self, e: WriteFailure) -> WriteError {
+    async fn write_many(&self, inputs: Vec<Input>) -> Result<Answers, WriteError> {
+        let count = inputs.len();
+        let answers = self
+            .proposer
+            .propose(inputs)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        if answers.len() != count {
+            return Err(WriteError::Unavailable(format!(
+                "{count} inputs proposed, {} answered",
+                answers.len()
+            )));
+        }
+        Ok(answers)
+    }
+
+    fn write_error(&self, e: ProposeFailure) -> WriteError {
         match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
                 let leader = match (forward.leader_node, forward.leader_id) {
@@ -352,6 +372,14 @@ impl Backend for Node {
     ) -> impl std::future::Future<Output = Result<Output, WriteError>> + Send {
         let shared = self.shared.clone();
         async move { shared.write(input).await }
+    }
+
+    fn propose_many(
+        &self,
+        inputs: Vec<Input>,
+    ) -> impl std::future::Future<Output = Result<Answers, WriteError>> + Send {
+        let shared = self.shared.clone();
+        async move { shared.write_many(inputs).await }
     }
 
     fn read<T: Send + 'static>(

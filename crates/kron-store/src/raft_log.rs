@@ -9,6 +9,7 @@
 //!
 //! Writes run with `synchronous=FULL`: an entry or a vote acknowledged to a peer must survive a
 //! power loss, or the cluster could lose a committed write or elect two leaders in one term.
+//! The one exception is [`RaftLog::put_lazy`], for values Raft allows to lag.
 
 use std::path::{Path, PathBuf};
 
@@ -177,6 +178,29 @@ impl RaftLog {
             .map_err(sql(&self.path, "writing the raft state"))?;
         Ok(())
     }
+
+    /// Stores a value without waiting for the disk: it becomes durable with the next durable
+    /// write (the write-ahead log is flushed in order), and a power loss before that keeps the
+    /// previous value. For values that may lag, such as the committed position, which Raft
+    /// learns again from the leader: one fsync fewer per commit.
+    pub fn put_lazy(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let path = self.path.as_path();
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql(path, "setting synchronous"))?;
+        let written = self
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
+                rusqlite::params![key, value],
+            )
+            .map_err(sql(path, "writing the raft state"));
+        // Back to durable writes whatever the write did: entries and votes must be synced.
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sql(path, "setting synchronous"))?;
+        written.map(|_| ())
+    }
 }
 
 fn to_sql(path: &Path, index: u64) -> Result<i64, StoreError> {
@@ -206,9 +230,11 @@ mod tests {
         assert_eq!(log.range(0, 10).unwrap(), vec![(3, vec![3])]);
         assert_eq!(log.get("purged").unwrap(), Some(b"2".to_vec()));
         log.put("vote", b"v").unwrap();
+        log.put_lazy("committed", b"3").unwrap();
         drop(log);
         let log = RaftLog::open(&path).unwrap();
         assert_eq!(log.get("vote").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(log.get("committed").unwrap(), Some(b"3".to_vec()));
         assert_eq!(log.last().unwrap(), Some((3, vec![3])));
     }
 }

@@ -82,8 +82,12 @@ pub struct ClaimRequest {
     /// At most this many runs.
     pub limit: u32,
     pub lease_until: EpochMs,
+    /// The fencing token of this claim: above every earlier one, or [`NEXT_TOKEN`].
     pub token: u64,
 }
+
+/// A [`ClaimRequest::token`] asking the engine for the token after the last one it issued.
+pub const NEXT_TOKEN: u64 = 0;
 
 impl Engine {
     /// Moves a task timer's due run out of the start queue into the claimable ones.
@@ -104,9 +108,16 @@ impl Engine {
         req: ClaimRequest,
         at: EpochMs,
     ) -> Result<Vec<ClaimedRun>, LeaseError> {
-        if req.token <= self.last_token {
+        // 0: the next token, decided here, so that claims proposed together (each not knowing
+        // the others) still get distinct, increasing tokens.
+        let token = if req.token == NEXT_TOKEN {
+            self.last_token + 1
+        } else {
+            req.token
+        };
+        if token <= self.last_token {
             return Err(LeaseError::StaleToken {
-                token: req.token,
+                token,
                 last: self.last_token,
             });
         }
@@ -116,7 +127,7 @@ impl Engine {
                 at,
             });
         }
-        self.last_token = req.token;
+        self.last_token = token;
         let mut claimed = Vec::new();
         let mut stale = Vec::new();
         let mut chosen: Vec<(EpochMs, u128, RunId, TimerKey)> = Vec::new();
@@ -168,13 +179,13 @@ impl Engine {
             let lease = Lease {
                 worker: req.worker.clone(),
                 until: req.lease_until,
-                token: req.token,
+                token,
             };
             self.leases.insert(run_id.clone(), lease);
             let detail = EventDetail {
                 scheduled_at: Some(dispatch.scheduled_at),
                 worker: Some(req.worker.clone()),
-                fencing_token: Some(req.token),
+                fencing_token: Some(token),
                 ..Default::default()
             };
             self.emit(
@@ -195,7 +206,7 @@ impl Engine {
                 tenant: task.tenant.as_deref().map(str::to_string),
                 attempt: dispatch.attempt,
                 scheduled_at: dispatch.scheduled_at,
-                token: req.token,
+                token,
                 lease_until: req.lease_until,
             });
         }

@@ -44,7 +44,7 @@ use crate::CoreError;
 use record::{Policy, Timer};
 use table::TimerTable;
 
-pub use claims::{ClaimRequest, ClaimedRun, Lease, LeaseError, LEASE_EXPIRED};
+pub use claims::{ClaimRequest, ClaimedRun, Lease, LeaseError, LEASE_EXPIRED, NEXT_TOKEN};
 pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
 pub use settle::settle_taken_occurrences;

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use kron_core::engine::{Engine, EngineConfig};
 use kron_core::event::StoredEvent;
-use kron_core::input::{Input, Output};
+use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use tokio::sync::watch;
 
@@ -35,6 +35,29 @@ impl LocalBackend {
         }
     }
 
+    /// Applies `inputs` in order, as one committed entry.
+    fn apply(&self, inputs: Vec<Input>) -> Vec<Result<Output, Rejected>> {
+        let results: Vec<_> = {
+            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            let results = inputs.into_iter().map(|i| engine.apply(i)).collect();
+            let changes = engine.take_changes();
+            let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+            for event in changes.events {
+                let seq = events.len() as i64 + 1;
+                events.push(StoredEvent { seq, event });
+            }
+            results
+        };
+        for result in &results {
+            if let Ok(Output::Expired { runs }) = result {
+                self.lease_expiries
+                    .fetch_add(runs.len() as u64, Ordering::Relaxed);
+            }
+        }
+        self.applied.send_modify(|index| *index += 1);
+        results
+    }
+
     /// Moves the clock.
     pub fn advance(&self, ms: i64) {
         self.clock.fetch_add(ms, Ordering::SeqCst);
@@ -47,23 +70,15 @@ impl Backend for LocalBackend {
     }
 
     fn propose(&self, input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send {
-        let result = {
-            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            let result = engine.apply(input);
-            let changes = engine.take_changes();
-            let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-            for event in changes.events {
-                let seq = events.len() as i64 + 1;
-                events.push(StoredEvent { seq, event });
-            }
-            result
-        };
-        if let Ok(Output::Expired { runs }) = &result {
-            self.lease_expiries
-                .fetch_add(runs.len() as u64, Ordering::Relaxed);
-        }
-        self.applied.send_modify(|index| *index += 1);
+        let result = self.apply(vec![input]).pop().unwrap_or(Ok(Output::Applied));
         std::future::ready(result.map_err(WriteError::from))
+    }
+
+    fn propose_many(
+        &self,
+        inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<Vec<Result<Output, Rejected>>, WriteError>> + Send {
+        std::future::ready(Ok(self.apply(inputs)))
     }
 
     fn read<T: Send + 'static>(

@@ -90,9 +90,6 @@ pub struct Api<B> {
     pub metrics: Metrics,
     pub config: ServeConfig,
     shutdown: Shutdown,
-    /// Claims are proposed one at a time, each with the engine's last token + 1, so that
-    /// concurrent polls never propose the same token.
-    claims: tokio::sync::Mutex<()>,
     generated_token: Option<PathBuf>,
 }
 
@@ -113,7 +110,6 @@ impl<B: Backend> Api<B> {
             metrics: Metrics::default(),
             config,
             shutdown: Shutdown::default(),
-            claims: tokio::sync::Mutex::new(()),
             generated_token,
         }))
     }

@@ -78,6 +78,117 @@ pub fn router<B: Backend>() -> Router<Arc<Api<B>>> {
         .route("/v1/runs/{run_id}/fail", post(fail::<B>))
 }
 
+/// A report that passed the checks made before proposing.
+struct Checked {
+    input: Input,
+    succeeded: bool,
+}
+
+/// Checks reports of `worker_id` against this node's applied state, in one read: a run of a
+/// timer the token may not see is 404; a run leased under the same token to another worker is
+/// refused. What passes becomes an `Input::Complete`, whose token the engine checks again when
+/// the entry is applied.
+async fn check_reports<B: Backend>(
+    api: &Api<B>,
+    who: &Principal,
+    worker_id: &str,
+    reports: Vec<(String, u64, Outcome)>,
+) -> Vec<Result<Checked, ApiError>> {
+    let ids: Vec<RunId> = reports
+        .iter()
+        .map(|(id, _, _)| RunId::from(id.as_str()))
+        .collect();
+    let facts = api
+        .backend
+        .read(move |e| {
+            ids.iter()
+                .map(|run| {
+                    let tenant = e
+                        .run(run)
+                        .and_then(|r| e.definition(&r.timer_id))
+                        .map(|d| tenant_of(&d).map(str::to_string));
+                    let holder = e.lease(run).map(|l| (l.worker.clone(), l.token));
+                    (tenant, holder)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let at = api.backend.now();
+    reports
+        .into_iter()
+        .zip(facts)
+        .map(|((run_id, token, outcome), (timer_tenant, holder))| {
+            if let Some(tenant) = timer_tenant {
+                if !who.sees(tenant.as_deref()) {
+                    return Err(ApiError::NotFound(format!("no run {run_id:?}")));
+                }
+            }
+            // The token is what the engine checks; a matching token sent by another worker is
+            // somebody else's lease all the same.
+            if let Some((holder, held)) = holder {
+                if held == token && holder != worker_id {
+                    return Err(ApiError::BadRequest(format!(
+                        "run not active: run {run_id} is leased by another worker"
+                    )));
+                }
+            }
+            let succeeded = matches!(outcome, Outcome::Succeeded { .. });
+            Ok(Checked {
+                input: Input::Complete {
+                    at,
+                    run: RunId::from(run_id),
+                    token,
+                    outcome,
+                },
+                succeeded,
+            })
+        })
+        .collect()
+}
+
+/// Checks and proposes reports together (one log entry); each one's result, in order.
+async fn report_all<B: Backend>(
+    api: &Api<B>,
+    who: &Principal,
+    worker_id: &str,
+    reports: Vec<(String, u64, Outcome)>,
+) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+    let checked = check_reports(api, who, worker_id, reports).await;
+    let mut inputs = Vec::new();
+    let mut kinds = Vec::new();
+    for item in &checked {
+        if let Ok(report) = item {
+            inputs.push(report.input.clone());
+            kinds.push(report.succeeded);
+        }
+    }
+    let mut answers = api.backend.propose_many(inputs).await?.into_iter();
+    let (mut succeeded, mut failed) = (0, 0);
+    let results = checked
+        .into_iter()
+        .map(|item| {
+            let report = item?;
+            match answers.next() {
+                Some(Ok(_)) => {
+                    if report.succeeded {
+                        succeeded += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    Ok(())
+                }
+                Some(Err(rejected)) => Err(ApiError::from(rejected)),
+                None => Err(ApiError::Unavailable(
+                    "the report was not answered".to_string(),
+                )),
+            }
+        })
+        .collect();
+    api.metrics.run_finished(RunOutcome::Succeeded, succeeded);
+    api.metrics.run_finished(RunOutcome::Failed, failed);
+    Ok(results)
+}
+
 /// Proposes one report; the caller answers its error.
 async fn report<B: Backend>(
     api: &Api<B>,
@@ -87,52 +198,13 @@ async fn report<B: Backend>(
     token: u64,
     outcome: Outcome,
 ) -> Result<(), ApiError> {
-    let run = RunId::from(run_id);
-    let probe = run.clone();
-    let (timer_tenant, holder) = api
-        .backend
-        .read(move |e| {
-            let tenant = e
-                .run(&probe)
-                .and_then(|r| e.definition(&r.timer_id))
-                .map(|d| tenant_of(&d).map(str::to_string));
-            let holder = e.lease(&probe).map(|l| (l.worker.clone(), l.token));
-            (tenant, holder)
-        })
-        .await;
-    if let Some(tenant) = timer_tenant {
-        if !who.sees(tenant.as_deref()) {
-            return Err(ApiError::NotFound(format!("no run {run_id:?}")));
-        }
+    let reports = vec![(run_id.to_string(), token, outcome)];
+    match report_all(api, who, worker_id, reports).await?.pop() {
+        Some(result) => result,
+        None => Err(ApiError::Unavailable(
+            "the report was not answered".to_string(),
+        )),
     }
-    // The token is what the engine checks; a matching token sent by another worker is
-    // somebody else's lease all the same.
-    if let Some((holder, held)) = holder {
-        if held == token && holder != worker_id {
-            return Err(ApiError::BadRequest(format!(
-                "run not active: run {run_id} is leased by another worker"
-            )));
-        }
-    }
-    let succeeded = matches!(outcome, Outcome::Succeeded { .. });
-    let at = api.backend.now();
-    api.backend
-        .propose(Input::Complete {
-            at,
-            run,
-            token,
-            outcome,
-        })
-        .await?;
-    api.metrics.run_finished(
-        if succeeded {
-            RunOutcome::Succeeded
-        } else {
-            RunOutcome::Failed
-        },
-        1,
-    );
-    Ok(())
 }
 
 fn answered(run_id: &str, worker_id: &str) -> Response {
@@ -202,29 +274,27 @@ async fn batch<B: Backend>(
             req.results.len()
         )));
     }
-    // Every report is proposed at once: the leader appends proposals that arrive together in
-    // one write, where proposing them in turn would cost one round trip (and fsync) each.
-    let reports = req.results.iter().map(|item| {
-        let (api, who, worker) = (&api, &who, &req.worker_id);
-        async move {
-            let outcome = match item.status.as_str() {
-                "succeeded" => Outcome::Succeeded {
-                    duration_ms: item.duration_ms.unwrap_or(0),
-                },
-                "failed" => Outcome::Failed {
-                    error: item.error.clone().unwrap_or_default(),
-                    duration_ms: item.duration_ms.unwrap_or(0),
-                },
-                other => {
-                    return Err(ApiError::BadRequest(format!(
-                        "invalid status {other:?}: must be one of succeeded, failed"
-                    )))
-                }
-            };
-            report(api, who, worker, &item.run_id, item.fencing_token, outcome).await
-        }
-    });
-    let results = futures_util::future::join_all(reports).await;
+    let mut reports = Vec::with_capacity(req.results.len());
+    for item in &req.results {
+        let outcome = match item.status.as_str() {
+            "succeeded" => Outcome::Succeeded {
+                duration_ms: item.duration_ms.unwrap_or(0),
+            },
+            "failed" => Outcome::Failed {
+                error: item.error.clone().unwrap_or_default(),
+                duration_ms: item.duration_ms.unwrap_or(0),
+            },
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                "invalid results: status {other:?} of run {:?} must be one of succeeded, failed",
+                item.run_id
+            )))
+            }
+        };
+        reports.push((item.run_id.clone(), item.fencing_token, outcome));
+    }
+    // One proposal for the whole batch: one log entry, one commit, applied report by report.
+    let results = report_all(&api, &who, &req.worker_id, reports).await?;
     let mut answers = Vec::with_capacity(results.len());
     for (item, result) in req.results.iter().zip(results) {
         answers.push(match result {

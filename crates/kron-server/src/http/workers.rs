@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use kron_core::engine::{ClaimRequest, ClaimedRun, LeaseError};
+use kron_core::engine::{ClaimRequest, ClaimedRun, LeaseError, NEXT_TOKEN};
 use kron_core::input::{Input, Output, Rejected};
 use kron_core::run::RunId;
 use kron_core::time::format_utc;
@@ -20,7 +20,7 @@ use super::edge::{AuditTarget, NothingWritten};
 use super::wire::{claimed_json, tenant_of};
 use super::{Api, ApiError, JsonBody};
 use crate::auth::Principal;
-use crate::backend::{Backend, WriteError};
+use crate::backend::Backend;
 use crate::workers::WorkerInfo;
 
 /// Most runs one poll claims.
@@ -210,27 +210,31 @@ async fn heartbeat<B: Backend>(
                 .collect()
         })
         .await;
-    let lease_ms = lease_seconds as i64 * 1000;
-    let mut leases = Vec::new();
-    let mut lost = Vec::new();
-    for (run, token) in held {
-        let at = api.backend.now();
-        let until = at + lease_ms;
-        let input = Input::ExtendLease {
+    let at = api.backend.now();
+    let until = at + lease_seconds as i64 * 1000;
+    let inputs = held
+        .iter()
+        .map(|(run, token)| Input::ExtendLease {
             at,
             run: run.clone(),
-            token,
+            token: *token,
             lease_until: until,
-        };
-        match api.backend.propose(input).await {
+        })
+        .collect();
+    // Every lease in one proposal: one commit however many runs the worker holds.
+    let answers = api.backend.propose_many(inputs).await?;
+    let mut leases = Vec::new();
+    let mut lost = Vec::new();
+    for ((run, token), answer) in held.into_iter().zip(answers) {
+        match answer {
             Ok(_) => leases.push(json!({
                 "run_id": run.as_str(),
                 "fencing_token": token,
                 "lease_expires_at": format_utc(until),
             })),
-            Err(WriteError::Rejected(Rejected::Lease(
+            Err(Rejected::Lease(
                 LeaseError::Expired { .. } | LeaseError::NotLeased(_) | LeaseError::Fenced { .. },
-            ))) => lost.push(run),
+            )) => lost.push(run),
             Err(other) => return Err(other.into()),
         }
     }
@@ -252,8 +256,9 @@ struct Claimed {
     next: Option<i64>,
 }
 
-/// One claim under the node's claim lock, with the engine's last token + 1; nothing is
-/// proposed when no parked run matches.
+/// One claim: proposed only when a run the request matches is claimable now. Concurrent polls
+/// propose their claims together (one log entry); each gets the next fencing token when it is
+/// applied, so no two claims share a token and no run is claimed twice.
 async fn claim_once<B: Backend>(
     api: &Api<B>,
     who: &Principal,
@@ -261,17 +266,11 @@ async fn claim_once<B: Backend>(
     tasks: &[String],
     limit: u32,
 ) -> Result<Claimed, ApiError> {
-    let _serialized = api.claims.lock().await;
     let now = api.backend.now();
     let (probe_tasks, probe_tenant) = (tasks.to_vec(), who.tenant.clone());
-    let (first, last_token) = api
+    let first = api
         .backend
-        .read(move |e| {
-            (
-                e.first_claimable(&probe_tasks, probe_tenant.as_deref()),
-                e.last_token(),
-            )
-        })
+        .read(move |e| e.first_claimable(&probe_tasks, probe_tenant.as_deref()))
         .await;
     match first {
         None => {
@@ -294,7 +293,7 @@ async fn claim_once<B: Backend>(
         tenant: who.tenant.clone(),
         limit,
         lease_until: now + worker.lease_seconds as i64 * 1000,
-        token: last_token + 1,
+        token: NEXT_TOKEN,
     };
     let runs = match api
         .backend

@@ -162,7 +162,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError> {
-        self.write_value(COMMITTED, &committed, write_logs)?;
+        // Not synced on its own (openraft allows the committed position to lag: a restarted
+        // node learns it again from the leader, and a lone node re-commits its own log); the
+        // next synced append makes it durable too.
+        let bytes = serde_json::to_vec(&committed).map_err(|e| write_logs(AnyError::new(&e)))?;
+        self.log()
+            .put_lazy(COMMITTED, &bytes)
+            .map_err(|e| write_logs(AnyError::new(&e)))?;
         self.committed
             .store(committed.map_or(0, |id| id.index), Ordering::Relaxed);
         Ok(())

@@ -1,7 +1,8 @@
 //! Raft replication of the engine's inputs (openraft 0.9, storage v2).
 //!
-//! * [`TypeConfig`] — what the log holds: each entry's data is one engine
-//!   [`Input`], stamped by the leader; the response is what the engine answered.
+//! * [`TypeConfig`] — what the log holds: each entry's data is a [`Proposal`], engine
+//!   [`Input`]s stamped by the leader and applied in order; the response is what the engine
+//!   answered to each.
 //! * [`log_store`] — the Raft log, vote and committed position on SQLite (`DIR/raft.db`).
 //! * [`state_machine`] — the engine applying committed entries and writing what changed to
 //!   `DIR/kron.db` (the embedded mode's schema), with snapshots for compaction.
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 #[allow(clippy::result_large_err)]
 pub mod log_store;
 pub mod network;
+pub mod proposer;
 #[allow(clippy::result_large_err)]
 pub mod state_machine;
 
@@ -35,23 +37,39 @@ pub struct NodeInfo {
     pub raft_addr: String,
 }
 
-/// What applying an entry answered: the engine's verdict on the entry's input (`Ok(Applied)`
-/// for entries without one). Only handed back to the proposer on the same node, never sent
-/// between nodes, so it is not serialized (openraft requires the traits).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Response {
-    #[serde(skip, default = "applied")]
-    pub result: Result<Output, Rejected>,
+/// What one log entry carries: engine inputs, applied one after the other in one step.
+///
+/// Many inputs per entry is the leader's group commit: writes that arrive together (the reports
+/// of a batch, concurrent requests) share one append, one fsync and one replication round, and
+/// applying them is exactly applying each in turn. Serialized as the JSON array of the inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Proposal {
+    pub inputs: Vec<Input>,
 }
 
-fn applied() -> Result<Output, Rejected> {
-    Ok(Output::Applied)
+impl Proposal {
+    /// A proposal of one input.
+    pub fn one(input: Input) -> Proposal {
+        Proposal {
+            inputs: vec![input],
+        }
+    }
+}
+
+/// What applying an entry answered: the engine's verdict on each of the entry's inputs, in
+/// order (empty for entries without any). Only handed back to the proposer on the same node,
+/// never sent between nodes, so it is not serialized (openraft requires the traits).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Response {
+    #[serde(skip)]
+    pub results: Vec<Result<Output, Rejected>>,
 }
 
 openraft::declare_raft_types!(
-    /// Kron's Raft types: the log's data is the engine's [`Input`].
+    /// Kron's Raft types: the log's data is a [`Proposal`] of engine inputs.
     pub TypeConfig:
-        D = Input,
+        D = Proposal,
         R = Response,
         NodeId = NodeId,
         Node = NodeInfo,

@@ -1,9 +1,9 @@
 //! The state machine: the embedded engine applying committed entries, and `DIR/kron.db`.
 //!
-//! Each committed entry's [`Input`](kron_core::input::Input) goes through
-//! [`Engine::apply`] (never a clock: the instant is in the input), and what it changed is written
-//! by [`Store::commit_with_meta`] together with the last applied log id and the membership, in
-//! one transaction: the same tables as embedded mode, so `kron job list/history` read a server's
+//! Each committed entry's inputs ([`Proposal`](super::Proposal)) go through [`Engine::apply`]
+//! in order (never a clock: the instant is in each input), and what they changed is written by
+//! [`Store::commit_with_meta`] together with the last applied log id and the membership, in one
+//! transaction: the same tables as embedded mode, so `kron job list/history` read a server's
 //! directory.
 //!
 //! Restart: the engine is the latest snapshot ([`Engine::from_snapshot`]) and openraft re-applies
@@ -271,12 +271,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut replies = Vec::new();
         let mut dirty = false;
         for entry in entries {
-            let result = match entry.payload {
-                EntryPayload::Blank => Ok(kron_core::input::Output::Applied),
-                EntryPayload::Normal(input) => inner.engine.apply(input),
+            let results = match entry.payload {
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Normal(proposal) => proposal
+                    .inputs
+                    .into_iter()
+                    .map(|input| inner.engine.apply(input))
+                    .collect(),
                 EntryPayload::Membership(membership) => {
                     inner.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Ok(kron_core::input::Output::Applied)
+                    Vec::new()
                 }
             };
             inner.last_applied = Some(entry.log_id);
@@ -290,7 +294,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             } else {
                 dirty = true;
             }
-            replies.push(Response { result });
+            replies.push(Response { results });
         }
         if dirty {
             // One transaction for the whole batch (group commit).

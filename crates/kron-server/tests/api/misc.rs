@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use kron_core::engine::Engine;
 use kron_core::event::StoredEvent;
-use kron_core::input::{Input, Output};
+use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use kron_server::backend::testing::LocalBackend;
 use kron_server::backend::{Backend, ClusterStatus, LeaderInfo, Member, WriteError};
@@ -169,6 +169,15 @@ async fn the_description_covers_every_route() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+fn not_leader() -> WriteError {
+    WriteError::NotLeader {
+        leader: Some(LeaderInfo {
+            id: "n1".to_string(),
+            http: Some("127.0.0.1:7379".to_string()),
+        }),
+    }
+}
+
 /// A node that is not the leader: reads answer, writes are refused.
 struct Follower(LocalBackend);
 
@@ -181,6 +190,12 @@ impl Backend for Leader {
     }
     fn propose(&self, input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send {
         self.0.propose(input)
+    }
+    fn propose_many(
+        &self,
+        inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<Vec<Result<Output, Rejected>>, WriteError>> + Send {
+        self.0.propose_many(inputs)
     }
     fn read<T: Send + 'static>(
         &self,
@@ -260,12 +275,13 @@ impl Backend for Follower {
         self.0.now()
     }
     fn propose(&self, _input: Input) -> impl Future<Output = Result<Output, WriteError>> + Send {
-        std::future::ready(Err(WriteError::NotLeader {
-            leader: Some(LeaderInfo {
-                id: "n1".to_string(),
-                http: Some("127.0.0.1:7379".to_string()),
-            }),
-        }))
+        std::future::ready(Err(not_leader()))
+    }
+    fn propose_many(
+        &self,
+        _inputs: Vec<Input>,
+    ) -> impl Future<Output = Result<Vec<Result<Output, Rejected>>, WriteError>> + Send {
+        std::future::ready(Err(not_leader()))
     }
     fn read<T: Send + 'static>(
         &self,
