@@ -99,7 +99,7 @@ class Reporter:
             )
 
     def _take(self) -> list[dict[str, Any]]:
-        batch = []
+        batch: list[dict[str, Any]] = []
         while self._queue and len(batch) < MAX_BATCH:
             batch.append(self._queue.popleft())
         self._sending += 1 if batch else 0
@@ -140,7 +140,9 @@ class Reporter:
                     return
                 time.sleep(RETRY_PAUSE_S)
             except KronError as exc:
-                logger.warning("kron worker %s: the server refused %d outcome reports: %s", self._worker_id, len(batch), exc)
+                logger.warning(
+                    "kron worker %s: the server refused %d outcome reports: %s", self._worker_id, len(batch), exc
+                )
                 return
         results = answer.get("results") if isinstance(answer, dict) else None
         for result in results if isinstance(results, list) else []:
