@@ -141,7 +141,10 @@ class Reporter:
                 time.sleep(RETRY_PAUSE_S)
             except KronError as exc:
                 logger.warning(
-                    "kron worker %s: the server refused %d outcome reports: %s", self._worker_id, len(batch), exc
+                    "kron worker %s: the server refused %d outcome reports: %s",
+                    self._worker_id,
+                    len(batch),
+                    exc,
                 )
                 return
         results = answer.get("results") if isinstance(answer, dict) else None
