@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Observe and administer a Kron data directory, live or stopped.
+/// Observe and administer a Kron data directory, live or stopped, or a Kron server.
 ///
-/// Read commands (list, status, history, explain, doctor, runtime status) never take the
+/// With --server (or KRON_SERVER) the job commands talk to a server's HTTP API instead of a
+/// data directory. Read commands (list, status, history, explain, doctor, runtime status) never take the
 /// directory's lock and never write. Admin commands (pause, resume, trigger, remove, shutdown)
 /// go to the live runtime when one owns the directory, and to storage directly otherwise.
 #[derive(Debug, Parser)]
@@ -28,6 +29,27 @@ pub struct Cli {
         hide_env = true
     )]
     pub data_dir: Option<PathBuf>,
+
+    /// A Kron server to work on instead of a data directory (http://host:port; a cluster's
+    /// nodes separated by commas) [env: KRON_SERVER]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "KRON_SERVER",
+        hide_env = true
+    )]
+    pub server: Option<String>,
+
+    /// The server's bearer token [env: KRON_TOKEN; default: DIR/kron.token when it exists]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "KRON_TOKEN",
+        hide_env = true
+    )]
+    pub token: Option<String>,
 
     /// When to colour output: auto (a terminal, and NO_COLOR unset), always, never
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
@@ -59,7 +81,8 @@ pub enum Command {
     /// The live runtime: status, shutdown
     #[command(subcommand)]
     Runtime(RuntimeCommand),
-    /// Server mode: run a node whose timers target named tasks that workers claim
+    /// Server mode: run a node whose timers target named tasks that workers claim; join, leave
+    /// and inspect a cluster
     #[command(subcommand)]
     Server(ServerCommand),
     /// A server's audit log (DIR/kron.audit.jsonl): verify its hash chain, tail it, query it
@@ -280,6 +303,13 @@ pub enum ServerCommand {
     /// Run a server node on the data directory until SIGINT, SIGTERM or POST /v1/runtime/shutdown.
     /// A fresh directory without --leader-id becomes a cluster of one; an existing one resumes.
     Start(ServerStartArgs),
+    /// Add a node (started with --leader-id) to the cluster: a learner first, a voter once it
+    /// has caught up
+    Join(ServerJoinArgs),
+    /// Remove a node from the cluster
+    Leave(ServerLeaveArgs),
+    /// The cluster as a node sees it: members, roles, leader, term, commit and applied index
+    Status(JsonArg),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -305,4 +335,32 @@ pub struct ServerStartArgs {
     /// Start empty and wait to be added to the cluster this node leads
     #[arg(long, value_name = "ID")]
     pub leader_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerJoinArgs {
+    /// The new node's name (the --node-id it was started with)
+    pub node: String,
+    /// The new node's HTTP address (host:port)
+    #[arg(long, value_name = "ADDR")]
+    pub http: String,
+    /// The new node's Raft address (host:port)
+    #[arg(long, value_name = "ADDR")]
+    pub raft: String,
+    /// How long to wait for the leader's answer (the node catches up first; 60s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerLeaveArgs {
+    /// The node to remove from the cluster
+    pub node: String,
+    /// How long to wait for the leader's answer (60s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }

@@ -10,6 +10,8 @@
 //! * Admin commands (`job pause/resume/trigger/remove`, `runtime shutdown`) go to the live
 //!   runtime over its control socket ([`live`]) when one holds the lock, and otherwise apply
 //!   to storage directly through the [`kron_store::Store`] and the engine.
+//! * With `--server URL` (or `KRON_SERVER`) the `job` commands go to a Kron server's HTTP API
+//!   instead (module `remote`); `server join|leave|status` always do.
 
 mod cli;
 mod commands;
@@ -18,6 +20,7 @@ mod error;
 pub mod live;
 mod output;
 mod parse;
+mod remote;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;

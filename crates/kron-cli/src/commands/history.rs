@@ -46,6 +46,11 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
     if events.is_empty() {
         return ctx.out.line(format!("No events for {name} match."));
     }
+    render(ctx, &events, args.verbose)
+}
+
+/// Prints `events` as a table (with whole tracebacks under their line when `verbose`).
+pub(crate) fn render(ctx: &mut Ctx, events: &[StoredEvent], verbose: bool) -> CliResult {
     let time = &ctx.time;
     let mut table = Table::new(vec![
         Column::left("TIME"),
@@ -55,7 +60,7 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
         Column::right("DURATION"),
         Column::left("DETAIL").shrink(1, 16),
     ]);
-    for stored in &events {
+    for stored in events {
         let e = &stored.event;
         table.push(vec![
             Cell::new(time.local_ms(e.ts)),
@@ -82,9 +87,9 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
     if let Some(header) = lines.next() {
         ctx.out.line(header)?;
     }
-    for (line, stored) in lines.zip(&events) {
+    for (line, stored) in lines.zip(events) {
         ctx.out.line(line)?;
-        if args.verbose {
+        if verbose {
             if let Some(error) = &stored.event.detail.error {
                 if error.lines().nth(1).is_some() {
                     for text in error.lines() {

@@ -1,5 +1,6 @@
 //! `kron job list`: a table of timers.
 
+use kron_core::time::EpochMs;
 use serde::Serialize;
 
 use super::Ctx;
@@ -31,45 +32,76 @@ pub fn run(ctx: &mut Ctx, args: JsonArg) -> CliResult {
     if directory.views.is_empty() {
         return ctx.out.line(format!("No timers in {}.", ctx.dir.display()));
     }
+    let rows: Vec<Row> = directory
+        .views
+        .iter()
+        .map(|view| {
+            let rec = &view.record;
+            Row {
+                id: rec.def.id.to_string(),
+                state: view.state.as_str().to_string(),
+                schedule: view.schedule.clone(),
+                next: view.next_run_at,
+                last: rec.last_run_at,
+                status: rec.last_status.as_ref().map(|s| s.display()),
+                runs: rec.run_count,
+                fails: rec.failure_count,
+            }
+        })
+        .collect();
+    let overdue = render(ctx, &rows)?;
+    if overdue && !live {
+        ctx.out
+            .wrapped("(no runtime is running: overdue timers run when the application starts)")?;
+    }
+    Ok(())
+}
+
+/// One timer's line in the table, read from a directory or from a server.
+pub(crate) struct Row {
+    pub id: String,
+    pub state: String,
+    pub schedule: String,
+    pub next: Option<EpochMs>,
+    pub last: Option<EpochMs>,
+    pub status: Option<String>,
+    pub runs: u64,
+    pub fails: u64,
+}
+
+/// Prints the table of `rows`; answers whether a timer's next run is already past.
+pub(crate) fn render(ctx: &mut Ctx, rows: &[Row]) -> CliResult<bool> {
     let mut table = Table::new(columns());
     let time = &ctx.time;
     let mut overdue = false;
-    for view in &directory.views {
-        let rec = &view.record;
-        let next = match view.next_run_at {
+    for row in rows {
+        let next = match row.next {
             Some(at) => {
                 overdue |= at < time.now;
                 Cell::new(time.when(at)).or_compact(time.relative(at))
             }
             None => Cell::new("-"),
         };
-        let last = match rec.last_run_at {
+        let last = match row.last {
             Some(at) => Cell::new(time.when(at)).or_compact(time.relative(at)),
             None => Cell::new("-"),
         };
-        let status = rec
-            .last_status
-            .as_ref()
-            .map_or("-".to_string(), |s| s.display());
+        let status = row.status.clone().unwrap_or_else(|| "-".to_string());
         table.push(vec![
-            Cell::new(rec.def.id.to_string()),
-            Cell::colored(view.state.as_str(), state_color(view.state.as_str())),
-            Cell::new(view.schedule.clone()),
+            Cell::new(row.id.clone()),
+            Cell::colored(row.state.clone(), state_color(&row.state)),
+            Cell::new(row.schedule.clone()),
             next,
             last,
             Cell::colored(status.clone(), status_color(&status)),
-            Cell::new(rec.run_count.to_string()),
-            Cell::new(rec.failure_count.to_string()),
+            Cell::new(row.runs.to_string()),
+            Cell::new(row.fails.to_string()),
         ]);
     }
     for line in table.render(&ctx.out.style, ctx.out.width) {
         ctx.out.line(line)?;
     }
-    if overdue && !live {
-        ctx.out
-            .wrapped("(no runtime is running: overdue timers run when the application starts)")?;
-    }
-    Ok(())
+    Ok(overdue)
 }
 
 /// The table's columns: which ones shrink first, and how far, when the terminal is narrow.
