@@ -44,6 +44,51 @@ pub struct Member {
     pub voter: bool,
 }
 
+/// A clock offset above this (either way), in ms, marks a member `clock_skewed`.
+pub const CLOCK_SKEW_LIMIT_MS: i64 = 1_000;
+
+/// One member as `GET /v1/cluster/status` reports it: its [`Member`] fields, its role, and
+/// what only the leader measures (`None` on any other node, and on the leader for a member it
+/// has not heard from yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberStatus {
+    #[serde(flatten)]
+    pub member: Member,
+    /// "voter" or "learner".
+    pub role: &'static str,
+    /// The last log index the leader knows this member holds.
+    pub matched_index: Option<u64>,
+    /// The leader's last log index minus `matched_index`.
+    pub lag: Option<u64>,
+    /// This member's clock minus the leader's, in ms (0 for the leader itself).
+    pub clock_offset_ms: Option<i64>,
+    /// `|clock_offset_ms| > CLOCK_SKEW_LIMIT_MS`.
+    pub clock_skewed: Option<bool>,
+}
+
+impl MemberStatus {
+    /// A member with nothing measured.
+    pub fn unmeasured(member: Member) -> MemberStatus {
+        let role = if member.voter { "voter" } else { "learner" };
+        MemberStatus {
+            member,
+            role,
+            matched_index: None,
+            lag: None,
+            clock_offset_ms: None,
+            clock_skewed: None,
+        }
+    }
+
+    /// Records a clock offset and whether it is beyond [`CLOCK_SKEW_LIMIT_MS`].
+    pub fn with_clock_offset(mut self, offset_ms: Option<i64>) -> MemberStatus {
+        self.clock_offset_ms = offset_ms;
+        self.clock_skewed =
+            offset_ms.map(|o| o.unsigned_abs() > CLOCK_SKEW_LIMIT_MS.unsigned_abs());
+        self
+    }
+}
+
 /// `GET /v1/cluster/status`, less the constant `raft: "openraft"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterStatus {
@@ -53,7 +98,9 @@ pub struct ClusterStatus {
     pub leader_id: Option<String>,
     pub leader_http: Option<String>,
     pub term: u64,
-    pub members: Vec<Member>,
+    pub members: Vec<MemberStatus>,
+    /// The index of the last entry in this node's log (committed or not).
+    pub last_log_index: u64,
     pub commit_index: u64,
     pub applied_index: u64,
 }
@@ -93,6 +140,12 @@ pub trait Backend: Send + Sync + 'static {
     fn applied(&self) -> tokio::sync::watch::Receiver<u64>;
 
     fn cluster_status(&self) -> ClusterStatus;
+
+    /// Whether this node is the leader: cheaper than [`Backend::cluster_status`], for answers
+    /// that say a read may lag.
+    fn is_leader(&self) -> bool {
+        self.cluster_status().role == "leader"
+    }
 
     /// Runs whose lease this node expired (its clock proposed `ExpireLeases` while it led),
     /// counted since it started: for metrics.

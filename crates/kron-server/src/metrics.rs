@@ -86,6 +86,40 @@ pub struct EngineGauges {
     pub last_token: u64,
 }
 
+/// What the leader measures of each member: clock offset and replication lag (nothing on
+/// other nodes).
+fn render_members(out: &mut String, cluster: &ClusterStatus) {
+    out.push_str(
+        "# HELP kron_cluster_clock_offset_seconds A member's clock minus the leader's, as the \
+         leader measured it (leader only).\n\
+         # TYPE kron_cluster_clock_offset_seconds gauge\n",
+    );
+    for member in &cluster.members {
+        if let Some(offset) = member.clock_offset_ms {
+            let _ = writeln!(
+                out,
+                "kron_cluster_clock_offset_seconds{{node=\"{}\"}} {}",
+                escape(&member.member.node_id),
+                offset as f64 / 1000.0
+            );
+        }
+    }
+    out.push_str(
+        "# HELP kron_cluster_replication_lag_entries The leader's last log index minus what a \
+         member holds (leader only).\n\
+         # TYPE kron_cluster_replication_lag_entries gauge\n",
+    );
+    for member in &cluster.members {
+        if let Some(lag) = member.lag {
+            let _ = writeln!(
+                out,
+                "kron_cluster_replication_lag_entries{{node=\"{}\"}} {lag}",
+                escape(&member.member.node_id)
+            );
+        }
+    }
+}
+
 fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
@@ -234,6 +268,7 @@ impl Metrics {
             cluster.commit_index,
             cluster.applied_index
         );
+        render_members(&mut out, cluster);
         out
     }
 }

@@ -4,12 +4,20 @@
 //! Starting: a fresh directory without a leader to join bootstraps a cluster of one voter (this
 //! node); with one, the node starts empty and waits for the cluster to add it; an existing
 //! directory resumes where it stopped. While it is the leader, the node's clock proposes the
-//! inputs time makes due (`Tick`, `ExpireLeases`): see [`clock`](self::clock_loop).
+//! inputs time makes due (`Tick`, `ExpireLeases`): see [`clock`](self::clock_loop), and
+//! measures its members' clocks ([`offsets`]).
+//!
+//! Raft timing and compaction: [`RaftTiming`]. Storage that cannot be read (a damaged or
+//! truncated `kron.db` or `raft.db`) stops [`Node::start`] with an error naming the file.
+
+mod clock;
+mod offsets;
+mod timing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kron_core::engine::Engine;
 use kron_core::event::StoredEvent;
@@ -17,17 +25,22 @@ use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use kron_core::CoreError;
 use openraft::error::ClientWriteError;
-use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::backend::{Backend, ClusterStatus, LeaderInfo, Member, WriteError};
+use crate::auth::Auth;
+use crate::backend::{Backend, ClusterStatus, LeaderInfo, Member, MemberStatus, WriteError};
 use crate::error::ServerError;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{self, Network};
 use crate::raft::proposer::{Answers, ProposeFailure, Proposer};
 use crate::raft::state_machine::{Applied, StateMachine};
 use crate::raft::{node_id_of, NodeId, NodeInfo, Raft, RaftError};
+
+pub use clock::{Clock, TEST_OFFSET_ENV};
+pub use offsets::ClockOffsets;
+pub use timing::RaftTiming;
 
 /// The Raft log file in the data directory.
 pub const RAFT_DB_FILE: &str = "raft.db";
@@ -37,12 +50,10 @@ const TICK_BATCH: u32 = 2_048;
 /// When runs no tick can start wait (timers without a task: no worker can run them), the clock
 /// looks again this often instead of ticking in a loop.
 const STUCK_RETRY_MS: i64 = 1_000;
+/// How long a write waits to be committed before it is answered 503 (it may still commit).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a join waits for the new node to catch up before promoting it.
 const JOIN_CATCH_UP: Duration = Duration::from_secs(30);
-/// Compaction: a snapshot every this many entries; entries older than the snapshot are purged
-/// but for the last [`LOGS_KEPT`], so a follower slightly behind catches up from the log.
-const SNAPSHOT_EVERY: u64 = 10_000;
-const LOGS_KEPT: u64 = 1_000;
 
 /// How to start a node. See [`Node::start`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +92,10 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// Runs whose lease this node's clock expired while it led.
     lease_expiries: std::sync::atomic::AtomicU64,
+    /// The instant this node stamps into what it proposes.
+    clock: Clock,
+    /// While this node leads: its members' clock offsets.
+    offsets: ClockOffsets,
 }
 
 impl Node {
@@ -98,6 +113,8 @@ impl Node {
                 "invalid cluster_token: must not be empty".to_string(),
             ));
         }
+        let timing = RaftTiming::from_env().map_err(ServerError::Config)?;
+        let clock = Clock::from_env().map_err(ServerError::Config)?;
         // The store first: it takes the directory's writer lock before any file is touched.
         let store = StateMachine::open_store(&config.data_dir)?;
         if StateMachine::foreign_state(&store)? {
@@ -107,7 +124,21 @@ impl Node {
                 config.data_dir.display().to_string()
             )));
         }
-        let log = LogStore::open(&config.data_dir.join(RAFT_DB_FILE))?;
+        // Damage is found now rather than when a page is first read, mid-replication.
+        let raft_db = config.data_dir.join(RAFT_DB_FILE);
+        kron_store::check_integrity(&config.data_dir.join(kron_store::DB_FILE))?;
+        kron_store::check_integrity(&raft_db)?;
+        let log = LogStore::open(&raft_db)?;
+        if log.is_blank()? && StateMachine::has_applied(&store)? {
+            // Starting would make a fresh node (or cluster) out of one that voted and
+            // acknowledged entries: it could elect a second leader or lose committed writes.
+            return Err(ServerError::Store(kron_store::StoreError::Corrupt {
+                path: raft_db,
+                detail: "the Raft log is empty but kron.db holds applied entries: the file was \
+                         lost, truncated or replaced"
+                    .to_string(),
+            }));
+        }
         let state_machine = StateMachine::new(store, log.clone())?;
         let applied = state_machine.applied();
 
@@ -129,19 +160,24 @@ impl Node {
         };
         let raft_config = Config {
             cluster_name: "kron".to_string(),
-            heartbeat_interval: 150,
-            election_timeout_min: 600,
-            election_timeout_max: 1_200,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY),
-            max_in_snapshot_log_to_keep: LOGS_KEPT,
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_min_ms,
+            election_timeout_max: timing.election_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
+            max_in_snapshot_log_to_keep: timing.logs_kept,
+            // A join promotes a learner once it is this close (see `Backend::join`).
+            replication_lag_threshold: timing.caught_up_within(),
             ..Default::default()
         }
         .validate()
         .map_err(|e| ServerError::Config(e.to_string()))?;
+        // The Raft listener admits the cluster token and the token file's `raft` tokens.
+        let (auth, _) = Auth::open(&config.data_dir, Some(&config.cluster_token))
+            .map_err(|e| ServerError::Config(e.to_string()))?;
         let raft = Raft::new(
             id,
             Arc::new(raft_config),
-            Network::new(&config.cluster_token),
+            Network::new(&config.cluster_token, network::source_ip(&info.raft_addr)),
             log.clone(),
             state_machine,
         )
@@ -158,9 +194,11 @@ impl Node {
             log,
             shutdown,
             lease_expiries: std::sync::atomic::AtomicU64::new(0),
+            clock,
+            offsets: ClockOffsets::default(),
         });
         let mut tasks = Vec::new();
-        let router = network::router(raft.clone(), network::cluster_token(config.cluster_token));
+        let router = network::router(raft.clone(), network::raft_tokens(Arc::new(auth)));
         let mut stop = shared.shutdown.subscribe();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -171,6 +209,7 @@ impl Node {
         }));
 
         tasks.push(tokio::spawn(clock_loop(shared.clone())));
+        tasks.push(tokio::spawn(offsets::measure_loop(shared.clone())));
         let node = Node {
             shared,
             tasks: Mutex::new(tasks),
@@ -220,13 +259,24 @@ impl Node {
         }
     }
 
+    /// Test only: shifts this node's clock by `offset_ms` (as `KRON_TEST_CLOCK_OFFSET_MS`
+    /// does for a process), so that one node of an in-process cluster can be skewed.
+    #[doc(hidden)]
+    pub fn set_test_clock_offset(&self, offset_ms: i64) {
+        self.shared.clock.set_test_offset(offset_ms);
+    }
+
     /// Waits until some node is known as the leader, up to `timeout`.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<LeaderInfo> {
         let mut metrics = self.shared.raft.metrics();
         let waited = tokio::time::timeout(timeout, async {
             loop {
-                if let Some(leader) = self.shared.leader() {
-                    return Some(leader);
+                // This node as the leader: once it leads in full (see `leads`).
+                let mine = self.shared.leader_id() == Some(self.shared.id);
+                if !mine || self.shared.is_leader() {
+                    if let Some(leader) = self.shared.leader() {
+                        return Some(leader);
+                    }
                 }
                 if metrics.changed().await.is_err() {
                     return None;
@@ -280,17 +330,13 @@ impl Drop for Node {
     }
 }
 
-fn now_ms() -> EpochMs {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Shared {
     fn is_leader(&self) -> bool {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow();
-        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+        leads(&self.raft.metrics().borrow(), self.id)
+    }
+
+    fn leader_id(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
     }
 
     /// The leader as this node knows it, named as the membership names it.
@@ -319,11 +365,20 @@ impl Shared {
 
     async fn write_many(&self, inputs: Vec<Input>) -> Result<Answers, WriteError> {
         let count = inputs.len();
-        let answers = self
-            .proposer
-            .propose(inputs)
-            .await
-            .map_err(|e| self.write_error(e))?;
+        // A leader cut off from the majority keeps its role (openraft 0.9 does not step down
+        // without a quorum) but never commits: answer rather than hang until the partition
+        // heals.
+        let answers = match tokio::time::timeout(WRITE_TIMEOUT, self.proposer.propose(inputs)).await
+        {
+            Ok(answered) => answered.map_err(|e| self.write_error(e))?,
+            Err(_) => {
+                return Err(WriteError::Unavailable(format!(
+                    "not committed within {} s (is a majority of the cluster reachable?); it may \
+                     still be committed",
+                    WRITE_TIMEOUT.as_secs()
+                )))
+            }
+        };
         if answers.len() != count {
             return Err(WriteError::Unavailable(format!(
                 "{count} inputs proposed, {} answered",
@@ -348,6 +403,16 @@ impl Shared {
     }
 }
 
+/// Whether node `id` leads and has applied the first entry of its own term: then everything
+/// committed before it took over is in its applied state. Until then its reads, and its clock's
+/// decisions, would rest on a predecessor's partial view.
+fn leads(m: &RaftMetrics<NodeId, NodeInfo>, id: NodeId) -> bool {
+    m.state == ServerState::Leader
+        && m.current_leader == Some(id)
+        && m.last_applied
+            .is_some_and(|applied| applied.leader_id.get_term() == m.current_term)
+}
+
 fn leader_info(node: &NodeInfo) -> LeaderInfo {
     LeaderInfo {
         id: node.name.clone(),
@@ -357,7 +422,11 @@ fn leader_info(node: &NodeInfo) -> LeaderInfo {
 
 impl Backend for Node {
     fn now(&self) -> EpochMs {
-        now_ms()
+        self.shared.clock.now()
+    }
+
+    fn is_leader(&self) -> bool {
+        self.shared.is_leader()
     }
 
     fn lease_expiries(&self) -> u64 {
@@ -406,20 +475,40 @@ impl Backend for Node {
         let metrics = self.shared.raft.metrics();
         let m = metrics.borrow();
         let role = match m.state {
-            ServerState::Leader => "leader",
+            ServerState::Leader if leads(&m, self.shared.id) => "leader",
+            // Elected, but what its predecessors committed is not all applied yet.
+            ServerState::Leader => "candidate",
             ServerState::Candidate => "candidate",
             ServerState::Learner => "learner",
             ServerState::Follower | ServerState::Shutdown => "follower",
         };
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let last_log_index = m.last_log_index.unwrap_or(0);
+        // Replication progress is known to the leader only (`None` elsewhere).
+        let replication = m.replication.as_ref();
+        let offsets = self.shared.offsets.all();
         let members = membership
             .nodes()
-            .map(|(id, node)| Member {
-                node_id: node.name.clone(),
-                http_addr: node.http_addr.clone(),
-                raft_addr: node.raft_addr.clone(),
-                voter: voters.contains(id),
+            .map(|(id, node)| {
+                let member = Member {
+                    node_id: node.name.clone(),
+                    http_addr: node.http_addr.clone(),
+                    raft_addr: node.raft_addr.clone(),
+                    voter: voters.contains(id),
+                };
+                let matched_index = replication.and_then(|r| match r.get(id) {
+                    Some(matched) => Some(matched.map_or(0, |log_id| log_id.index)),
+                    // The leader may not list itself: it holds its whole log.
+                    None if *id == self.shared.id => Some(last_log_index),
+                    None => None,
+                });
+                MemberStatus {
+                    matched_index,
+                    lag: matched_index.map(|i| last_log_index.saturating_sub(i)),
+                    ..MemberStatus::unmeasured(member)
+                }
+                .with_clock_offset(offsets.get(id).copied())
             })
             .collect();
         let applied_index = m.last_applied.map_or(0, |id| id.index);
@@ -430,6 +519,7 @@ impl Backend for Node {
             leader_http: leader.and_then(|l| l.http),
             term: m.current_term,
             members,
+            last_log_index,
             commit_index: self.shared.log.committed_index().max(applied_index),
             applied_index,
         }
@@ -530,7 +620,7 @@ async fn clock_loop(shared: Arc<Shared>) {
             }
             continue;
         }
-        let now = now_ms();
+        let now = shared.clock.now();
         let (wake_any, wake_occurrence, lease) = shared.applied.read(|engine| {
             (
                 engine.next_wakeup(true),

@@ -102,7 +102,7 @@ const COMPLETE_BODY: &[(&str, &str, bool, &str)] = &[
 
 /// Every route of the API.
 pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc { method: "get", path: "/healthz", summary: "Liveness; needs no token.", roles: "none", body: &[], answer: "{ok, node_id, role}" },
+    RouteDoc { method: "get", path: "/healthz", summary: "Liveness; needs no token.", roles: "none", body: &[], answer: "{ok, node_id, role, now_ms}" },
     RouteDoc { method: "get", path: "/metrics", summary: "Prometheus text format: timers by state, runs by outcome, due-to-claim latency, lease expiries, HTTP requests and latency, Raft term/leader/commit/applied.", roles: "reader, operator, admin", body: &[], answer: "text/plain" },
     RouteDoc { method: "get", path: "/v1/openapi.json", summary: "This description.", roles: "reader, worker, operator, admin", body: &[], answer: "OpenAPI document" },
     RouteDoc { method: "post", path: "/v1/timers", summary: "Create or update a timer targeting a task.", roles: "operator, admin", body: TIMER_BODY, answer: "the timer's status dict" },
@@ -139,11 +139,12 @@ pub const ROUTES: &[RouteDoc] = &[
         ("worker_id", "string", true, "The reporting worker."),
         ("results", "array of {run_id, fencing_token, status: succeeded|failed, error?, duration_ms?}", true, "At most 1000 reports."),
     ], answer: "{results: [{run_id, ok: true} | {run_id, ok: false, status, error}]}" },
-    RouteDoc { method: "get", path: "/v1/cluster/status", summary: "Raft role, leader, term, members, commit and applied index.", roles: "reader, operator, admin", body: &[], answer: "{raft: \"openraft\", node_id, role, leader_id, leader_http, term, members, commit_index, applied_index}" },
+    RouteDoc { method: "get", path: "/v1/cluster/status", summary: "Raft role, leader, term, members (with replication lag and clock offsets, measured by the leader), log, commit and applied index.", roles: "reader, operator, admin", body: &[], answer: "{raft: \"openraft\", node_id, role, leader_id, leader_http, term, members: [{node_id, http_addr, raft_addr, voter, role: voter|learner, matched_index, lag, clock_offset_ms, clock_skewed}], last_log_index, commit_index, applied_index, clock_skewed, note?}" },
     RouteDoc { method: "post", path: "/v1/cluster/join", summary: "Add a node (leader only).", roles: "admin", body: &[
         ("node_id", "string", true, "The node's id."),
         ("http_addr", "string", true, "Its HTTP address (host:port)."),
         ("raft_addr", "string", true, "Its Raft address (host:port)."),
+        ("voter", "boolean", false, "Promote it to voter once it has caught up (default true); false keeps it a learner."),
     ], answer: "{joined: true}" },
     RouteDoc { method: "post", path: "/v1/cluster/leave", summary: "Remove a node (leader only).", roles: "admin", body: &[
         ("node_id", "string", true, "The node's id."),

@@ -221,7 +221,7 @@ async fn three_nodes_elect_a_leader_and_replicate() {
     n1.join(n3.member()).await.unwrap();
     let status = n1.cluster_status();
     assert_eq!(status.members.len(), 3, "{status:?}");
-    assert!(status.members.iter().all(|m| m.voter), "{status:?}");
+    assert!(status.members.iter().all(|m| m.member.voter), "{status:?}");
 
     let now = n1.now();
     n1.propose(Input::Register {
@@ -482,3 +482,7 @@ async fn an_embedded_runtimes_directory_is_refused() {
     };
     assert!(error.to_string().contains("embedded runtime"), "{error}");
 }
+
+/// Membership, cluster status, clocks, Raft tokens and damaged storage.
+#[path = "raft_node/cluster.rs"]
+mod cluster;

@@ -12,7 +12,7 @@ use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use tokio::sync::watch;
 
-use super::{Backend, ClusterStatus, Member, WriteError};
+use super::{Backend, ClusterStatus, Member, MemberStatus, WriteError};
 
 /// One engine, one node, always the leader.
 pub struct LocalBackend {
@@ -120,12 +120,13 @@ impl Backend for LocalBackend {
             leader_id: Some("local".to_string()),
             leader_http: None,
             term: 1,
-            members: vec![Member {
+            members: vec![MemberStatus::unmeasured(Member {
                 node_id: "local".to_string(),
                 http_addr: String::new(),
                 raft_addr: String::new(),
                 voter: true,
-            }],
+            })],
+            last_log_index: applied,
             commit_index: applied,
             applied_index: applied,
         }

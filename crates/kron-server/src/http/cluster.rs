@@ -13,14 +13,25 @@ use super::edge::AuditTarget;
 use super::{Api, ApiError, JsonBody};
 use crate::backend::{Backend, Member};
 
-/// `POST /v1/cluster/join`.
+/// `POST /v1/cluster/join`: the node is added as a learner and, unless `voter` is false,
+/// promoted to voter once it has caught up.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     pub node_id: String,
     pub http_addr: String,
     pub raft_addr: String,
+    #[serde(default = "promote")]
+    pub voter: bool,
 }
+
+fn promote() -> bool {
+    true
+}
+
+/// What a node that does not lead says about the fields only the leader measures.
+const MEASURED_BY_THE_LEADER: &str = "matched_index, lag and clock_offset_ms are measured by \
+     the leader only (ask leader_http); reads from this node may lag the leader";
 
 /// `POST /v1/cluster/leave`.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,7 +49,13 @@ pub fn router<B: Backend>() -> Router<Arc<Api<B>>> {
 
 async fn status<B: Backend>(State(api): State<Arc<Api<B>>>) -> Json<Value> {
     let s = api.backend.cluster_status();
-    Json(json!({
+    let skewed: Vec<&str> = s
+        .members
+        .iter()
+        .filter(|m| m.clock_skewed == Some(true))
+        .map(|m| m.member.node_id.as_str())
+        .collect();
+    let mut answer = json!({
         "raft": "openraft",
         "node_id": s.node_id,
         "role": s.role,
@@ -46,9 +63,15 @@ async fn status<B: Backend>(State(api): State<Arc<Api<B>>>) -> Json<Value> {
         "leader_http": s.leader_http,
         "term": s.term,
         "members": s.members,
+        "last_log_index": s.last_log_index,
         "commit_index": s.commit_index,
         "applied_index": s.applied_index,
-    }))
+        "clock_skewed": !skewed.is_empty(),
+    });
+    if s.role != "leader" {
+        answer["note"] = json!(MEASURED_BY_THE_LEADER);
+    }
+    Json(answer)
 }
 
 fn required(arg: &str, value: &str) -> Result<(), ApiError> {
@@ -73,7 +96,7 @@ async fn join<B: Backend>(
             node_id: req.node_id,
             http_addr: req.http_addr,
             raft_addr: req.raft_addr,
-            voter: false,
+            voter: req.voter,
         })
         .await?;
     let mut response = Json(json!({ "joined": true })).into_response();

@@ -27,6 +27,10 @@ pub struct AuditTarget(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct NothingWritten;
 
+/// Set on a successful read answered by a node that is not the leader: what it says was
+/// applied there, and may lag what the leader has committed.
+pub const FOLLOWER_READ_HEADER: &str = "x-kron-follower-read";
+
 /// What the route `route` (the matched pattern) needs for `method`; `None`: public.
 pub fn permission(method: &Method, route: Option<&str>) -> Option<Permission> {
     let Some(route) = route else {
@@ -127,6 +131,14 @@ pub async fn edge<B: Backend>(
             // The answer stands (a write cannot be taken back); the operator must see this.
             eprintln!("kron: audit log: {e}");
         }
+    }
+    let mut response = response;
+    if !writes && status < 400 && !api.backend.is_leader() {
+        // A read served by a follower reflects what it has applied, which may lag the leader.
+        response.headers_mut().insert(
+            FOLLOWER_READ_HEADER,
+            header::HeaderValue::from_static("may-lag"),
+        );
     }
     api.metrics.request(
         method.as_str(),

@@ -1,4 +1,5 @@
-//! `GET /healthz`: no token; answers while the process serves.
+//! `GET /healthz`: no token; answers while the process serves, with this node's clock
+//! (`now_ms`), which the leader reads to measure members' clock offsets.
 
 use std::sync::Arc;
 
@@ -20,5 +21,6 @@ async fn health<B: Backend>(State(api): State<Arc<Api<B>>>) -> Json<Value> {
         "ok": true,
         "node_id": status.node_id,
         "role": status.role,
+        "now_ms": api.backend.now(),
     }))
 }

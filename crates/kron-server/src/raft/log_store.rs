@@ -38,6 +38,12 @@ impl LogStore {
         })
     }
 
+    /// Whether the file holds nothing at all: no vote, entry or snapshot (a fresh node's).
+    pub fn is_blank(&self) -> Result<bool, kron_store::StoreError> {
+        let log = self.log();
+        Ok(log.get(VOTE)?.is_none() && log.get(SNAPSHOT)?.is_none() && log.last()?.is_none())
+    }
+
     /// The index of the last entry known committed (0 before any).
     pub fn committed_index(&self) -> u64 {
         self.committed.load(Ordering::Relaxed)

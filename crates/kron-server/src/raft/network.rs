@@ -1,10 +1,17 @@
 //! Raft RPC over HTTP: the client a leader or candidate uses to reach its peers, and the router
 //! of the Raft listener, which serves these three routes and nothing else.
 //!
-//! Every request carries `Authorization: Bearer <token>`; the listener answers 401 to anything
-//! else. Bodies are openraft's request types as JSON; the answer is the JSON of
-//! `Result<response, RaftError>`, so a refusal by the remote Raft reaches the caller as such.
+//! Every request carries `Authorization: Bearer <token>`: the listener admits the cluster
+//! (admin) token and the `raft` tokens of `DIR/kron.tokens.json`, answers 401 to a missing or
+//! unknown token and 403 to a token of another role. Bodies are openraft's request types as
+//! JSON; the answer is the JSON of `Result<response, RaftError>`, so a refusal by the remote
+//! Raft reaches the caller as such.
+//!
+//! Outgoing connections are made from the IP address of the node's own Raft address (when it
+//! names one): with nodes on 127.0.0.1, 127.0.0.2 and 127.0.0.3, whatever sits between them (a
+//! fault-injecting proxy, a firewall rule) can tell which node a connection comes from.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{NodeId, NodeInfo, Raft, RaftError, RpcError, TypeConfig};
+use crate::auth::{Auth, AuthFailure, RaftRefusal};
 
 const APPEND: &str = "/raft/append";
 const VOTE: &str = "/raft/vote";
@@ -32,12 +40,34 @@ const SNAPSHOT: &str = "/raft/snapshot";
 /// sends snapshots in chunks of 3 MiB by default).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
-/// Decides whether a bearer token may make Raft calls.
-pub type Authorize = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Decides whether a request may make Raft calls, from its `Authorization` header's value.
+pub type Authorize = Arc<dyn Fn(Option<&str>) -> Result<(), RaftRefusal> + Send + Sync>;
 
-/// Accepts exactly `token` (compared in constant time).
+/// Accepts exactly `Bearer <token>` (compared in constant time).
 pub fn cluster_token(token: String) -> Authorize {
-    Arc::new(move |given: &str| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    Arc::new(move |header: Option<&str>| {
+        let given = header
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(RaftRefusal::Unauthorized(AuthFailure::Missing))?;
+        if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(RaftRefusal::Unauthorized(AuthFailure::Unknown))
+        }
+    })
+}
+
+/// Accepts what `auth` admits to Raft: the admin token and `raft` tokens (re-read from the
+/// token file when it changes, so they rotate without a restart).
+pub fn raft_tokens(auth: Arc<Auth>) -> Authorize {
+    Arc::new(move |header: Option<&str>| auth.authorize_raft(header, now_ms()).map(|_| ()))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -49,6 +79,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 // ---- client --------------------------------------------------------------------------------
 
+/// The address outgoing Raft connections should leave from: the IP of `raft_addr` when it
+/// names one (not a host name, not `0.0.0.0` or `::`).
+pub fn source_ip(raft_addr: &str) -> Option<IpAddr> {
+    raft_addr
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|addr| addr.ip())
+        .filter(|ip| !ip.is_unspecified())
+}
+
 /// Makes one [`Connection`] per peer; they share one HTTP client (and its connection pool).
 #[derive(Clone)]
 pub struct Network {
@@ -57,11 +97,13 @@ pub struct Network {
 }
 
 impl Network {
-    /// A network whose requests carry `token`.
-    pub fn new(token: &str) -> Network {
+    /// A network whose requests carry `token` and whose connections leave from `local_ip`
+    /// (see the module documentation; `None`: whichever address the system picks).
+    pub fn new(token: &str, local_ip: Option<IpAddr>) -> Network {
         // Without a proxy: Raft traffic goes straight to the peer's address.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .local_address(local_ip)
             .connect_timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
@@ -179,20 +221,17 @@ pub fn router(raft: Raft, authorize: Authorize) -> Router {
         .with_state(Listener { raft, authorize })
 }
 
-fn authorized(listener: &Listener, headers: &HeaderMap) -> bool {
-    headers
+/// `None` when the request may go on, else the answer refusing it.
+fn refused(listener: &Listener, headers: &HeaderMap) -> Option<Response> {
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|token| (listener.authorize)(token.trim()))
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({"error": "unauthorized"})),
-    )
-        .into_response()
+        .and_then(|value| value.to_str().ok());
+    let (status, error) = match (listener.authorize)(header) {
+        Ok(()) => return None,
+        Err(RaftRefusal::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        Err(RaftRefusal::Forbidden(_)) => (StatusCode::FORBIDDEN, "forbidden"),
+    };
+    Some((status, Json(serde_json::json!({ "error": error }))).into_response())
 }
 
 async fn not_found() -> Response {
@@ -208,8 +247,8 @@ async fn append(
     headers: HeaderMap,
     Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Response {
-    if !authorized(&listener, &headers) {
-        return unauthorized();
+    if let Some(refusal) = refused(&listener, &headers) {
+        return refusal;
     }
     Json(listener.raft.append_entries(rpc).await).into_response()
 }
@@ -219,8 +258,8 @@ async fn vote(
     headers: HeaderMap,
     Json(rpc): Json<VoteRequest<NodeId>>,
 ) -> Response {
-    if !authorized(&listener, &headers) {
-        return unauthorized();
+    if let Some(refusal) = refused(&listener, &headers) {
+        return refusal;
     }
     Json(listener.raft.vote(rpc).await).into_response()
 }
@@ -230,8 +269,27 @@ async fn snapshot(
     headers: HeaderMap,
     Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
 ) -> Response {
-    if !authorized(&listener, &headers) {
-        return unauthorized();
+    if let Some(refusal) = refused(&listener, &headers) {
+        return refusal;
     }
     Json(listener.raft.install_snapshot(rpc).await).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_leave_from_the_raft_address_ip() {
+        assert_eq!(
+            source_ip("127.0.0.2:7380"),
+            Some(IpAddr::from([127, 0, 0, 2]))
+        );
+        assert_eq!(
+            source_ip("[::1]:7380"),
+            Some(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]))
+        );
+        assert_eq!(source_ip("0.0.0.0:7380"), None);
+        assert_eq!(source_ip("node1.internal:7380"), None);
+    }
 }

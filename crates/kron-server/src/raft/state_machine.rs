@@ -142,6 +142,11 @@ impl StateMachine {
         Store::open(data_dir, Durability::Normal)
     }
 
+    /// Whether `store` holds the state of applied entries (it belonged to a Raft node).
+    pub fn has_applied(store: &Store) -> Result<bool, kron_store::StoreError> {
+        Ok(store.meta(META_LAST_APPLIED)?.is_some())
+    }
+
     /// Whether `store` holds timers or runs that no applied entry wrote: an embedded runtime's
     /// directory, which a server must not adopt (its engine would not know them).
     pub fn foreign_state(store: &Store) -> Result<bool, kron_store::StoreError> {
