@@ -116,7 +116,7 @@ def http(
 class ClusterNode:
     """One node: its addresses, data directory, process and Raft proxy."""
 
-    def __init__(self, index: int, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, index: int, root: Path, env: dict[str, str], proxied: bool = True) -> None:
         self.index = index
         self.name = f"n{index}"
         self.ip = f"127.0.0.{index + 1}"
@@ -127,6 +127,7 @@ class ClusterNode:
         self.log_dir = root / f"{self.name}-logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.env = env
+        self.proxied = proxied
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.starts = 0
 
@@ -140,8 +141,8 @@ class ClusterNode:
 
     @property
     def raft_addr(self) -> str:
-        """The address the cluster knows this node's Raft by: its proxy."""
-        return self.proxy.address
+        """The address the cluster knows this node's Raft by: its proxy (unless unproxied)."""
+        return self.proxy.address if self.proxied else f"{self.ip}:{self.raft_port}"
 
     @property
     def alive(self) -> bool:
@@ -262,12 +263,18 @@ class ClusterNode:
 
 
 class Cluster:
-    """``size`` nodes, joined into one cluster by :meth:`start`. A context manager."""
+    """``size`` nodes, joined into one cluster by :meth:`start`. A context manager.
 
-    def __init__(self, root: Path, size: int = 3, env: Optional[dict[str, str]] = None) -> None:
+    ``proxies=False`` joins the nodes by their own Raft addresses (no fault injection, no proxy
+    in the path: for measurements)."""
+
+    def __init__(
+        self, root: Path, size: int = 3, env: Optional[dict[str, str]] = None, proxies: bool = True
+    ) -> None:
         self.root = root
         self.env = dict(env or {})
-        self.nodes = [ClusterNode(i, root, self.env) for i in range(1, size + 1)]
+        self.proxies = proxies
+        self.nodes = [ClusterNode(i, root, self.env, proxies) for i in range(1, size + 1)]
 
     def __enter__(self) -> Cluster:
         return self
@@ -290,14 +297,16 @@ class Cluster:
         voter that has applied the leader's commit index. :class:`NotReady` when a joined node
         stays a learner (promotion missing from the build)."""
         first = self.nodes[0]
-        # Bootstrap with the proxy's address as the Raft address, so the membership names it...
-        first.spawn(raft_bind=first.raft_addr)
-        first.wait_serving()
-        wait(lambda: (first.status() or {}).get("role") == "leader", START_WAIT, "n1 to bootstrap")
-        first.stop()
-        # ...then run behind the proxy like every other node.
-        for node in self.nodes:
-            node.proxy.start()
+        if self.proxies:
+            # Bootstrap with the proxy's address as the Raft address, so the membership names
+            # it...
+            first.spawn(raft_bind=first.raft_addr)
+            first.wait_serving()
+            wait(lambda: (first.status() or {}).get("role") == "leader", START_WAIT, "n1 to bootstrap")
+            first.stop()
+            # ...then run behind the proxy like every other node.
+            for node in self.nodes:
+                node.proxy.start()
         first.start()
         self.wait_leader(timeout=START_WAIT)
         for node in self.nodes[1:]:

@@ -129,6 +129,25 @@ class LedgerWorker:
             self.completions.append(done)
         return done
 
+    def complete_batch(self, claims: list[Claim]) -> list[Completion]:
+        """Reports every claim in ``claims`` succeeded, in one ``POST /v1/runs/complete``."""
+        results = [
+            {"run_id": c.run_id, "fencing_token": c.fencing_token, "status": "succeeded"} for c in claims
+        ]
+        body = {"worker_id": self.worker_id, "results": results}
+        code, answer = self._send("POST", "/v1/runs/complete", body)
+        answers = answer.get("results", []) if code == 200 and isinstance(answer, dict) else []
+        by_run = {str(a.get("run_id")): a for a in answers if isinstance(a, dict)}
+        done = []
+        for claim in claims:
+            item = by_run.get(claim.run_id)
+            status = code if item is None else (200 if item.get("ok") else int(item.get("status") or 400))
+            done.append(Completion(claim.run_id, claim.fencing_token, "succeed", status, item or answer,
+                                   self.worker_id))
+        with self._lock:
+            self.completions.extend(done)
+        return done
+
     def heartbeat(self) -> bool:
         code, _ = self._send("POST", "/v1/workers/heartbeat", {"worker_id": self.worker_id})
         return 200 <= code < 300
