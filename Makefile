@@ -39,8 +39,13 @@ fix:  ## Apply formatters
 test-rust:  ## Rust unit and integration tests
 	cargo test --workspace --locked
 
-test-python: dev  ## Python tests of the public API
-	$(VENV)/bin/pytest -q tests
+# The cluster tests (tests/cluster: real three-node clusters, mostly waiting on elections and
+# leases) run in a second pytest process alongside the rest, so they add little wall time.
+test-python: dev  ## Python tests of the public API (the cluster tests in a parallel process)
+	@log=$$(mktemp); $(VENV)/bin/pytest -q -p no:cacheprovider tests/cluster >"$$log" 2>&1 & pid=$$!; \
+	$(VENV)/bin/pytest -q tests --ignore=tests/cluster; rest=$$?; \
+	wait $$pid; cluster=$$?; echo "== tests/cluster"; cat "$$log"; rm -f "$$log"; \
+	[ $$rest -eq 0 ] && [ $$cluster -eq 0 ]
 
 test: lint test-rust test-python  ## Everything CI runs
 

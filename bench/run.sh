@@ -8,7 +8,8 @@
 #      persisted timers, status()/history() latency up to 1M events of history, a standby's
 #      take-over after the owner's SIGKILL (and its idle cost), server mode (a `kron server`
 #      node drained by 1 and 8 worker processes, due -> claimed latency, timer creations through
-#      kron.Client; bench/server.py), and the 1M-timer scaling runs,
+#      kron.Client; bench/server.py), a three-node cluster (committed claims/s, failover time
+#      over 20 leader SIGKILLs; bench/failover.py), and the 1M-timer scaling runs,
 #   5. prints the headline table (with the targets) and every detailed table (summarize.py).
 #
 # Usage: bench/run.sh [--reps N] [--only LABELS] [--quick] [--no-build] [--out DIR]
@@ -109,7 +110,7 @@ fi
 # them for APScheduler targets).
 workloads="lateness,burst50k,memory10k,memory100k,restart,interval"
 workloads+=",burst50k-committed,restart100k,history,takeover"
-if [ "$QUICK" = 1 ]; then workloads+=",server-quick"; else workloads+=",server,memory1m,restart1m"; fi
+if [ "$QUICK" = 1 ]; then workloads+=",server-quick,failover-quick"; else workloads+=",server,failover,memory1m,restart1m"; fi
 extras="burst10k-aps-default-grace,burst50k-aps-default-grace,interval-0.1s"
 [ "$QUICK" = 1 ] && extras=""
 
