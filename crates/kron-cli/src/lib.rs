@@ -18,6 +18,7 @@ mod error;
 pub mod live;
 mod output;
 mod parse;
+mod ui;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;

@@ -12,6 +12,11 @@ mod log;
 mod runtime;
 mod server;
 mod status;
+mod ui;
+
+pub(crate) use explain::{
+    latest_in_events as explain_latest_in_events, latest_in_store as explain_latest_in_store,
+};
 
 use kron_core::admin::TimerOp;
 
@@ -62,5 +67,6 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult {
         Command::Audit(AuditCommand::Tail(args)) => audit::tail(ctx, &args),
         Command::Audit(AuditCommand::Query(args)) => audit::query(ctx, &args),
         Command::Completions(args) => completions::run(ctx, args.shell),
+        Command::Ui(args) => ui::run(ctx, &args),
     }
 }
