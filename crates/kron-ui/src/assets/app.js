@@ -254,7 +254,7 @@ function timerPage(main, name) {
       h("p", { class: "card", id: "explanation" }, d.explanation
         ? [h("span", { class: `badge ${d.explanation.outcome}` }, d.explanation.outcome), " ", d.explanation.summary]
         : h("span", { class: "muted" }, "No explanation available.")),
-      d.in_flight.length ? [h("h2", {}, "In flight"), runsTable(d.in_flight, d.now, false)] : null,
+      d.in_flight.length ? [h("h2", {}, "In flight"), runsTable(d.in_flight, d.now, false)] : "",
       h("h2", {}, "History"),
       historyTable(d.history, d.now));
     for (const x of main.querySelectorAll("details")) if (open.has(x.dataset.key)) x.open = true;
@@ -298,7 +298,8 @@ function definition(d) {
   const t = d.timer, def = d.definition;
   const row = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
   return h("dl", {},
-    row("Schedule", [h("code", {}, t.schedule), " ", h("span", { class: "muted" }, t.schedule_words)]),
+    row("Schedule", [h("code", {}, t.schedule),
+      t.schedule_words !== t.schedule ? [" ", h("span", { class: "muted" }, t.schedule_words)] : ""]),
     row("Time zone", t.timezone),
     row(def.payload !== null ? "Task" : "Function", t.target),
     def.payload !== null ? row("Payload", h("code", {}, def.payload)) : null,
