@@ -23,7 +23,7 @@ quickstart: install  ## Install, then run examples/quickstart.py (timers firing 
 	$(PY) examples/quickstart.py
 
 dev: venv  ## Install test tools and the package into the venv
-	$(PIP) install -q "pytest>=7" "pytest-timeout>=2" "mypy>=1.8" "ruff>=0.4" "gunicorn>=22"
+	$(PIP) install -q "pytest>=7" "pytest-timeout>=2" "mypy>=1.8" "ruff>=0.4" "gunicorn>=22" "selenium>=4.20"
 	$(PIP) install -q .
 
 lint: dev  ## Formatting and lints: cargo fmt, clippy -D warnings, ruff, mypy --strict

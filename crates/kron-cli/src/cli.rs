@@ -90,6 +90,15 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print a shell completion script (bash, zsh or fish) to standard output
     Completions(CompletionsArgs),
+    /// Serve the web dashboard of the data directory (timers, runs, history) in a browser
+    Ui(UiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The address to listen on; loopback by default, since reading needs no login
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7378")]
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Copy, Args)]

@@ -21,6 +21,7 @@ pub mod live;
 mod output;
 mod parse;
 mod remote;
+mod ui;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;

@@ -151,6 +151,74 @@ pub fn run(ctx: &mut Ctx, args: &ExplainArgs) -> CliResult {
     Ok(())
 }
 
+/// The latest occurrence of `name` explained from the data directory, as `kron job explain
+/// NAME` explains it, for the dashboard.
+pub(crate) fn latest_in_store(
+    reader: &Reader,
+    name: &str,
+    live: bool,
+    time: &TimeFormatter,
+) -> CliResult<kron_ui::model::Explanation> {
+    let _pinned = reader.pin()?;
+    let mut record = reader.timer(name)?;
+    let runs = reader.runs()?;
+    if let Some(rec) = record.as_mut() {
+        settle_taken_occurrences(std::slice::from_mut(rec), &runs);
+    }
+    let hist = StoreHistory {
+        reader,
+        timer: name,
+        now: time.now,
+    };
+    let subject = Subject {
+        record: record.as_ref(),
+        runs: &runs,
+        now: time.now,
+        live,
+    };
+    let (_, explanation) = explain_latest(&subject, &hist)?;
+    Ok(for_dashboard(&explanation, name, time))
+}
+
+/// The latest occurrence of a timer explained from its record, runs and latest events (oldest
+/// first), for the dashboard of a server, whose history is not a data directory's.
+pub(crate) fn latest_in_events(
+    record: Option<&kron_core::timer::TimerRecord>,
+    runs: &[kron_core::run::RunRecord],
+    events: &[StoredEvent],
+    name: &str,
+    time: &TimeFormatter,
+) -> kron_ui::model::Explanation {
+    let mut record = record.cloned();
+    if let Some(rec) = record.as_mut() {
+        settle_taken_occurrences(std::slice::from_mut(rec), runs);
+    }
+    let subject = Subject {
+        record: record.as_ref(),
+        runs,
+        now: time.now,
+        live: true,
+    };
+    let log = kron_core::explain::EventLog { events };
+    let (_, explanation) = match explain_latest(&subject, &log) {
+        Ok(answer) => answer,
+        Err(never) => match never {},
+    };
+    for_dashboard(&explanation, name, time)
+}
+
+fn for_dashboard(
+    explanation: &Explanation,
+    name: &str,
+    time: &TimeFormatter,
+) -> kron_ui::model::Explanation {
+    kron_ui::model::Explanation {
+        outcome: explanation.outcome.as_str().to_string(),
+        occurrence: explanation.occurrence,
+        summary: summary(explanation, name, time),
+    }
+}
+
 /// The explanation's findings in words, one or two sentences each.
 fn summary(explanation: &Explanation, name: &str, time: &TimeFormatter) -> String {
     explanation

@@ -12,6 +12,11 @@ mod log;
 mod runtime;
 mod server;
 mod status;
+mod ui;
+
+pub(crate) use explain::{
+    latest_in_events as explain_latest_in_events, latest_in_store as explain_latest_in_store,
+};
 
 use kron_core::admin::TimerOp;
 
@@ -95,6 +100,8 @@ fn dispatch_remote(ctx: &mut Ctx, server: &Server, command: Command) -> CliResul
             Err(remote::unsupported("runtime shutdown"))
         }
         Command::Audit(_) => Err(remote::unsupported("audit")),
+        // The dashboard of a server is its own `/ui`; `kron ui` serves a data directory's.
+        Command::Ui(_) => Err(remote::unsupported("ui")),
         // Neither reads data (cron, completions), or they already are the server's own.
         other @ (Command::Cron(_) | Command::Completions(_) | Command::Server(_)) => {
             dispatch_local(ctx, other)
@@ -133,5 +140,6 @@ fn dispatch_local(ctx: &mut Ctx, command: Command) -> CliResult {
         Command::Audit(AuditCommand::Tail(args)) => audit::tail(ctx, &args),
         Command::Audit(AuditCommand::Query(args)) => audit::query(ctx, &args),
         Command::Completions(args) => completions::run(ctx, args.shell),
+        Command::Ui(args) => ui::run(ctx, &args),
     }
 }

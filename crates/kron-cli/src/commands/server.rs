@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use kron_server::http::{serve, Api};
+use kron_server::http::{serve_with, Api};
 use kron_server::node::{Node, NodeConfig};
 use kron_server::setup::ServeConfig;
 
@@ -75,7 +75,13 @@ pub fn start(ctx: &mut Ctx, args: &ServerStartArgs) -> CliResult {
         }
         // Seen at once by whoever waits for the server to be up (the output may be a pipe).
         ctx.out.flush()?;
-        let served = serve(api, listener).await;
+        // The dashboard at /ui, beside the API: its own login and CSRF checks, the same tokens,
+        // roles, tenants and audit log.
+        let ui = kron_ui::router(Arc::new(crate::ui::server::ServerDashboard::new(
+            api.clone(),
+        )))
+        .map_err(|e| CliError::failure(format!("cannot start the dashboard: {e}")))?;
+        let served = serve_with(api, listener, ui).await;
         let stopped = node.shutdown().await;
         served.map_err(|e| CliError::failure(format!("the HTTP API failed: {e}")))?;
         stopped.map_err(|e| CliError::failure(format!("the node did not stop cleanly: {e}")))?;
@@ -86,7 +92,7 @@ pub fn start(ctx: &mut Ctx, args: &ServerStartArgs) -> CliResult {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let terminate = signal(SignalKind::terminate());
     let interrupt = tokio::signal::ctrl_c();

@@ -343,6 +343,11 @@ impl Engine {
         self.runs.get(run)
     }
 
+    /// Every run in flight (due, running or waiting to retry), in no particular order.
+    pub fn runs(&self) -> impl Iterator<Item = &crate::run::RunRecord> {
+        self.runs.values()
+    }
+
     /// Runs currently held by workers under leases.
     pub fn lease_count(&self) -> usize {
         self.leases.len()

@@ -152,8 +152,18 @@ pub async fn serve<B: Backend>(
     api: Arc<Api<B>>,
     listener: tokio::net::TcpListener,
 ) -> std::io::Result<()> {
+    serve_with(api, listener, Router::new()).await
+}
+
+/// [`serve`] with `extra` routes beside the API's (the dashboard at `/ui`). They are outside
+/// the API's edge: they authenticate, authorize and audit on their own.
+pub async fn serve_with<B: Backend>(
+    api: Arc<Api<B>>,
+    listener: tokio::net::TcpListener,
+    extra: Router,
+) -> std::io::Result<()> {
     let shutdown = api.shutdown();
-    let app = api.router();
+    let app = extra.merge(api.router());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await

@@ -1,0 +1,15 @@
+//! The JSON shapes of the pages, and how they are built from the engine's views, runs and
+//! events, so that both implementations of [`crate::Dashboard`] answer the same thing.
+//! Instants are milliseconds since the epoch; the page formats them (relative and absolute).
+
+mod activity;
+mod chart;
+mod fires;
+mod timers;
+
+pub use activity::{Activity, ClusterView, DeadRun, MemberRow, RunRow, TenantRow, WorkerRow};
+pub use chart::{run_points, RunPoint};
+pub use fires::{next_fires, Fire};
+pub use timers::{
+    Definition, EventRow, Explanation, TimerDetail, TimerPage, TimerQuery, TimerRow, MAX_PER_PAGE,
+};
