@@ -154,14 +154,11 @@ async fn report_all<B: Backend>(
     reports: Vec<(String, u64, Outcome)>,
 ) -> Result<Vec<Result<(), ApiError>>, ApiError> {
     let checked = check_reports(api, who, worker_id, reports).await;
-    let mut inputs = Vec::new();
-    let mut kinds = Vec::new();
-    for item in &checked {
-        if let Ok(report) = item {
-            inputs.push(report.input.clone());
-            kinds.push(report.succeeded);
-        }
-    }
+    let inputs: Vec<Input> = checked
+        .iter()
+        .flatten()
+        .map(|report| report.input.clone())
+        .collect();
     let mut answers = api.backend.propose_many(inputs).await?.into_iter();
     let (mut succeeded, mut failed) = (0, 0);
     let results = checked
