@@ -131,11 +131,14 @@ fn a_standby_waits_reads_the_store_forwards_commands_and_takes_over() -> Result<
     assert!(history
         .iter()
         .any(|e| e.event.kind == EventKind::RunSucceeded && e.event.run_id.as_ref() == Some(&run)));
-    assert!(standby_host
-        .logs
-        .lock()
-        .map(|logs| logs.iter().any(|l| l.contains("took over")))
-        .unwrap_or(false));
+    // Logged right after the role changes, from the thread that took over.
+    assert!(wait_until(Duration::from_secs(10), || {
+        standby_host
+            .logs
+            .lock()
+            .map(|logs| logs.iter().any(|l| l.contains("took over")))
+            .unwrap_or(false)
+    }));
 
     // Due runs are now the new owner's.
     clock.advance(30_000);
