@@ -141,6 +141,7 @@ impl Node {
         }
         let state_machine = StateMachine::new(store, log.clone())?;
         let applied = state_machine.applied();
+        let snapshot_sender = state_machine.clone();
 
         let listener = tokio::net::TcpListener::bind(&config.raft_addr)
             .await
@@ -183,6 +184,7 @@ impl Node {
         )
         .await
         .map_err(|e| ServerError::Raft(e.to_string()))?;
+        snapshot_sender.serve_snapshots();
 
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {

@@ -382,6 +382,15 @@ async fn a_node_joining_after_compaction_installs_a_snapshot() {
         .map(|t| t.def.id.to_string())
         .collect();
     assert_eq!(timers, ["t1", "t2"]);
+    // And the history of the entries the snapshot stood for: the same events, numbered alike.
+    let all = kron_store::EventFilter::default();
+    let followers = reader.events(&all).unwrap();
+    let leaders = kron_store::Reader::open(dirs[0].path())
+        .unwrap()
+        .events(&all)
+        .unwrap();
+    assert!(!followers.is_empty());
+    assert_eq!(followers, leaders);
     n1.shutdown().await.unwrap();
 }
 

@@ -31,6 +31,7 @@ use rusqlite::Connection;
 
 use crate::db::{self, FileState};
 use crate::error::{sql, StoreError};
+use crate::history_copy::{self, HistoryCopy};
 use crate::query;
 use crate::schema::{self, DbState};
 
@@ -130,6 +131,12 @@ impl Reader {
     /// The latest `limit` events of the timer, oldest first.
     pub fn history(&self, timer_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         query::history(&self.conn, &self.db_path, timer_id, limit)
+    }
+
+    /// Every event numbered up to `upto_seq`, as stored: the history a replicated server sends
+    /// with a snapshot.
+    pub fn history_upto(&self, upto_seq: i64) -> Result<HistoryCopy, StoreError> {
+        history_copy::read(&self.conn, &self.db_path, upto_seq)
     }
 
     /// Events matching `filter`, oldest first.

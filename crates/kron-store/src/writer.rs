@@ -21,6 +21,7 @@ use crate::checkpoint::{self, CheckpointReport, Checkpointer};
 use crate::db::{self, BUSY_TIMEOUT};
 use crate::error::{file_in_the_way, io_error, sql, sql_error, StoreError};
 use crate::grouped::{self, WriteError};
+use crate::history_copy::{self, HistoryCopy};
 use crate::lock::DirLock;
 use crate::query;
 use crate::retainer::{Retainer, WriteTurn};
@@ -301,12 +302,20 @@ impl Store {
             .map_err(sql(&self.db_path, "reading meta"))
     }
 
+    /// The highest event `seq` assigned so far (0 for none).
+    pub fn max_seq(&self) -> i64 {
+        self.max_seq
+    }
+
     /// Replaces every timer and run row with the given ones, and sets `meta` entries, in one
-    /// transaction; history stays. For a replica that installed a snapshot of another's state.
+    /// transaction. With `history`, the whole history too (and the event numbering continues
+    /// after its `upto_seq`); without, history stays. For a replica that installed a snapshot
+    /// of another's state.
     pub fn replace_state(
         &mut self,
         timers: &[TimerRecord],
         runs: &[RunRecord],
+        history: Option<&HistoryCopy>,
         meta: &[(&str, &str)],
     ) -> Result<(), StoreError> {
         let path = self.db_path.as_path();
@@ -333,10 +342,16 @@ impl Store {
         if !runs.is_empty() {
             grouped::insert_runs(&tx, runs).map_err(failed("writing runs"))?;
         }
+        if let Some(copy) = history {
+            history_copy::replace(&tx, path, copy)?;
+        }
         for (key, value) in meta {
             set_meta(&tx, path, key, value)?;
         }
         tx.commit().map_err(sql(path, "committing"))?;
+        if let Some(copy) = history {
+            self.max_seq = copy.upto_seq;
+        }
         Ok(())
     }
 

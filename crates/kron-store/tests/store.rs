@@ -368,6 +368,7 @@ fn meta_entries_commit_with_changes_and_state_can_be_replaced() {
         .replace_state(
             &[timer("c")],
             &[run(2, "c", RunPhase::Due)],
+            None,
             &[("raft_last_applied", "20")],
         )
         .unwrap();
@@ -380,6 +381,74 @@ fn meta_entries_commit_with_changes_and_state_can_be_replaced() {
         store.meta("raft_last_applied").unwrap().as_deref(),
         Some("20")
     );
+}
+
+#[test]
+fn a_history_copy_replaces_the_history_and_numbering_goes_on_after_it() {
+    let source_dir = tempfile::tempdir().unwrap();
+    let mut source = open(source_dir.path());
+    source
+        .commit(&Changes {
+            timers: vec![timer("a"), timer("b")],
+            events: vec![
+                event(1, "a", EventKind::TimerCreated, None),
+                event(2, "b", EventKind::TimerCreated, None),
+                event(3, "a", EventKind::TimerPaused, None),
+            ],
+            ..Changes::default()
+        })
+        .unwrap();
+    let upto = source.max_seq();
+    assert_eq!(upto, 3);
+    // Written after the copy's point: not part of it.
+    source
+        .commit(&Changes {
+            events: vec![event(4, "b", EventKind::TimerPaused, None)],
+            ..Changes::default()
+        })
+        .unwrap();
+    let copy = Reader::open(source_dir.path())
+        .unwrap()
+        .history_upto(upto)
+        .unwrap();
+    assert_eq!(copy.upto_seq, 3);
+    assert_eq!(
+        copy.rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+
+    // A replica that had a different (older) history takes the copy's in its place.
+    let replica_dir = tempfile::tempdir().unwrap();
+    let mut replica = open(replica_dir.path());
+    replica
+        .commit(&Changes {
+            events: vec![event(1, "z", EventKind::TimerCreated, None)],
+            ..Changes::default()
+        })
+        .unwrap();
+    replica
+        .replace_state(&[timer("a"), timer("b")], &[], Some(&copy), &[])
+        .unwrap();
+    assert_eq!(replica.max_seq(), 3);
+    assert!(replica.history("z", 10).unwrap().is_empty());
+    assert_eq!(
+        replica.history("a", 10).unwrap(),
+        source.history("a", 10).unwrap()
+    );
+    replica
+        .commit(&Changes {
+            events: vec![event(4, "b", EventKind::TimerPaused, None)],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert_eq!(
+        replica.history("b", 10).unwrap(),
+        source.history("b", 10).unwrap()
+    );
+    // Reopened, the numbering still goes on after the copy.
+    drop(replica);
+    let replica = open(replica_dir.path());
+    assert_eq!(replica.max_seq(), 4);
 }
 
 #[test]

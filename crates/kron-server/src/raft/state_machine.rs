@@ -11,17 +11,18 @@
 //! written already: re-applying them moves the engine only, so no event is written twice.
 //!
 //! A snapshot is the engine's deterministic bytes ([`Engine::snapshot`]) with the last applied
-//! id and the membership (openraft's snapshot meta); installing one replaces the engine and the
-//! timer and run rows of `kron.db` (history stays).
+//! id and the membership (openraft's snapshot meta), and the history up to it when it is sent
+//! (see `snapshot.rs`); installing one replaces the engine and the timers, runs and history of
+//! `kron.db`, so a replica brought up by a snapshot answers history as its sender does.
 
 use std::io::Cursor;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kron_core::engine::{Engine, EngineConfig};
 use kron_core::event::StoredEvent;
-use kron_store::{Durability, Store};
+use kron_store::{Durability, HistoryCopy, Reader, Store};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
@@ -30,6 +31,7 @@ use openraft::{
 use tokio::sync::watch;
 
 use super::log_store::LogStore;
+use super::snapshot::{decode_stored, encode_stored, SnapshotBody};
 use super::{NodeId, NodeInfo, Response, StorageError, TypeConfig};
 
 /// The seed of every node's engine: replicas must draw the same jitter and run ids.
@@ -94,40 +96,12 @@ pub struct StateMachine {
     applied: Arc<Applied>,
     log: LogStore,
     snapshots_built: Arc<AtomicU64>,
-}
-
-/// A snapshot as stored: its meta (JSON) length in 8 bytes, the meta, then the engine's bytes.
-fn encode_snapshot(
-    meta: &SnapshotMeta<NodeId, NodeInfo>,
-    data: &[u8],
-) -> Result<Vec<u8>, StorageError> {
-    let meta_bytes = serde_json::to_vec(meta)
-        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-    let mut out = Vec::with_capacity(8 + meta_bytes.len() + data.len());
-    out.extend_from_slice(&(meta_bytes.len() as u64).to_be_bytes());
-    out.extend_from_slice(&meta_bytes);
-    out.extend_from_slice(data);
-    Ok(out)
-}
-
-fn decode_snapshot(
-    bytes: &[u8],
-) -> Result<(SnapshotMeta<NodeId, NodeInfo>, Vec<u8>), StorageError> {
-    let bad = |detail: String| -> StorageError {
-        StorageIOError::read_snapshot(None, AnyError::error(detail)).into()
-    };
-    let (len, rest) = bytes
-        .split_first_chunk::<8>()
-        .ok_or_else(|| bad("stored snapshot is shorter than its header".to_string()))?;
-    let len = usize::try_from(u64::from_be_bytes(*len))
-        .map_err(|_| bad("stored snapshot header is too large".to_string()))?;
-    if rest.len() < len {
-        return Err(bad("stored snapshot is truncated".to_string()));
-    }
-    let (meta, data) = rest.split_at(len);
-    let meta =
-        serde_json::from_slice(meta).map_err(|e| bad(format!("stored snapshot meta: {e}")))?;
-    Ok((meta, data.to_vec()))
+    /// `kron.db`'s directory: the history sent with a snapshot is read there.
+    data_dir: PathBuf,
+    /// Set once the node runs ([`StateMachine::serve_snapshots`]); before, the current
+    /// snapshot is asked for its meta only (openraft, starting), and is answered without
+    /// reading the history.
+    serving: Arc<AtomicBool>,
 }
 
 fn store_err(e: kron_store::StoreError) -> StorageError {
@@ -165,7 +139,8 @@ impl StateMachine {
             .map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?;
         let (engine, last_applied, membership) = match snapshot {
             Some(bytes) => {
-                let (meta, data) = decode_snapshot(&bytes)?;
+                let (meta, data) = decode_stored(&bytes)?;
+                let data = SnapshotBody::decode(&data)?.engine;
                 let engine = Engine::from_snapshot(&data).map_err(|e| {
                     StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
                 })?;
@@ -186,7 +161,13 @@ impl StateMachine {
         let mut stored_upto = stored.map(|id| id.index);
         let snapshot_index = last_applied.map(|id| id.index);
         if stored_upto < snapshot_index {
-            // A snapshot was installed but the process stopped before `kron.db` took it.
+            // Not expected: an installed snapshot goes to `kron.db` before `raft.db` (see
+            // `install_snapshot`). The timers and runs are the snapshot's; the history of the
+            // entries it skipped is not known here.
+            eprintln!(
+                "kron: kron.db is behind the stored snapshot (at {stored_upto:?}, snapshot at \
+                 {snapshot_index:?}): its timers and runs are taken from the snapshot"
+            );
             let (timers, runs) = engine.records();
             let last = json(&last_applied)?;
             let members = json(&membership)?;
@@ -194,12 +175,14 @@ impl StateMachine {
                 .replace_state(
                     &timers,
                     &runs,
+                    None,
                     &[(META_LAST_APPLIED, &last), (META_MEMBERSHIP, &members)],
                 )
                 .map_err(store_err)?;
             stored_upto = snapshot_index;
         }
         let index = last_applied.map_or(0, |id| id.index);
+        let data_dir = store.data_dir().to_path_buf();
         Ok(StateMachine {
             applied: Arc::new(Applied {
                 inner: Mutex::new(Inner {
@@ -213,7 +196,14 @@ impl StateMachine {
             }),
             log,
             snapshots_built: Arc::new(AtomicU64::new(0)),
+            data_dir,
+            serving: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// From now on a snapshot sent to a replica carries the history (see the `serving` field).
+    pub fn serve_snapshots(&self) {
+        self.serving.store(true, Ordering::Release);
     }
 
     /// The applied state, for reads.
@@ -228,14 +218,25 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let (data, last_log_id, last_membership) = {
+        let (engine, history_upto, last_log_id, last_membership) = {
             let inner = self.applied.lock();
+            // `kron.db`'s event numbers describe the engine's state only when it holds exactly
+            // the applied entries: not while entries it already held are re-applied.
+            let applied_index = inner.last_applied.map(|id| id.index);
+            let history_upto = (inner.stored_upto == applied_index).then(|| inner.store.max_seq());
             (
                 inner.engine.snapshot(),
+                history_upto,
                 inner.last_applied,
                 inner.membership.clone(),
             )
         };
+        let data = SnapshotBody {
+            engine,
+            history_upto,
+            history: None,
+        }
+        .encode()?;
         let count = self.snapshots_built.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot_id = match last_log_id {
             Some(id) => format!("{}-{}-{count}", id.leader_id, id.index),
@@ -246,10 +247,12 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_membership,
             snapshot_id,
         };
-        let stored = encode_snapshot(&meta, &data)?;
+        let stored = encode_stored(&meta, &data)?;
         self.log
             .save_snapshot(&stored)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        // openraft keeps only the meta of what is built; a replica gets the snapshot through
+        // `get_current_snapshot`, with the history.
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -335,18 +338,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, NodeInfo>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let engine = Engine::from_snapshot(&data)
+        let body = SnapshotBody::decode(&snapshot.into_inner())?;
+        let engine = Engine::from_snapshot(&body.engine)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        // The snapshot first: if the process stops before `kron.db` takes it, opening redoes
-        // the replacement (see `StateMachine::open`).
-        let stored = encode_snapshot(meta, &data)?;
-        self.log
-            .save_snapshot(&stored)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let (timers, runs) = engine.records();
         let last = json(&meta.last_log_id)?;
         let members = json(&meta.last_membership)?;
+        // `kron.db` first, then the snapshot in `raft.db`: if the process stops between them,
+        // it restarts from its older snapshot and log, with `kron.db` ahead (entries it already
+        // holds are re-applied to the engine only), and the leader sends the snapshot again.
         {
             let mut inner = self.applied.lock();
             inner
@@ -354,6 +354,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .replace_state(
                     &timers,
                     &runs,
+                    body.history.as_ref(),
                     &[(META_LAST_APPLIED, &last), (META_MEMBERSHIP, &members)],
                 )
                 .map_err(|e| StorageIOError::write_state_machine(&e))?;
@@ -362,6 +363,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             inner.membership = meta.last_membership.clone();
             inner.stored_upto = meta.last_log_id.map(|id| id.index);
         }
+        // Stored without the history (`kron.db` has it now); whether it can vouch for the
+        // history up to its mark depends on whether it came with it.
+        let history_upto = body.history.as_ref().map(|copy| copy.upto_seq);
+        let stored = SnapshotBody {
+            engine: body.engine,
+            history_upto,
+            history: None,
+        }
+        .encode()?;
+        self.log
+            .save_snapshot(&encode_stored(meta, &stored)?)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         self.applied
             .index
             .send_replace(meta.last_log_id.map_or(0, |id| id.index));
@@ -376,12 +389,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         match bytes {
             None => Ok(None),
             Some(bytes) => {
-                let (meta, data) = decode_snapshot(&bytes)?;
+                let (meta, data) = decode_stored(&bytes)?;
+                let mut body = SnapshotBody::decode(&data)?;
+                if let (true, Some(upto)) =
+                    (self.serving.load(Ordering::Acquire), body.history_upto)
+                {
+                    body.history = Some(read_history(self.data_dir.clone(), upto).await?);
+                }
                 Ok(Some(Snapshot {
                     meta,
-                    snapshot: Box::new(Cursor::new(data)),
+                    snapshot: Box::new(Cursor::new(body.encode()?)),
                 }))
             }
         }
     }
+}
+
+/// Every event of `kron.db` numbered up to `upto`, read on a blocking thread through a reader
+/// of its own (the writer goes on applying meanwhile: events up to `upto` no longer change).
+async fn read_history(data_dir: PathBuf, upto: i64) -> Result<HistoryCopy, StorageError> {
+    let read = tokio::task::spawn_blocking(move || Reader::open(&data_dir)?.history_upto(upto))
+        .await
+        .map_err(|e| StorageIOError::read_snapshot(None, AnyError::error(e.to_string())))?;
+    read.map_err(|e| StorageIOError::read_snapshot(None, &e).into())
 }
