@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod log_store;
 pub mod network;
 pub mod proposer;
+#[allow(clippy::result_large_err)]
 pub mod snapshot;
 #[allow(clippy::result_large_err)]
 pub mod state_machine;
