@@ -101,14 +101,26 @@ def throughput(cluster, args):
         return max(max(marks, default=start) - start, 1e-9)
 
     done = []
+    term_before = leader_term(leader)
     claim_s = timed(claim)
     claimed = sum(len(w.claims) for w in workers)
     complete_s = timed(complete)
     completed = sum(done)
+    # Leader stability under load: a term that moved during the drain is an election nobody
+    # asked for (a heartbeat delayed past a follower's election timeout).
+    term_after = leader_term(leader)
     return {"n": args.n, "workers": args.workers, "batch": args.batch, "claimed": claimed,
             "claim_seconds": round(claim_s, 3), "claims_per_s": round(claimed / claim_s, 1),
             "completed": completed, "complete_seconds": round(complete_s, 3),
-            "completions_per_s": round(completed / complete_s, 1)}
+            "completions_per_s": round(completed / complete_s, 1),
+            "elections_under_load": None if None in (term_before, term_after)
+            else term_after - term_before}
+
+
+def leader_term(node):
+    """The Raft term a node reports (None if it does not answer)."""
+    status = node.status(timeout=5.0)
+    return None if status is None else status.get("term")
 
 
 def failovers(cluster, args):
