@@ -12,7 +12,9 @@ use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use tokio::sync::watch;
 
-use super::{Backend, ClusterStatus, Member, MemberStatus, WriteError};
+use kron_store::EventFilter;
+
+use super::{Backend, ClusterStatus, EventPage, Member, MemberStatus, WriteError};
 
 /// One engine, one node, always the leader.
 pub struct LocalBackend {
@@ -102,6 +104,36 @@ impl Backend for LocalBackend {
             .collect();
         let skip = mine.len().saturating_sub(limit);
         std::future::ready(Ok(mine.into_iter().skip(skip).collect()))
+    }
+
+    fn events(
+        &self,
+        filter: EventFilter,
+    ) -> impl Future<Output = Result<EventPage, String>> + Send {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let matching: Vec<StoredEvent> = events
+            .iter()
+            .filter(|stored| {
+                let e = &stored.event;
+                filter.timer_id.as_ref().is_none_or(|t| *t == e.timer_id)
+                    && filter
+                        .timer_ids
+                        .as_ref()
+                        .is_none_or(|ids| ids.contains(&e.timer_id))
+                    && (filter.kinds.is_empty() || filter.kinds.contains(&e.kind))
+                    && filter.since.is_none_or(|since| e.ts >= since)
+                    && filter.until.is_none_or(|until| e.ts < until)
+            })
+            .cloned()
+            .collect();
+        let total = matching.len() as u64;
+        let skip = filter
+            .limit
+            .map_or(0, |limit| matching.len().saturating_sub(limit));
+        std::future::ready(Ok(EventPage {
+            events: matching.into_iter().skip(skip).collect(),
+            total,
+        }))
     }
 
     fn lease_expiries(&self) -> u64 {
