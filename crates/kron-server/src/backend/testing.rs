@@ -152,12 +152,19 @@ impl Backend for LocalBackend {
             leader_id: Some("local".to_string()),
             leader_http: None,
             term: 1,
-            members: vec![MemberStatus::unmeasured(Member {
-                node_id: "local".to_string(),
-                http_addr: String::new(),
-                raft_addr: String::new(),
-                voter: true,
-            })],
+            // The only member, holding the whole log.
+            members: vec![MemberStatus {
+                matched_index: Some(applied),
+                matched_term: Some(1),
+                lag: Some(0),
+                ..MemberStatus::unmeasured(Member {
+                    node_id: "local".to_string(),
+                    http_addr: String::new(),
+                    raft_addr: String::new(),
+                    voter: true,
+                })
+            }
+            .with_clock_offset(Some(0))],
             last_log_index: applied,
             commit_index: applied,
             applied_index: applied,

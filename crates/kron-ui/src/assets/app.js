@@ -417,7 +417,12 @@ function runsPage(main) {
           h("td", { "data-label": "When" }, when(r.at, d.now)),
           h("td", { "data-label": "Attempt", class: "num" }, r.attempt ?? "-"),
           h("td", { "data-label": "Error" }, errorBlock(r.error, `d${r.run_id || i}`))))))
-        : h("p", { class: "muted", id: "dead" }, "No run died in the last 24 hours."));
+        : h("p", { class: "muted", id: "dead" }, "No run died in the last 24 hours."),
+      d.dead_total > d.dead.length
+        ? h("p", { class: "muted small", id: "dead-more" },
+          `The newest ${d.dead.length.toLocaleString()} of ${d.dead_total.toLocaleString()} dead runs; `,
+          `${(d.dead_total - d.dead.length).toLocaleString()} more are in the timers' histories.`)
+        : null);
     for (const x of main.querySelectorAll("details")) if (open.has(x.dataset.key)) x.open = true;
     markRendered();
   };
@@ -439,7 +444,13 @@ function clusterPage(main) {
           ["Leader", d.leader_id || "none"], ["Commit index", d.commit_index], ["Applied index", d.applied_index],
           ["Lag (entries)", d.lag]].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("h2", {}, "Members"),
-      table("members", ["Node", "Role", "HTTP"], d.members.map((m) => [m.node_id, m.role, m.http_addr || "-"])),
+      table("members", ["Node", "Role", "Term", "Matched index", "Lag (entries)", "HTTP"], d.members.map((m) =>
+        [m.node_id, h("span", { class: `badge ${m.role}` }, m.role), m.term ?? "-", m.matched_index ?? "-", m.lag ?? "-", m.http_addr || "-"])),
+      d.role !== "leader"
+        ? h("p", { class: "muted small", id: "members-note" },
+          "Term, matched index and lag of each member are measured by the leader: see the leader's dashboard",
+          d.leader_id ? ` (${d.leader_id}).` : ".")
+        : null,
       h("h2", {}, "Workers"),
       d.workers.length
         ? table("workers", ["Worker", "Tasks served", "Last heartbeat", "Runs held"],
