@@ -115,14 +115,14 @@ impl Backend for LocalBackend {
             .iter()
             .filter(|stored| {
                 let e = &stored.event;
-                filter.timer_id.as_ref().is_none_or(|t| *t == e.timer_id)
+                filter.timer_id.as_ref().map_or(true, |t| *t == e.timer_id)
                     && filter
                         .timer_ids
                         .as_ref()
-                        .is_none_or(|ids| ids.contains(&e.timer_id))
+                        .map_or(true, |ids| ids.contains(&e.timer_id))
                     && (filter.kinds.is_empty() || filter.kinds.contains(&e.kind))
-                    && filter.since.is_none_or(|since| e.ts >= since)
-                    && filter.until.is_none_or(|until| e.ts < until)
+                    && filter.since.map_or(true, |since| e.ts >= since)
+                    && filter.until.map_or(true, |until| e.ts < until)
             })
             .cloned()
             .collect();
