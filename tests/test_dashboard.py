@@ -174,6 +174,7 @@ def test_a_timer_page_shows_its_chart_and_a_failed_runs_traceback(
     assert driver.find_elements(By.CSS_SELECTOR, "#run-chart circle.pt.succeeded")
     assert len(driver.find_elements(By.CSS_SELECTOR, "#next-fires li")) == 10
     assert driver.find_element(By.ID, "explanation").text.strip()
+    assert "[object" not in driver.find_element(By.ID, "main").text
     failed = driver.find_element(By.CSS_SELECTOR, "#history tr[data-kind='RUN_FAILED'] details")
     failed.find_element(By.TAG_NAME, "summary").click()
     traceback = failed.find_element(By.CSS_SELECTOR, "pre.traceback").text
@@ -204,6 +205,7 @@ def test_the_runs_page_shows_runs_in_progress_and_dead_runs(
     ats = [d["at"] for d in activity["dead"]]
     assert ats == sorted(ats, reverse=True)
     assert not driver.find_elements(By.ID, "dead-more")
+    assert "null" not in driver.find_element(By.ID, "main").text
     screenshot(driver, shots, "runs")
 
 
@@ -317,6 +319,10 @@ def test_an_operator_pauses_from_the_server_dashboard_and_sees_the_cluster(
     assert headers[:5] == ["node", "role", "term", "matched index", "lag (entries)"], headers
     status, cluster = server.http("GET", "/v1/cluster/status")
     assert status == 200, cluster
+    page = driver.find_element(By.ID, "main").text
+    assert "[object" not in page and "null" not in page, page
+    assert "Term" in page and "Applied index" in page, page
+    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     cells = [td.text for td in members[0].find_elements(By.TAG_NAME, "td")]
     # The only member leads; the leader measures its term, matched index and lag (0).
     assert cells[:5] == [cluster["node_id"], "leader",
