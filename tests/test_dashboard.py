@@ -5,6 +5,7 @@ shows: into a temporary directory, or into docs/dashboard-img/ with KRON_UPDATE_
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -157,7 +158,7 @@ def test_the_timers_page_lists_what_a_running_app_registered(
         screenshot(driver, shots, "timers-phone")
         for page, ready in (("timers/flaky-upload", "#run-chart"), ("runs", "#dead")):
             driver.get(f"{ui.url}/ui/{page}")
-            wait(lambda ready=ready: driver.find_elements(By.CSS_SELECTOR, ready), f"{page} on a phone")
+            wait(functools.partial(driver.find_elements, By.CSS_SELECTOR, ready), f"{page} on a phone")
             assert driver.execute_script(
                 "return document.documentElement.scrollWidth <= window.innerWidth + 1"), page
     finally:
