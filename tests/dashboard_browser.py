@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -17,8 +18,12 @@ import pytest
 
 from conftest import ROOT, find_kron
 
-#: Where the tests write the screenshots docs/dashboard.md shows.
+#: Where the screenshots docs/dashboard.md shows are kept. The tests write there only when
+#: KRON_UPDATE_SCREENSHOTS=1; otherwise into a temporary directory, so that a test run does not
+#: rewrite tracked files.
 SCREENSHOTS = ROOT / "docs" / "dashboard-img"
+UPDATE_SCREENSHOTS = "KRON_UPDATE_SCREENSHOTS"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 _SERVING = re.compile(r"serving (http://\S+)/ui")
@@ -57,18 +62,30 @@ def wait(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
 
 
-def screenshot(driver: Any, name: str) -> Path:
-    """Saves the page as docs/dashboard-img/NAME.png (the whole page's height)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+def screenshot_dir(scratch: Path) -> Path:
+    """docs/dashboard-img when KRON_UPDATE_SCREENSHOTS=1, else `scratch`."""
+    return SCREENSHOTS if os.environ.get(UPDATE_SCREENSHOTS) == "1" else scratch
+
+
+def screenshot(driver: Any, into: Path, name: str) -> Path:
+    """Saves the page (the whole page's height) as INTO/NAME.png and checks that it is a PNG
+    image of the window's size with something drawn in it."""
+    into.mkdir(parents=True, exist_ok=True)
+    path = into / f"{name}.png"
     width = driver.execute_script("return window.innerWidth")
     height = driver.execute_script("return Math.min(document.documentElement.scrollHeight, 2400)")
     current = driver.get_window_size()
     driver.set_window_size(current["width"], max(current["height"], height + 120))
     time.sleep(0.2)
-    driver.save_screenshot(str(path))
+    assert driver.save_screenshot(str(path)), f"no screenshot saved to {path}"
     driver.set_window_size(current["width"], current["height"])
     assert width > 0
+    data = path.read_bytes()
+    assert data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR", f"{path} is not a PNG image"
+    png_width, png_height = struct.unpack(">II", data[16:24])
+    assert png_width >= width and png_height > 0, (png_width, png_height, width)
+    # A blank page compresses to almost nothing; a rendered one does not.
+    assert len(data) > 5_000, f"{path} looks empty ({len(data)} bytes)"
     return path
 
 

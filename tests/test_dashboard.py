@@ -1,10 +1,11 @@
 """The web dashboard in a real headless Chromium: `kron ui` over a running application's data
-directory, and `/ui` of a `kron server`. Each test also writes the screenshots that
-docs/dashboard.md shows (docs/dashboard-img/)."""
+directory, and `/ui` of a `kron server`. The tests also take the screenshots docs/dashboard.md
+shows: into a temporary directory, or into docs/dashboard-img/ with KRON_UPDATE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import find_kron
-from dashboard_browser import UiProcess, browser, screenshot, sign_in, wait
+from dashboard_browser import UiProcess, browser, screenshot, screenshot_dir, sign_in, wait
 from server_node import ServerNode
 
 pytestmark = pytest.mark.timeout(240)
@@ -115,13 +116,21 @@ def driver() -> Iterator[Any]:
     session.quit()
 
 
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go (see dashboard_browser.screenshot_dir)."""
+    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+
+
 def by() -> Any:
     from selenium.webdriver.common.by import By
 
     return By
 
 
-def test_the_timers_page_lists_what_a_running_app_registered(driver: Any, ui: UiProcess) -> None:
+def test_the_timers_page_lists_what_a_running_app_registered(
+    driver: Any, ui: UiProcess, shots: Path
+) -> None:
     By = by()
     driver.get(f"{ui.url}/ui/timers")
     rows = wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#timers-body tr[data-timer]"), "timer rows")
@@ -139,19 +148,26 @@ def test_the_timers_page_lists_what_a_running_app_registered(driver: Any, ui: Ui
     first = driver.find_element(By.CSS_SELECTOR, "tr[data-timer='heartbeat'] td.num").text
     wait(lambda: driver.find_element(By.CSS_SELECTOR, "tr[data-timer='heartbeat'] td.num").text != first,
          "the runs count to update without a reload", timeout=15)
-    screenshot(driver, "timers")
+    screenshot(driver, shots, "timers")
     driver.set_window_size(390, 844)
     try:
         driver.get(f"{ui.url}/ui/timers")
         wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#timers-body tr[data-timer]"), "rows on a phone")
         # No sideways scrolling on a phone: the table is stacked into cards.
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-        screenshot(driver, "timers-phone")
+        screenshot(driver, shots, "timers-phone")
+        for page, ready in (("timers/flaky-upload", "#run-chart"), ("runs", "#dead")):
+            driver.get(f"{ui.url}/ui/{page}")
+            wait(functools.partial(driver.find_elements, By.CSS_SELECTOR, ready), f"{page} on a phone")
+            assert driver.execute_script(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1"), page
     finally:
         driver.set_window_size(1280, 900)
 
 
-def test_a_timer_page_shows_its_chart_and_a_failed_runs_traceback(driver: Any, ui: UiProcess) -> None:
+def test_a_timer_page_shows_its_chart_and_a_failed_runs_traceback(
+    driver: Any, ui: UiProcess, shots: Path
+) -> None:
     By = by()
     driver.get(f"{ui.url}/ui/timers/flaky-upload")
     failed_point = "#run-chart circle.pt.failed"
@@ -159,6 +175,7 @@ def test_a_timer_page_shows_its_chart_and_a_failed_runs_traceback(driver: Any, u
     assert driver.find_elements(By.CSS_SELECTOR, "#run-chart circle.pt.succeeded")
     assert len(driver.find_elements(By.CSS_SELECTOR, "#next-fires li")) == 10
     assert driver.find_element(By.ID, "explanation").text.strip()
+    assert "[object" not in driver.find_element(By.ID, "main").text
     failed = driver.find_element(By.CSS_SELECTOR, "#history tr[data-kind='RUN_FAILED'] details")
     failed.find_element(By.TAG_NAME, "summary").click()
     traceback = failed.find_element(By.CSS_SELECTOR, "pre.traceback").text
@@ -166,29 +183,40 @@ def test_a_timer_page_shows_its_chart_and_a_failed_runs_traceback(driver: Any, u
     assert "ConnectionError: upstream not ready" in traceback
     # A reader of `kron ui` without the control token is offered no action.
     assert not driver.find_elements(By.CSS_SELECTOR, "button[data-action]")
-    screenshot(driver, "timer")
+    screenshot(driver, shots, "timer")
     driver.get(f"{ui.url}/ui/timers/nightly-report")
     wait(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#next-fires li")) == 10, "the next fire times")
     assert "+01:00 CET" in driver.find_element(By.ID, "next-fires").text
 
 
-def test_the_runs_page_shows_runs_in_progress_and_dead_runs(driver: Any, ui: UiProcess) -> None:
+def test_the_runs_page_shows_runs_in_progress_and_dead_runs(
+    driver: Any, ui: UiProcess, shots: Path
+) -> None:
     By = by()
     driver.get(f"{ui.url}/ui/runs")
     dead = wait(lambda: driver.find_elements(By.CSS_SELECTOR, "table#dead tbody tr"), "dead runs")
     assert "doomed-export" in dead[0].text
     dead[0].find_element(By.TAG_NAME, "summary").click()
     assert "ValueError" in dead[0].find_element(By.CSS_SELECTOR, "pre.traceback").text
-    screenshot(driver, "runs")
+    # Every dead run of the day is counted; fewer than a page of them: all listed, no "more".
+    with urllib.request.urlopen(f"{ui.url}/ui/api/activity", timeout=10) as answer:
+        activity = json.load(answer)
+    assert 0 < len(activity["dead"]) == activity["dead_total"] < 100, activity["dead_total"]
+    assert {d["timer"] for d in activity["dead"]} == {"doomed-export"}
+    ats = [d["at"] for d in activity["dead"]]
+    assert ats == sorted(ats, reverse=True)
+    assert not driver.find_elements(By.ID, "dead-more")
+    assert "null" not in driver.find_element(By.ID, "main").text
+    screenshot(driver, shots, "runs")
 
 
-def test_pause_from_the_page_pauses_the_timer(driver: Any, ui: UiProcess, app: App) -> None:
+def test_pause_from_the_page_pauses_the_timer(driver: Any, ui: UiProcess, app: App, shots: Path) -> None:
     By = by()
     sign_in(driver, ui.url, app.control_token())
     driver.get(f"{ui.url}/ui/timers/heartbeat")
     wait(lambda: driver.find_element(By.ID, "action-pause"), "the pause button").click()
     wait(lambda: driver.find_element(By.ID, "confirm").get_attribute("open") is not None, "the confirmation")
-    screenshot(driver, "confirm")
+    screenshot(driver, shots, "confirm")
     driver.find_element(By.ID, "confirm-ok").click()
     wait(lambda: driver.find_element(By.ID, "timer-state").text == "paused", "the page to show paused")
     assert app.status("heartbeat")["state"] == "paused"
@@ -224,13 +252,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerNode]:
 
 
 def test_a_reader_token_sees_no_write_buttons_and_a_forged_write_is_refused_and_audited(
-    driver: Any, server: ServerNode
+    driver: Any, server: ServerNode, shots: Path
 ) -> None:
     By = by()
     driver.delete_all_cookies()
     driver.get(f"{server.url}/ui/timers")
     wait(lambda: driver.current_url.endswith("/ui/login"), "the login page")
-    screenshot(driver, "login")
+    screenshot(driver, shots, "login")
     sign_in(driver, server.url, READER)
     # The token is in an HttpOnly cookie: the page's script cannot read it, and no URL holds it.
     assert READER not in driver.execute_script("return document.cookie")
@@ -238,7 +266,7 @@ def test_a_reader_token_sees_no_write_buttons_and_a_forged_write_is_refused_and_
     driver.get(f"{server.url}/ui/timers/invoice-run")
     wait(lambda: driver.find_element(By.ID, "timer-name").text == "invoice-run", "the timer page")
     assert not driver.find_elements(By.CSS_SELECTOR, "button[data-action]")
-    screenshot(driver, "server-timer-reader")
+    screenshot(driver, shots, "server-timer-reader")
     # A write forged from the page itself, CSRF token and all: the role refuses it.
     answer = driver.execute_async_script("""
         const done = arguments[arguments.length - 1];
@@ -271,13 +299,13 @@ def test_a_reader_token_sees_no_write_buttons_and_a_forged_write_is_refused_and_
 
 
 def test_an_operator_pauses_from_the_server_dashboard_and_sees_the_cluster(
-    driver: Any, server: ServerNode
+    driver: Any, server: ServerNode, shots: Path
 ) -> None:
     By = by()
     driver.delete_all_cookies()
     sign_in(driver, server.url, OPERATOR)
     wait(lambda: driver.find_elements(By.CSS_SELECTOR, "tr[data-timer='invoice-run']"), "the timers")
-    screenshot(driver, "server-timers")
+    screenshot(driver, shots, "server-timers")
     driver.get(f"{server.url}/ui/timers/cache-warm")
     wait(lambda: driver.find_element(By.ID, "action-pause"), "the pause button").click()
     driver.find_element(By.ID, "confirm-ok").click()
@@ -288,5 +316,16 @@ def test_an_operator_pauses_from_the_server_dashboard_and_sees_the_cluster(
     assert [(r["status"], r["decision"], r["actor"]) for r in allowed] == [(200, "allowed", "olga-operator")]
     driver.get(f"{server.url}/ui/cluster")
     members = wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#members tbody tr"), "the members")
-    assert "leader" in members[0].text
-    screenshot(driver, "cluster")
+    headers = [th.text.lower() for th in driver.find_elements(By.CSS_SELECTOR, "#members th")]
+    assert headers[:5] == ["node", "role", "term", "matched index", "lag (entries)"], headers
+    status, cluster = server.http("GET", "/v1/cluster/status")
+    assert status == 200, cluster
+    page = driver.find_element(By.ID, "main").text
+    assert "[object" not in page and "null" not in page, page
+    assert "Term" in page and "Applied index" in page, page
+    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    cells = [td.text for td in members[0].find_elements(By.TAG_NAME, "td")]
+    # The only member leads; the leader measures its term, matched index and lag (0).
+    assert cells[:5] == [cluster["node_id"], "leader",
+                         str(cluster["term"]), str(cluster["members"][0]["matched_index"]), "0"], cells
+    screenshot(driver, shots, "cluster")

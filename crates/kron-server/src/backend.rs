@@ -7,6 +7,7 @@ use kron_core::engine::Engine;
 use kron_core::event::StoredEvent;
 use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
+use kron_store::EventFilter;
 use serde::Serialize;
 
 #[cfg(any(test, feature = "test-support"))]
@@ -58,6 +59,8 @@ pub struct MemberStatus {
     pub role: &'static str,
     /// The last log index the leader knows this member holds.
     pub matched_index: Option<u64>,
+    /// The term of that entry: the current term once the member holds an entry of its leader.
+    pub matched_term: Option<u64>,
     /// The leader's last log index minus `matched_index`.
     pub lag: Option<u64>,
     /// This member's clock minus the leader's, in ms (0 for the leader itself).
@@ -74,6 +77,7 @@ impl MemberStatus {
             member,
             role,
             matched_index: None,
+            matched_term: None,
             lag: None,
             clock_offset_ms: None,
             clock_skewed: None,
@@ -105,6 +109,14 @@ pub struct ClusterStatus {
     pub applied_index: u64,
 }
 
+/// What [`Backend::events`] answers: the matching events (the newest `limit` when the filter
+/// has one, oldest first) and how many match in all, the limit aside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    pub total: u64,
+}
+
 /// The replicated scheduler as the HTTP layer sees it.
 pub trait Backend: Send + Sync + 'static {
     /// This node's clock, ms since the epoch: the instant a write proposed here is stamped with.
@@ -134,6 +146,11 @@ pub trait Backend: Send + Sync + 'static {
         timer: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, String>> + Send;
+
+    /// Events of every timer matching `filter` (kinds, a time range, some timers), from this
+    /// node's history: one query, whatever the number of timers.
+    fn events(&self, filter: EventFilter)
+        -> impl Future<Output = Result<EventPage, String>> + Send;
 
     /// The index of the last applied entry, watched: a long-polling worker waits for a change
     /// (runs parked by a tick, a lease expired) instead of polling in a loop.

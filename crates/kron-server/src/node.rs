@@ -24,13 +24,16 @@ use kron_core::event::StoredEvent;
 use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use kron_core::CoreError;
+use kron_store::{EventFilter, Reader};
 use openraft::error::ClientWriteError;
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
-use crate::backend::{Backend, ClusterStatus, LeaderInfo, Member, MemberStatus, WriteError};
+use crate::backend::{
+    Backend, ClusterStatus, EventPage, LeaderInfo, Member, MemberStatus, WriteError,
+};
 use crate::error::ServerError;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{self, Network};
@@ -96,6 +99,12 @@ struct Shared {
     clock: Clock,
     /// While this node leads: its members' clock offsets.
     offsets: ClockOffsets,
+    /// The data directory, for [`Backend::events`].
+    data_dir: PathBuf,
+    /// A read-only connection to `kron.db` for queries over every timer's history, opened at
+    /// the first one (and again after an error): they run beside the applying thread instead
+    /// of holding the engine's lock for a scan of the events.
+    events: Mutex<Option<Reader>>,
 }
 
 impl Node {
@@ -198,6 +207,8 @@ impl Node {
             lease_expiries: std::sync::atomic::AtomicU64::new(0),
             clock,
             offsets: ClockOffsets::default(),
+            data_dir: config.data_dir.clone(),
+            events: Mutex::new(None),
         });
         let mut tasks = Vec::new();
         let router = network::router(raft.clone(), network::raft_tokens(Arc::new(auth)));
@@ -333,6 +344,27 @@ impl Drop for Node {
 }
 
 impl Shared {
+    /// [`Backend::events`], on the calling (blocking) thread: the page and the count in one
+    /// read transaction, so they agree.
+    fn events(&self, filter: &EventFilter) -> Result<EventPage, String> {
+        let mut slot = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let reader = match slot.take() {
+            Some(reader) => reader,
+            None => Reader::open(&self.data_dir).map_err(|e| e.to_string())?,
+        };
+        let page = (|| {
+            let _pinned = reader.pin()?;
+            Ok::<_, kron_store::StoreError>(EventPage {
+                events: reader.events(filter)?,
+                total: reader.count_events(filter)?,
+            })
+        })()
+        .map_err(|e| e.to_string())?;
+        // Kept only after a read that worked: an error opens a fresh connection next time.
+        *slot = Some(reader);
+        Ok(page)
+    }
+
     fn is_leader(&self) -> bool {
         leads(&self.raft.metrics().borrow(), self.id)
     }
@@ -468,6 +500,18 @@ impl Backend for Node {
         std::future::ready(self.shared.applied.history(timer, limit))
     }
 
+    fn events(
+        &self,
+        filter: EventFilter,
+    ) -> impl std::future::Future<Output = Result<EventPage, String>> + Send {
+        let shared = self.shared.clone();
+        async move {
+            tokio::task::spawn_blocking(move || shared.events(&filter))
+                .await
+                .unwrap_or_else(|e| Err(format!("the events read failed: {e}")))
+        }
+    }
+
     fn applied(&self) -> watch::Receiver<u64> {
         self.shared.applied.watch()
     }
@@ -499,14 +543,21 @@ impl Backend for Node {
                     raft_addr: node.raft_addr.clone(),
                     voter: voters.contains(id),
                 };
-                let matched_index = replication.and_then(|r| match r.get(id) {
-                    Some(matched) => Some(matched.map_or(0, |log_id| log_id.index)),
+                let matched = replication.and_then(|r| match r.get(id) {
+                    Some(matched) => {
+                        Some(matched.map_or((0, 0), |log_id| (log_id.index, log_id.leader_id.term)))
+                    }
                     // The leader may not list itself: it holds its whole log.
-                    None if *id == self.shared.id => Some(last_log_index),
+                    None if *id == self.shared.id => Some((
+                        last_log_index,
+                        m.last_log_index.map_or(0, |_| m.current_term),
+                    )),
                     None => None,
                 });
+                let matched_index = matched.map(|(index, _)| index);
                 MemberStatus {
                     matched_index,
+                    matched_term: matched.map(|(_, term)| term),
                     lag: matched_index.map(|i| last_log_index.saturating_sub(i)),
                     ..MemberStatus::unmeasured(member)
                 }

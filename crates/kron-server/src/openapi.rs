@@ -139,7 +139,7 @@ pub const ROUTES: &[RouteDoc] = &[
         ("worker_id", "string", true, "The reporting worker."),
         ("results", "array of {run_id, fencing_token, status: succeeded|failed, error?, duration_ms?}", true, "At most 1000 reports."),
     ], answer: "{results: [{run_id, ok: true} | {run_id, ok: false, status, error}]}" },
-    RouteDoc { method: "get", path: "/v1/cluster/status", summary: "Raft role, leader, term, members (with replication lag and clock offsets, measured by the leader), log, commit and applied index.", roles: "reader, operator, admin", body: &[], answer: "{raft: \"openraft\", node_id, role, leader_id, leader_http, term, members: [{node_id, http_addr, raft_addr, voter, role: voter|learner, matched_index, lag, clock_offset_ms, clock_skewed}], last_log_index, commit_index, applied_index, clock_skewed, note?}" },
+    RouteDoc { method: "get", path: "/v1/cluster/status", summary: "Raft role, leader, term, members (with replication lag and clock offsets, measured by the leader), log, commit and applied index.", roles: "reader, operator, admin", body: &[], answer: "{raft: \"openraft\", node_id, role, leader_id, leader_http, term, members: [{node_id, http_addr, raft_addr, voter, role: voter|learner, matched_index, matched_term, lag, clock_offset_ms, clock_skewed}], last_log_index, commit_index, applied_index, clock_skewed, note?}" },
     RouteDoc { method: "post", path: "/v1/cluster/join", summary: "Add a node (leader only).", roles: "admin", body: &[
         ("node_id", "string", true, "The node's id."),
         ("http_addr", "string", true, "Its HTTP address (host:port)."),

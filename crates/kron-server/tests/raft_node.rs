@@ -10,8 +10,9 @@ use kron_core::event::EventKind;
 use kron_core::input::{Input, Output, Rejected};
 use kron_core::schedule::ScheduleSpec;
 use kron_core::timer::{Catchup, Overlap, TaskTarget, TimerDef};
-use kron_server::backend::{Backend, WriteError};
+use kron_server::backend::{Backend, EventPage, WriteError};
 use kron_server::node::{Node, NodeConfig};
+use kron_store::EventFilter;
 
 const TOKEN: &str = "cluster-secret";
 
@@ -495,3 +496,50 @@ async fn an_embedded_runtimes_directory_is_refused() {
 /// Membership, cluster status, clocks, Raft tokens and damaged storage.
 #[path = "raft_node/cluster.rs"]
 mod cluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_queried_over_every_timer_newest_first_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(config(dir.path(), "n1", None)).await.unwrap();
+    leader_of(&node).await;
+    let now = node.now();
+    let inputs: Vec<Input> = (0..250)
+        .map(|i| Input::Register {
+            at: now + i,
+            def: task_timer(&format!("t{i:03}"), ScheduleSpec::Every { ms: 3_600_000 }),
+        })
+        .collect();
+    let answers = node.propose_many(inputs).await.unwrap();
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+
+    let created = |timer_ids: Option<Vec<String>>, limit: usize| EventFilter {
+        kinds: vec![EventKind::TimerCreated],
+        since: Some(now),
+        timer_ids,
+        limit: Some(limit),
+        ..EventFilter::default()
+    };
+    let page = node.events(created(None, 20)).await.unwrap();
+    assert_eq!(page.total, 250);
+    let ids: Vec<&str> = page
+        .events
+        .iter()
+        .map(|e| e.event.timer_id.as_str())
+        .collect();
+    // The newest 20, oldest first.
+    let expected: Vec<String> = (230..250).map(|i| format!("t{i:03}")).collect();
+    assert_eq!(ids, expected);
+
+    let some = Some(vec![
+        "t007".to_string(),
+        "t123".to_string(),
+        "gone".to_string(),
+    ]);
+    let page = node.events(created(some, 1)).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].event.timer_id, "t123");
+    let none = node.events(created(Some(Vec::new()), 10)).await.unwrap();
+    assert_eq!(none, EventPage::default());
+    node.shutdown().await.unwrap();
+}

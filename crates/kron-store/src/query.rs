@@ -130,21 +130,40 @@ pub(crate) fn events(
     Ok(events)
 }
 
-/// The SQL and parameters of [`events`]. The index is chosen here, not left to the planner,
-/// which (without statistics) prefers scanning the whole table in `seq` order to sorting a
-/// range: with a timer, its `(timer_id, seq)` entries (newest first, so `LIMIT n` reads n);
-/// without, the table in `seq` order (time ranges and kinds have no index: see `schema.rs`).
-fn events_query(filter: &EventFilter) -> (String, Vec<Value>) {
-    let index = if filter.timer_id.is_some() {
-        " INDEXED BY events_timer_seq"
-    } else {
-        ""
-    };
-    let mut query = format!("SELECT {EVENT_COLUMNS} FROM events{index} WHERE 1");
+/// How many events match `filter`, its limit aside.
+pub(crate) fn count_events(
+    conn: &Connection,
+    path: &Path,
+    filter: &EventFilter,
+) -> Result<u64, StoreError> {
+    let (conditions, params) = event_conditions(filter);
+    let query = format!("SELECT count(*) FROM events WHERE 1{conditions}");
+    let mut stmt = conn
+        .prepare_cached(&query)
+        .map_err(sql(path, "counting events"))?;
+    let count: i64 = stmt
+        .query_row(rusqlite::params_from_iter(params), |row| row.get(0))
+        .map_err(sql(path, "counting events"))?;
+    Ok(count.max(0) as u64)
+}
+
+/// The `AND ...` conditions of `filter` and their parameters, numbered from 1.
+fn event_conditions(filter: &EventFilter) -> (String, Vec<Value>) {
+    let mut query = String::new();
     let mut params = Vec::new();
     if let Some(timer_id) = &filter.timer_id {
         params.push(Value::Text(timer_id.clone()));
         query.push_str(&format!(" AND timer_id = ?{}", params.len()));
+    }
+    if let Some(ids) = &filter.timer_ids {
+        // One JSON array, whatever its length: no limit on the number of parameters to meet.
+        params.push(Value::Text(
+            serde_json::Value::from(ids.clone()).to_string(),
+        ));
+        query.push_str(&format!(
+            " AND timer_id IN (SELECT value FROM json_each(?{}))",
+            params.len()
+        ));
     }
     if !filter.kinds.is_empty() {
         let mut placeholders = Vec::new();
@@ -162,6 +181,21 @@ fn events_query(filter: &EventFilter) -> (String, Vec<Value>) {
         params.push(Value::Integer(until));
         query.push_str(&format!(" AND ts < ?{}", params.len()));
     }
+    (query, params)
+}
+
+/// The SQL and parameters of [`events`]. The index is chosen here, not left to the planner,
+/// which (without statistics) prefers scanning the whole table in `seq` order to sorting a
+/// range: with a timer, its `(timer_id, seq)` entries (newest first, so `LIMIT n` reads n);
+/// without, the table in `seq` order (time ranges and kinds have no index: see `schema.rs`).
+fn events_query(filter: &EventFilter) -> (String, Vec<Value>) {
+    let index = if filter.timer_id.is_some() {
+        " INDEXED BY events_timer_seq"
+    } else {
+        ""
+    };
+    let (conditions, mut params) = event_conditions(filter);
+    let mut query = format!("SELECT {EVENT_COLUMNS} FROM events{index} WHERE 1{conditions}");
     match filter.limit {
         Some(limit) => {
             params.push(limit_value(limit));

@@ -39,6 +39,9 @@ use crate::schema::{self, DbState};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     pub timer_id: Option<String>,
+    /// Only these timers (`None`: every timer; an empty list matches nothing). For a reader
+    /// scoped to some timers, a tenant's say; any number of ids is one query parameter.
+    pub timer_ids: Option<Vec<String>>,
     /// Any of these kinds (all kinds when empty).
     pub kinds: Vec<EventKind>,
     /// `ts >= since`.
@@ -142,6 +145,12 @@ impl Reader {
     /// Events matching `filter`, oldest first.
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
         query::events(&self.conn, &self.db_path, filter)
+    }
+
+    /// How many events match `filter`, its `limit` aside: with [`Reader::events`], "the newest
+    /// 100 of N".
+    pub fn count_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        query::count_events(&self.conn, &self.db_path, filter)
     }
 
     /// `PRAGMA user_version` as it is now.

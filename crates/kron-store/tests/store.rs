@@ -621,6 +621,31 @@ fn history_is_latest_first_limited_and_returned_oldest_first() {
         .unwrap();
     assert_eq!(seqs(&kinds), vec![31, 32]);
     assert_eq!(kinds[0].event.detail.next_run_at, Some(5));
+
+    // Scoped to some timers, newest first with a limit, and counted apart from the limit.
+    let scoped = EventFilter {
+        timer_ids: Some(vec!["b".to_string(), "nobody".to_string()]),
+        since: Some(50),
+        until: Some(150),
+        limit: Some(3),
+        ..EventFilter::default()
+    };
+    assert_eq!(seqs(&reader.events(&scoped).unwrap()), vec![12, 14, 15]);
+    assert_eq!(reader.count_events(&scoped).unwrap(), 7);
+    let none = EventFilter {
+        timer_ids: Some(Vec::new()),
+        ..EventFilter::default()
+    };
+    assert!(reader.events(&none).unwrap().is_empty());
+    assert_eq!(reader.count_events(&none).unwrap(), 0);
+    assert_eq!(reader.count_events(&EventFilter::default()).unwrap(), 32);
+    let dead_kinds = EventFilter {
+        kinds: vec![EventKind::TimerPaused, EventKind::RunMissed],
+        timer_ids: Some(vec!["a".to_string()]),
+        ..EventFilter::default()
+    };
+    assert_eq!(seqs(&reader.events(&dead_kinds).unwrap()), vec![31]);
+    assert_eq!(reader.count_events(&dead_kinds).unwrap(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ pub fn run(ctx: &mut Ctx, args: &HistoryArgs) -> CliResult {
         kinds,
         since,
         until: None,
+        timer_ids: None,
         limit: Some(args.limit),
     })?;
     if args.json.json {

@@ -9,7 +9,10 @@ use kron_core::admin::{ControlReply, ControlRequest, RefusalKind, TimerOp, TOKEN
 use kron_core::engine::{Engine, EngineConfig};
 use kron_core::event::EventKind;
 use kron_store::{EventFilter, Reader};
-use kron_ui::model::{Activity, ClusterView, DeadRun, RunRow, TimerDetail, TimerPage, TimerQuery};
+use kron_ui::model::{
+    Activity, ClusterView, DeadRun, RunRow, TimerDetail, TimerPage, TimerQuery, DEAD_SHOWN,
+    DEAD_WINDOW_MS,
+};
 use kron_ui::{Action, Dashboard, Mode, UiAudit, UiError, Viewer};
 
 use super::{blocking, unavailable};
@@ -19,8 +22,6 @@ use crate::output::timefmt::TimeFormatter;
 
 /// How many of a timer's latest events its page reads.
 pub const HISTORY_READ: usize = 300;
-/// Dead runs shown on the runs page.
-const DEAD_SHOWN: usize = 200;
 
 /// A data directory as the dashboard sees it.
 #[derive(Debug, Clone)]
@@ -154,28 +155,25 @@ impl Dashboard for Embedded {
                 .map(RunRow::from_run)
                 .collect();
             running.sort_by_key(|r| (r.phase != "running", r.fire_at));
-            let dead = reader
-                .events(&EventFilter {
-                    kinds: vec![EventKind::RunDead],
-                    since: Some(now - 86_400_000),
-                    limit: Some(DEAD_SHOWN),
-                    ..Default::default()
-                })
-                .map_err(|e| unavailable(e.into()))?;
+            let filter = EventFilter {
+                kinds: vec![EventKind::RunDead],
+                since: Some(now - DEAD_WINDOW_MS),
+                limit: Some(DEAD_SHOWN),
+                ..Default::default()
+            };
+            let (dead, dead_total) = {
+                let _pinned = reader.pin().map_err(|e| unavailable(e.into()))?;
+                let dead = reader.events(&filter).map_err(|e| unavailable(e.into()))?;
+                let total = reader
+                    .count_events(&filter)
+                    .map_err(|e| unavailable(e.into()))?;
+                (dead, total)
+            };
             Ok(Activity {
                 now,
                 running,
-                dead: dead
-                    .iter()
-                    .rev()
-                    .map(|stored| DeadRun {
-                        timer: stored.event.timer_id.clone(),
-                        run_id: stored.event.run_id.as_ref().map(|r| r.as_str().to_string()),
-                        at: stored.event.ts,
-                        attempt: stored.event.attempt,
-                        error: stored.event.detail.error.clone(),
-                    })
-                    .collect(),
+                dead: dead.iter().rev().map(DeadRun::from_event).collect(),
+                dead_total,
             })
         })
         .await

@@ -5,6 +5,10 @@
 pub mod embedded;
 pub mod server;
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
 use kron_ui::UiError;
 
 use crate::error::CliError;

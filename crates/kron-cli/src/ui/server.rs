@@ -15,18 +15,15 @@ use kron_server::audit::AuditEntry;
 use kron_server::auth::{AuthFailure, Role};
 use kron_server::backend::{Backend, WriteError};
 use kron_server::http::Api;
+use kron_store::EventFilter;
 use kron_ui::model::{
     Activity, ClusterView, DeadRun, MemberRow, RunRow, TenantRow, TimerDetail, TimerPage,
-    TimerQuery, WorkerRow,
+    TimerQuery, WorkerRow, DEAD_SHOWN, DEAD_WINDOW_MS,
 };
 use kron_ui::{Action, Dashboard, Mode, UiAudit, UiError, Viewer};
 
 use super::embedded::HISTORY_READ;
 use crate::output::timefmt::TimeFormatter;
-
-/// Timers whose recent failures the runs page looks through for dead runs.
-const DEAD_SCAN: usize = 200;
-const DAY_MS: i64 = 86_400_000;
 
 /// A server node's API state, as the dashboard sees it.
 pub struct ServerDashboard<B> {
@@ -165,7 +162,7 @@ impl<B: Backend> Dashboard for ServerDashboard<B> {
     async fn activity(&self, viewer: Viewer) -> Result<Activity, UiError> {
         let now = self.api.backend.now();
         let scope = viewer.clone();
-        let (mut running, failing) = self
+        let (mut running, visible) = self
             .api
             .backend
             .read(move |engine| {
@@ -186,49 +183,37 @@ impl<B: Backend> Dashboard for ServerDashboard<B> {
                         row
                     })
                     .collect();
-                // Dead runs are in the history, which is per timer here: look through the
-                // timers that failed in the last day, most recent first.
-                let mut failing: Vec<(i64, String)> = engine
-                    .views()
-                    .into_iter()
-                    .filter(|v| sees(&scope, tenant_of(&v.record.def)))
-                    .filter(|v| v.record.failure_count > 0)
-                    .filter_map(|v| {
-                        v.record
-                            .last_run_at
-                            .filter(|at| *at >= now - DAY_MS)
-                            .map(|at| (at, v.record.def.id.to_string()))
-                    })
-                    .collect();
-                failing.sort_unstable_by(|a, b| b.cmp(a));
-                failing.truncate(DEAD_SCAN);
-                (running, failing)
+                // A tenant's token: the dead runs of its tenant's timers (those defined now).
+                let timers: Option<Vec<String>> = scope.tenant.is_some().then(|| {
+                    engine
+                        .views()
+                        .into_iter()
+                        .filter(|v| sees(&scope, tenant_of(&v.record.def)))
+                        .map(|v| v.record.def.id.to_string())
+                        .collect()
+                });
+                (running, timers)
             })
             .await;
         running.sort_by_key(|r| (r.phase != "running", r.fire_at));
-        let mut dead = Vec::new();
-        for (_, timer) in failing {
-            let events = self
-                .api
-                .backend
-                .history(&timer, HISTORY_READ)
-                .await
-                .map_err(UiError::Unavailable)?;
-            dead.extend(
-                events
-                    .iter()
-                    .filter(|e| e.event.kind == EventKind::RunDead && e.event.ts >= now - DAY_MS)
-                    .map(|stored| DeadRun {
-                        timer: stored.event.timer_id.clone(),
-                        run_id: stored.event.run_id.as_ref().map(|r| r.as_str().to_string()),
-                        at: stored.event.ts,
-                        attempt: stored.event.attempt,
-                        error: stored.event.detail.error.clone(),
-                    }),
-            );
-        }
-        dead.sort_by_key(|d| std::cmp::Reverse(d.at));
-        Ok(Activity { now, running, dead })
+        let page = self
+            .api
+            .backend
+            .events(EventFilter {
+                kinds: vec![EventKind::RunDead],
+                since: Some(now - DEAD_WINDOW_MS),
+                timer_ids: visible,
+                limit: Some(DEAD_SHOWN),
+                ..EventFilter::default()
+            })
+            .await
+            .map_err(UiError::Unavailable)?;
+        Ok(Activity {
+            now,
+            running,
+            dead: page.events.iter().rev().map(DeadRun::from_event).collect(),
+            dead_total: page.total,
+        })
     }
 
     async fn cluster(&self, viewer: Viewer) -> Result<ClusterView, UiError> {
@@ -282,13 +267,14 @@ impl<B: Backend> Dashboard for ServerDashboard<B> {
                 .map(|m| MemberRow {
                     role: if Some(&m.member.node_id) == leader.as_ref() {
                         "leader"
-                    } else if m.member.voter {
-                        "voter"
                     } else {
-                        "learner"
+                        m.role
                     },
                     node_id: m.member.node_id,
                     http_addr: m.member.http_addr,
+                    matched_index: m.matched_index,
+                    term: m.matched_term,
+                    lag: m.lag,
                 })
                 .collect(),
             workers,

@@ -12,7 +12,9 @@ use kron_core::input::{Input, Output, Rejected};
 use kron_core::time::EpochMs;
 use tokio::sync::watch;
 
-use super::{Backend, ClusterStatus, Member, MemberStatus, WriteError};
+use kron_store::EventFilter;
+
+use super::{Backend, ClusterStatus, EventPage, Member, MemberStatus, WriteError};
 
 /// One engine, one node, always the leader.
 pub struct LocalBackend {
@@ -104,6 +106,36 @@ impl Backend for LocalBackend {
         std::future::ready(Ok(mine.into_iter().skip(skip).collect()))
     }
 
+    fn events(
+        &self,
+        filter: EventFilter,
+    ) -> impl Future<Output = Result<EventPage, String>> + Send {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let matching: Vec<StoredEvent> = events
+            .iter()
+            .filter(|stored| {
+                let e = &stored.event;
+                filter.timer_id.as_ref().map_or(true, |t| *t == e.timer_id)
+                    && filter
+                        .timer_ids
+                        .as_ref()
+                        .map_or(true, |ids| ids.contains(&e.timer_id))
+                    && (filter.kinds.is_empty() || filter.kinds.contains(&e.kind))
+                    && filter.since.map_or(true, |since| e.ts >= since)
+                    && filter.until.map_or(true, |until| e.ts < until)
+            })
+            .cloned()
+            .collect();
+        let total = matching.len() as u64;
+        let skip = filter
+            .limit
+            .map_or(0, |limit| matching.len().saturating_sub(limit));
+        std::future::ready(Ok(EventPage {
+            events: matching.into_iter().skip(skip).collect(),
+            total,
+        }))
+    }
+
     fn lease_expiries(&self) -> u64 {
         self.lease_expiries.load(Ordering::Relaxed)
     }
@@ -120,12 +152,19 @@ impl Backend for LocalBackend {
             leader_id: Some("local".to_string()),
             leader_http: None,
             term: 1,
-            members: vec![MemberStatus::unmeasured(Member {
-                node_id: "local".to_string(),
-                http_addr: String::new(),
-                raft_addr: String::new(),
-                voter: true,
-            })],
+            // The only member, holding the whole log.
+            members: vec![MemberStatus {
+                matched_index: Some(applied),
+                matched_term: Some(1),
+                lag: Some(0),
+                ..MemberStatus::unmeasured(Member {
+                    node_id: "local".to_string(),
+                    http_addr: String::new(),
+                    raft_addr: String::new(),
+                    voter: true,
+                })
+            }
+            .with_clock_offset(Some(0))],
             last_log_index: applied,
             commit_index: applied,
             applied_index: applied,

@@ -30,8 +30,8 @@ fn promote() -> bool {
 }
 
 /// What a node that does not lead says about the fields only the leader measures.
-const MEASURED_BY_THE_LEADER: &str = "matched_index, lag and clock_offset_ms are measured by \
-     the leader only (ask leader_http); reads from this node may lag the leader";
+const MEASURED_BY_THE_LEADER: &str = "matched_index, matched_term, lag and clock_offset_ms are \
+     measured by the leader only (ask leader_http); reads from this node may lag the leader";
 
 /// `POST /v1/cluster/leave`.
 #[derive(Debug, Clone, Deserialize)]

@@ -210,6 +210,12 @@ impl Backend for Leader {
     ) -> impl Future<Output = Result<Vec<StoredEvent>, String>> + Send {
         self.0.history(timer, limit)
     }
+    fn events(
+        &self,
+        filter: kron_store::EventFilter,
+    ) -> impl Future<Output = Result<kron_server::backend::EventPage, String>> + Send {
+        self.0.events(filter)
+    }
     fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.0.applied()
     }
@@ -295,6 +301,12 @@ impl Backend for Follower {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, String>> + Send {
         self.0.history(timer, limit)
+    }
+    fn events(
+        &self,
+        filter: kron_store::EventFilter,
+    ) -> impl Future<Output = Result<kron_server::backend::EventPage, String>> + Send {
+        self.0.events(filter)
     }
     fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
         self.0.applied()

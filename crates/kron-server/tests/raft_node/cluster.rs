@@ -66,6 +66,7 @@ async fn status_reports_roles_and_replication_lag_on_the_leader() {
     assert_eq!(member(&status, "n3").role, "learner");
     for m in &status.members {
         assert_eq!(m.matched_index, Some(status.last_log_index), "{m:?}");
+        assert_eq!(m.matched_term, Some(status.term), "{m:?}");
     }
     let json = serde_json::to_value(member(&status, "n3")).unwrap();
     for key in [
@@ -75,6 +76,7 @@ async fn status_reports_roles_and_replication_lag_on_the_leader() {
         "voter",
         "role",
         "matched_index",
+        "matched_term",
         "lag",
     ] {
         assert!(json.get(key).is_some(), "{key} in {json}");

@@ -16,17 +16,22 @@ function h(tag, attrs, ...children) {
     else if (k === "dataset") Object.assign(el.dataset, v);
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
 }
 
+// Replaces `el`'s children as `h` builds them: nested lists flattened, nothing for null or "".
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false && c !== ""));
+}
+
 function svg(tag, attrs, ...children) {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -149,7 +154,7 @@ function loginPage(main) {
   const what = session.mode === "server"
     ? "An API token: a reader token sees, an operator or admin token may also pause, resume, trigger and remove."
     : "The runtime's control token (control.token in the data directory). Reading needs no token; actions do.";
-  main.replaceChildren(h("div", { class: "login card" },
+  fill(main, h("div", { class: "login card" },
     h("h1", {}, "Sign in"),
     h("p", { class: "muted small" }, what),
     failed ? h("p", { class: "error-text", id: "login-error" }, "That token was not accepted.") : null,
@@ -173,7 +178,7 @@ function timersPage(main) {
   const summary = h("span", { class: "muted small", id: "timers-summary" });
   const body = h("tbody", { id: "timers-body" });
   const pager = h("div", { class: "pager" });
-  main.replaceChildren(
+  fill(main,
     h("h1", {}, "Timers"),
     h("div", { class: "filters" }, q, state, summary),
     h("table", { class: "stack", id: "timers" },
@@ -230,19 +235,19 @@ function timerRow(t, now) {
 // ---- a timer ----
 function timerPage(main, name) {
   document.title = `${name} · Kron`;
-  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  fill(main, h("p", { class: "muted" }, "Loading…"));
   const load = async () => {
     let d;
     try {
       d = await api(`/ui/api/timers/${encodeURIComponent(name)}`);
     } catch (e) {
-      main.replaceChildren(h("h1", {}, name), h("p", { class: "error-text" }, e.message),
+      fill(main, h("h1", {}, name), h("p", { class: "error-text" }, e.message),
         h("p", {}, h("a", { href: "/ui/timers", "data-link": true }, "All timers")));
       clearInterval(timerHandle);
       return;
     }
     const open = new Set([...main.querySelectorAll("details[open]")].map((x) => x.dataset.key));
-    main.replaceChildren(
+    fill(main,
       h("h1", {}, h("span", { id: "timer-name" }, d.timer.name),
         h("span", { class: `badge ${d.timer.state}`, id: "timer-state" }, d.timer.state), actions(d.timer)),
       h("div", { class: "grid" },
@@ -406,7 +411,7 @@ function runsPage(main) {
   const load = async () => {
     const d = await api("/ui/api/activity");
     const open = new Set([...main.querySelectorAll("details[open]")].map((x) => x.dataset.key));
-    main.replaceChildren(
+    fill(main,
       h("h1", {}, "Runs in progress"),
       d.running.length ? runsTable(d.running, d.now, true) : h("p", { class: "muted", id: "running" }, "Nothing is running or waiting now."),
       h("h2", {}, "Dead runs, last 24 hours"),
@@ -417,7 +422,12 @@ function runsPage(main) {
           h("td", { "data-label": "When" }, when(r.at, d.now)),
           h("td", { "data-label": "Attempt", class: "num" }, r.attempt ?? "-"),
           h("td", { "data-label": "Error" }, errorBlock(r.error, `d${r.run_id || i}`))))))
-        : h("p", { class: "muted", id: "dead" }, "No run died in the last 24 hours."));
+        : h("p", { class: "muted", id: "dead" }, "No run died in the last 24 hours."),
+      d.dead_total > d.dead.length
+        ? h("p", { class: "muted small", id: "dead-more" },
+          `The newest ${d.dead.length.toLocaleString()} of ${d.dead_total.toLocaleString()} dead runs; `,
+          `${(d.dead_total - d.dead.length).toLocaleString()} more are in the timers' histories.`)
+        :"");
     for (const x of main.querySelectorAll("details")) if (open.has(x.dataset.key)) x.open = true;
     markRendered();
   };
@@ -432,14 +442,20 @@ function clusterPage(main) {
     const table = (id, cols, rows) => h("table", { class: "stack", id },
       h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
       h("tbody", {}, rows.map((r) => h("tr", {}, r.map((v, i) => h("td", { "data-label": cols[i] }, v))))));
-    main.replaceChildren(
+    fill(main,
       h("h1", {}, "Cluster"),
       h("div", { class: "card" }, h("dl", {},
         [["This node", d.node_id], ["Role", h("span", { class: "badge" }, d.role)], ["Term", d.term],
           ["Leader", d.leader_id || "none"], ["Commit index", d.commit_index], ["Applied index", d.applied_index],
           ["Lag (entries)", d.lag]].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("h2", {}, "Members"),
-      table("members", ["Node", "Role", "HTTP"], d.members.map((m) => [m.node_id, m.role, m.http_addr || "-"])),
+      table("members", ["Node", "Role", "Term", "Matched index", "Lag (entries)", "HTTP"], d.members.map((m) =>
+        [m.node_id, h("span", { class: `badge ${m.role}` }, m.role), m.term ?? "-", m.matched_index ?? "-", m.lag ?? "-", m.http_addr || "-"])),
+      d.role !== "leader"
+        ? h("p", { class: "muted small", id: "members-note" },
+          "Term, matched index and lag of each member are measured by the leader: see the leader's dashboard",
+          d.leader_id ? ` (${d.leader_id}).` : ".")
+        : "",
       h("h2", {}, "Workers"),
       d.workers.length
         ? table("workers", ["Worker", "Tasks served", "Last heartbeat", "Runs held"],
@@ -456,7 +472,7 @@ async function start() {
   try {
     session = await api("/ui/api/session");
   } catch (e) {
-    document.getElementById("main").replaceChildren(h("p", { class: "error-text" }, e.message));
+    fill(document.getElementById("main"), h("p", { class: "error-text" }, e.message));
     return;
   }
   renderWho();

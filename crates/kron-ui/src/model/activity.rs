@@ -1,5 +1,6 @@
 //! Runs in progress and failures, and (server mode) workers, cluster members and tenants.
 
+use kron_core::event::StoredEvent;
 use kron_core::run::{RunPhase, RunRecord};
 use kron_core::time::EpochMs;
 use serde::Serialize;
@@ -41,6 +42,12 @@ impl RunRow {
     }
 }
 
+/// How far back the runs page lists dead runs: a day.
+pub const DEAD_WINDOW_MS: i64 = 86_400_000;
+
+/// The newest dead runs the runs page lists; [`Activity::dead_total`] counts them all.
+pub const DEAD_SHOWN: usize = 100;
+
 /// A run that died (its last attempt failed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadRun {
@@ -51,14 +58,30 @@ pub struct DeadRun {
     pub error: Option<String>,
 }
 
+impl DeadRun {
+    /// The run a `RUN_DEAD` event reports.
+    pub fn from_event(stored: &StoredEvent) -> DeadRun {
+        DeadRun {
+            timer: stored.event.timer_id.clone(),
+            run_id: stored.event.run_id.as_ref().map(|r| r.as_str().to_string()),
+            at: stored.event.ts,
+            attempt: stored.event.attempt,
+            error: stored.event.detail.error.clone(),
+        }
+    }
+}
+
 /// The runs page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Activity {
     pub now: EpochMs,
     /// Runs in flight, running ones first.
     pub running: Vec<RunRow>,
-    /// Dead runs of the last 24 hours, newest first.
+    /// Dead runs of the last 24 hours, newest first: at most [`DEAD_SHOWN`].
     pub dead: Vec<DeadRun>,
+    /// How many runs died in the last 24 hours (of the timers the viewer may see), those not
+    /// listed included.
+    pub dead_total: u64,
 }
 
 /// A registered worker.
@@ -78,6 +101,13 @@ pub struct MemberRow {
     pub http_addr: String,
     /// `leader`, `voter` or `learner`.
     pub role: &'static str,
+    /// The last log index the leader knows this member holds, and that entry's term (the
+    /// current term once it holds an entry of this leader's). Measured by the leader only:
+    /// `None` on any other node.
+    pub matched_index: Option<u64>,
+    pub term: Option<u64>,
+    /// Entries of the leader's log this member does not hold yet (leader only, as above).
+    pub lag: Option<u64>,
 }
 
 /// Timers per tenant.

@@ -75,3 +75,50 @@ fn local(ms: EpochMs, zone: &jiff::tz::TimeZone) -> (String, i32) {
         Err(_) => (ms.to_string(), 0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kron_core::engine::{Engine, EngineConfig};
+    use kron_core::input::Input;
+    use kron_core::schedule::ScheduleSpec;
+    use kron_core::timer::{Catchup, Overlap, TimerDef};
+
+    use super::next_fires;
+
+    /// 2026-03-24T00:00:00Z: five days before Europe/Berlin moves from +01:00 to +02:00.
+    const MARCH_24: i64 = 1_774_310_400_000;
+
+    #[test]
+    fn the_fire_after_a_utc_offset_change_is_marked() {
+        let mut engine = Engine::new(EngineConfig::default(), 7);
+        let def = TimerDef {
+            id: "nightly".into(),
+            schedule: ScheduleSpec::Cron {
+                expr: "30 2 * * *".into(),
+                timezone: Arc::from("Europe/Berlin"),
+            },
+            timezone: "Europe/Berlin".into(),
+            max_attempts: 1,
+            overlap: Overlap::Delay,
+            catchup: Catchup::Once,
+            jitter_ms: 0,
+            fn_name: "nightly".into(),
+            task: None,
+        };
+        engine.apply(Input::Register { at: MARCH_24, def }).unwrap();
+        let view = engine.view("nightly").unwrap();
+        let fires = next_fires(&view, MARCH_24, 10);
+        let local: Vec<&str> = fires.iter().map(|f| f.local.as_str()).collect();
+        assert_eq!(fires.len(), 10, "{local:?}");
+        assert_eq!(local[0], "2026-03-24 02:30:00 +01:00 CET");
+        // 02:30 does not exist on 29 March: the first instant after the gap.
+        assert_eq!(local[5], "2026-03-29 03:00:00 +02:00 CEST");
+        assert_eq!(local[6], "2026-03-30 02:30:00 +02:00 CEST");
+        let marked: Vec<usize> = (0..fires.len()).filter(|&i| fires[i].dst_change).collect();
+        assert_eq!(marked, vec![5], "{local:?}");
+        assert_eq!(fires[4].offset_seconds, 3_600);
+        assert_eq!(fires[5].offset_seconds, 7_200);
+    }
+}

@@ -7,7 +7,10 @@ mod chart;
 mod fires;
 mod timers;
 
-pub use activity::{Activity, ClusterView, DeadRun, MemberRow, RunRow, TenantRow, WorkerRow};
+pub use activity::{
+    Activity, ClusterView, DeadRun, MemberRow, RunRow, TenantRow, WorkerRow, DEAD_SHOWN,
+    DEAD_WINDOW_MS,
+};
 pub use chart::{run_points, RunPoint};
 pub use fires::{next_fires, Fire};
 pub use timers::{

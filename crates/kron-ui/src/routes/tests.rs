@@ -49,6 +49,7 @@ impl Dashboard for Fake {
             now: 0,
             running: Vec::new(),
             dead: Vec::new(),
+            dead_total: 0,
         })
     }
     async fn cluster(&self, _: Viewer) -> Result<ClusterView, UiError> {
