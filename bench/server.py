@@ -10,7 +10,7 @@ measures, through the public ``kron.Client`` and ``kron.Worker`` and the raw HTT
 2. Runs claimed and completed per second: --n ``at`` timers already due (created beforehand,
    while no worker polls), then worker processes start together and drain them:
    - ``worker``: the real ``kron.Worker`` (``concurrency`` --worker-concurrency, so each poll
-     claims up to that many runs; it reports each outcome with its own request);
+     claims up to that many runs; it reports outcomes in batches, from one thread);
    - ``raw``: a lean loop over the HTTP API: a poll with ``max_runs`` --raw-batch, then one
      ``POST /v1/runs/complete`` for the whole batch.
    Each with 1 and with 8 processes (--procs). Throughput = runs / (go -> last completion
@@ -227,12 +227,26 @@ def _child_cpu():
 
 
 def real_worker_child(url, token, task, concurrency, go, stop, claimed, completed, out):
-    """A `kron.Worker` whose task does nothing; the completions are counted when the server has
-    acknowledged the batch that carried them (the Worker sends outcomes in batches)."""
+    """A `kron.Worker` whose task does nothing; the claims are counted as each poll answers,
+    the completions when the server has acknowledged the batch that carried them (the Worker
+    sends outcomes in batches)."""
     import kron
 
     worker = kron.Worker(url, token=token, concurrency=concurrency)
-    send = worker._reports._send  # instrumentation only: count acknowledgements
+    # Instrumentation only, per request as for the raw worker (not per run, which would cost
+    # a lock shared by every process in the task itself): count what each poll claimed and what
+    # each acknowledged report carried.
+    poll = worker._poll
+
+    def counting_poll(max_runs, wait_s):
+        runs = poll(max_runs, wait_s)
+        if runs:
+            with claimed.get_lock():
+                claimed.value += len(runs)
+        return runs
+
+    worker._poll = counting_poll
+    send = worker._reports._send
 
     def counting_send(batch):
         send(batch)
@@ -243,8 +257,7 @@ def real_worker_child(url, token, task, concurrency, go, stop, claimed, complete
 
     @worker.task(task)
     def _noop(payload):
-        with claimed.get_lock():
-            claimed.value += 1
+        return None
 
     go.wait()
     cpu0 = _child_cpu()
@@ -440,6 +453,8 @@ def main(argv=None):
     p.add_argument("--latency-lead", type=float, default=8.0)
     p.add_argument("--settle", type=float, default=2.0)
     p.add_argument("--max-wait", type=float, default=120.0)
+    p.add_argument("--parts", default="creations,latency,throughput",
+                   help="which measurements to run (comma-separated)")
     p.add_argument("--quick", action="store_true", help="--n 5000 --creations 2000")
     args = p.parse_args(argv)
     if args.impl != "kron":
@@ -455,17 +470,20 @@ def main(argv=None):
     try:
         server = Server(data_dir)
         client = kron.Client(server.url, token=server.token, timeout=30.0)
-        result["creations"] = {
-            "sequential": creation_rate(client, args.creations, 1, "c1"),
-            "threads": creation_rate(client, args.creations, args.creation_threads, "cn"),
-            "processes": creation_rate_procs(server, args.creations * 2, args.creation_procs,
-                                             args.creation_threads, "cp"),
-        }
-        print("creations: %s" % json.dumps(result["creations"]), file=sys.stderr, flush=True)
-        result["latency"] = latency(server, client, args)
-        print("latency: %s" % json.dumps(result["latency"]), file=sys.stderr, flush=True)
+        parts = set(args.parts.split(","))
+        if "creations" in parts:
+            result["creations"] = {
+                "sequential": creation_rate(client, args.creations, 1, "c1"),
+                "threads": creation_rate(client, args.creations, args.creation_threads, "cn"),
+                "processes": creation_rate_procs(server, args.creations * 2, args.creation_procs,
+                                                 args.creation_threads, "cp"),
+            }
+            print("creations: %s" % json.dumps(result["creations"]), file=sys.stderr, flush=True)
+        if "latency" in parts:
+            result["latency"] = latency(server, client, args)
+            print("latency: %s" % json.dumps(result["latency"]), file=sys.stderr, flush=True)
         result["throughput"] = []
-        for kind in [k for k in args.kinds.split(",") if k]:
+        for kind in [k for k in args.kinds.split(",") if k and "throughput" in parts]:
             for procs in [int(x) for x in args.procs.split(",") if x]:
                 # due one second ago: every run is due when the workers start
                 res = throughput(server, client, kind, procs, args.n, args, time.time() - 1.0)
