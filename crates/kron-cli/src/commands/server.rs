@@ -20,15 +20,8 @@ pub fn start(ctx: &mut Ctx, args: &ServerStartArgs) -> CliResult {
     })?;
     let (token, generated) = kron_server::auth::admin_token(&dir, args.cluster_token.as_deref())
         .map_err(|e| CliError::failure(e.to_string()))?;
-    // At least four threads, however few cores: applying an entry writes `kron.db` and holds
-    // the engine while it does, so a thread can wait on the disk or on that lock; with one
-    // thread per core, two such waits stopped every request on a 2-core machine.
-    let threads = std::thread::available_parallelism()
-        .map_or(4, std::num::NonZeroUsize::get)
-        .max(4);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .worker_threads(threads)
         .thread_name("kron-server")
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the server's runtime: {e}")))?;

@@ -203,25 +203,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = serde_json::to_vec(&entry).map_err(|e| write_logs(AnyError::new(&e)))?;
             rows.push((entry.log_id.index, bytes));
         }
-        // The append waits on an fsync: on a thread of its own, so the runtime's threads go on
-        // answering requests (and gathering the next entry) meanwhile.
-        let log = self.log.clone();
-        let result = match tokio::task::spawn_blocking(move || {
-            log.lock().unwrap_or_else(|p| p.into_inner()).append(&rows)
-        })
-        .await
-        {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the log append stopped: {e}")),
-        };
+        let result = self.log().append(&rows);
         match result {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
-            Err(message) => {
-                callback.log_io_completed(Err(std::io::Error::other(message.clone())));
-                Err(write_logs(AnyError::error(message)).into())
+            Err(e) => {
+                let message = e.to_string();
+                callback.log_io_completed(Err(std::io::Error::other(message)));
+                Err(write_logs(AnyError::new(&e)).into())
             }
         }
     }
