@@ -6,11 +6,13 @@ measures, through the public ``kron.Client`` and ``kron.Worker`` and the raw HTT
 1. Timer creations per second through ``kron.Client.schedule`` (``at`` a day ahead): one thread
    (--creations timers), then --creation-threads threads sharing one Client (as many again),
    then --creation-procs processes of --creation-threads threads, each with its own Client
-   (twice as many).
+   (twice as many); then, as a separate row, ``Client.schedule_many`` from one thread,
+   --creation-batch timers per call (four times as many). The due timers of the measurements
+   below are created with ``schedule_many`` (that preparation is not measured).
 2. Runs claimed and completed per second: --n ``at`` timers already due (created beforehand,
    while no worker polls), then worker processes start together and drain them:
    - ``worker``: the real ``kron.Worker`` (``concurrency`` --worker-concurrency, so each poll
-     claims up to that many runs; it reports each outcome with its own request);
+     claims up to that many runs; it reports outcomes in batches, from one thread);
    - ``raw``: a lean loop over the HTTP API: a poll with ``max_runs`` --raw-batch, then one
      ``POST /v1/runs/complete`` for the whole batch.
    Each with 1 and with 8 processes (--procs). Throughput = runs / (go -> last completion
@@ -171,6 +173,29 @@ def create(client, names, task, at_epoch, threads):
     return time.perf_counter() - t0, errors
 
 
+def create_batched(client, names, task, at_epoch, size):
+    """Creates the timers with `Client.schedule_many`, `size` per request, from one thread."""
+    errors = []
+    t0 = time.perf_counter()
+    for i in range(0, len(names), size):
+        chunk = names[i:i + size]
+        try:
+            client.schedule_many([{"name": name, "task": task, "at": wire_at(at_epoch(name))}
+                                  for name in chunk])
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            errors.extend(["%s: %s" % (type(exc).__name__, exc)] * len(chunk))
+    return time.perf_counter() - t0, errors
+
+
+def batch_creation_rate(client, n, size, prefix):
+    names = ["%s-%d" % (prefix, i) for i in range(n)]
+    ahead = time.time() + 86400
+    secs, errors = create_batched(client, names, "bench_never", lambda _n: ahead, size)
+    return {"n": n, "batch": size, "s": round(secs, 3),
+            "per_s": round((n - len(errors)) / secs, 1) if secs else None,
+            "errors": len(errors), "first_error": errors[0] if errors else None}
+
+
 def creation_rate(client, n, threads, prefix):
     names = ["%s-%d" % (prefix, i) for i in range(n)]
     ahead = time.time() + 86400
@@ -227,12 +252,26 @@ def _child_cpu():
 
 
 def real_worker_child(url, token, task, concurrency, go, stop, claimed, completed, out):
-    """A `kron.Worker` whose task does nothing; the completions are counted when the server has
-    acknowledged the batch that carried them (the Worker sends outcomes in batches)."""
+    """A `kron.Worker` whose task does nothing; the claims are counted as each poll answers,
+    the completions when the server has acknowledged the batch that carried them (the Worker
+    sends outcomes in batches)."""
     import kron
 
     worker = kron.Worker(url, token=token, concurrency=concurrency)
-    send = worker._reports._send  # instrumentation only: count acknowledgements
+    # Instrumentation only, per request as for the raw worker (not per run, which would cost
+    # a lock shared by every process in the task itself): count what each poll claimed and what
+    # each acknowledged report carried.
+    poll = worker._poll
+
+    def counting_poll(max_runs, wait_s):
+        runs = poll(max_runs, wait_s)
+        if runs:
+            with claimed.get_lock():
+                claimed.value += len(runs)
+        return runs
+
+    worker._poll = counting_poll
+    send = worker._reports._send
 
     def counting_send(batch):
         send(batch)
@@ -243,8 +282,7 @@ def real_worker_child(url, token, task, concurrency, go, stop, claimed, complete
 
     @worker.task(task)
     def _noop(payload):
-        with claimed.get_lock():
-            claimed.value += 1
+        return None
 
     go.wait()
     cpu0 = _child_cpu()
@@ -295,7 +333,7 @@ def throughput(server, client, kind, procs, n, args, due_at):
     """Creates n due timers of a fresh task, then `procs` worker processes drain them."""
     task = "tp_%s_%d" % (kind, procs)
     names = ["%s-%d" % (task, i) for i in range(n)]
-    prep_s, errors = create(client, names, task, lambda _n: due_at, args.creation_threads)
+    prep_s, errors = create_batched(client, names, task, lambda _n: due_at, 1000)
     ctx = mp.get_context("spawn")
     go, stop = ctx.Event(), ctx.Event()
     claimed, completed = ctx.Value("q", 0), ctx.Value("q", 0)
@@ -389,7 +427,7 @@ def latency(server, client, args):
     due = {"lat-%d" % i: t_first + spread * i / n for i in range(n)}
     # round to whole milliseconds, the wire's precision, so scheduled_at is exactly what we asked
     due = {k: round(v, 3) for k, v in due.items()}
-    prep_s, errors = create(client, list(due), task, due.__getitem__, args.creation_threads)
+    prep_s, errors = create_batched(client, list(due), task, due.__getitem__, 1000)
     if time.time() > t_first - 0.5:
         return {"error": "creating the latency timers took %.1fs, past --latency-lead" % prep_s}
     ctx = mp.get_context("spawn")
@@ -435,11 +473,15 @@ def main(argv=None):
     p.add_argument("--creation-threads", type=int, default=4)
     p.add_argument("--creation-procs", type=int, default=4,
                    help="processes of the parallel creation run (each --creation-threads threads)")
+    p.add_argument("--creation-batch", type=int, default=500,
+                   help="timers per Client.schedule_many call in the batch creation run")
     p.add_argument("--latency-n", type=int, default=300)
     p.add_argument("--latency-spread", type=float, default=3.0)
     p.add_argument("--latency-lead", type=float, default=8.0)
     p.add_argument("--settle", type=float, default=2.0)
     p.add_argument("--max-wait", type=float, default=120.0)
+    p.add_argument("--parts", default="creations,latency,throughput",
+                   help="which measurements to run (comma-separated)")
     p.add_argument("--quick", action="store_true", help="--n 5000 --creations 2000")
     args = p.parse_args(argv)
     if args.impl != "kron":
@@ -455,17 +497,22 @@ def main(argv=None):
     try:
         server = Server(data_dir)
         client = kron.Client(server.url, token=server.token, timeout=30.0)
-        result["creations"] = {
-            "sequential": creation_rate(client, args.creations, 1, "c1"),
-            "threads": creation_rate(client, args.creations, args.creation_threads, "cn"),
-            "processes": creation_rate_procs(server, args.creations * 2, args.creation_procs,
-                                             args.creation_threads, "cp"),
-        }
-        print("creations: %s" % json.dumps(result["creations"]), file=sys.stderr, flush=True)
-        result["latency"] = latency(server, client, args)
-        print("latency: %s" % json.dumps(result["latency"]), file=sys.stderr, flush=True)
+        parts = set(args.parts.split(","))
+        if "creations" in parts:
+            result["creations"] = {
+                "sequential": creation_rate(client, args.creations, 1, "c1"),
+                "threads": creation_rate(client, args.creations, args.creation_threads, "cn"),
+                "processes": creation_rate_procs(server, args.creations * 2, args.creation_procs,
+                                                 args.creation_threads, "cp"),
+                "batch": batch_creation_rate(client, args.creations * 4, args.creation_batch,
+                                             "cb"),
+            }
+            print("creations: %s" % json.dumps(result["creations"]), file=sys.stderr, flush=True)
+        if "latency" in parts:
+            result["latency"] = latency(server, client, args)
+            print("latency: %s" % json.dumps(result["latency"]), file=sys.stderr, flush=True)
         result["throughput"] = []
-        for kind in [k for k in args.kinds.split(",") if k]:
+        for kind in [k for k in args.kinds.split(",") if k and "throughput" in parts]:
             for procs in [int(x) for x in args.procs.split(",") if x]:
                 # due one second ago: every run is due when the workers start
                 res = throughput(server, client, kind, procs, args.n, args, time.time() - 1.0)

@@ -40,6 +40,8 @@ class Reporter:
         self._queue: deque[dict[str, Any]] = deque()
         self._cond = threading.Condition()
         self._sending = 0
+        # Set while the sending thread waits for reports: only then does add() wake it.
+        self._waiting = False
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -62,9 +64,13 @@ class Reporter:
         }
         if error is not None:
             report["error"] = error
-        with self._cond:
-            self._queue.append(report)
-            self._cond.notify_all()
+        # deque.append is atomic; the condition is taken only to wake a sending thread that
+        # sleeps. It sets _waiting before it looks at the queue, under the condition, so a
+        # report appended after its look sees the flag and waits for the lock until it sleeps.
+        self._queue.append(report)
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     def send_now(self) -> None:
         """Sends every queued report from the calling thread (no sending thread needed)."""
@@ -108,8 +114,10 @@ class Reporter:
     def _loop(self) -> None:
         while True:
             with self._cond:
+                self._waiting = True
                 while not self._queue and not self._closed:
                     self._cond.wait()
+                self._waiting = False
                 if not self._queue and self._closed:
                     return
                 batch = self._take()

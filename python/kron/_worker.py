@@ -23,6 +23,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
@@ -110,7 +111,14 @@ class Worker:
         self._tasks: dict[str, _Task] = {}
         self._stop = threading.Event()
         self._registered = False
+        # Claimed runs not yet started, taken by the executing threads in order.
+        self._pending: deque[dict[str, Any]] = deque()
+        # One item wakes one sleeping executing thread; None stops one.
+        self._wake: SimpleQueue[bool | None] = SimpleQueue()
+        self._sleeping = 0
+        self._waking = 0
         self._in_flight = 0
+        self._polling_waits = False
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
 
@@ -143,10 +151,12 @@ class Worker:
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="kron-worker-heartbeat", daemon=True)
         heartbeat.start()
         self._reports.start()
-        # Long-lived threads fed from one queue: a run costs a put and a get, not a future.
-        queue: SimpleQueue[dict[str, Any] | None] = SimpleQueue()
+        # Long-lived threads that take runs from one deque. A thread that finishes a run takes
+        # the next one without sleeping; a sleeping one is woken only when runs wait and no
+        # other thread is already on its way (see _dispatch), so a poll's runs cost no thread
+        # hand-off each when tasks are quick, and still all start at once when they are slow.
         threads = [
-            threading.Thread(target=self._execute_loop, args=(queue,), name=f"kron-worker-{i}", daemon=True)
+            threading.Thread(target=self._execute_loop, name=f"kron-worker-{i}", daemon=True)
             for i in range(self.concurrency)
         ]
         for thread in threads:
@@ -162,14 +172,13 @@ class Worker:
                     logger.warning("kron worker %s: poll failed: %s", self.worker_id, exc)
                     self._stop.wait(1.0)
                     continue
-                self._started(len(runs))
-                for run in runs:
-                    queue.put(run)
+                if runs:
+                    self._dispatch(runs)
             self._wait_idle()
         finally:
             self._stop.set()
             for _ in threads:
-                queue.put(None)
+                self._wake.put(None)
             self._reports.close(timeout=30.0)
             heartbeat.join(timeout=5.0)
             restore()
@@ -220,9 +229,12 @@ class Worker:
         answer = self._http.request("POST", "/v1/workers/poll", body, timeout=wait_s + 10.0)
         if answer is None:
             return []
-        if isinstance(answer, dict) and "runs" in answer:
-            return [run for run in answer["runs"] if isinstance(run, dict)]
-        return [answer] if isinstance(answer, dict) else []
+        if isinstance(answer, dict):
+            runs = answer.get("runs", answer)
+            if isinstance(runs, list):
+                return [run for run in runs if isinstance(run, dict)]
+            return [answer]
+        return []
 
     def _execute(self, run: dict[str, Any]) -> None:
         task = self._tasks.get(str(run.get("task")))
@@ -239,7 +251,7 @@ class Worker:
                 result = task.fn(payload, _context(run))
             else:
                 result = task.fn(payload)
-            if task.is_async or inspect.isawaitable(result):
+            if task.is_async or (result is not None and inspect.isawaitable(result)):
                 _event_loop().run(result)
         except BaseException as exc:  # noqa: BLE001 - every failure of a task is its outcome
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -263,32 +275,69 @@ class Worker:
     def _wait_for_slot(self) -> int:
         with self._idle:
             while self._in_flight >= self.concurrency and not self._stop.is_set():
+                self._polling_waits = True
                 self._idle.wait(0.5)
+                self._polling_waits = False
             return 0 if self._stop.is_set() else self.concurrency - self._in_flight
 
-    def _execute_loop(self, queue: SimpleQueue[dict[str, Any] | None]) -> None:
+    def _dispatch(self, runs: list[dict[str, Any]]) -> None:
+        """Hands a poll's runs to the executing threads (one slot each was free)."""
+        with self._lock:
+            self._in_flight += len(runs)
+            self._pending.extend(runs)
+            wake = self._sleeping > 0 and self._waking == 0
+            if wake:
+                self._waking += 1
+        if wake:
+            self._wake.put(True)
+
+    def _execute_loop(self) -> None:
+        pending, lock = self._pending, self._lock
         while True:
-            run = queue.get()
-            if run is None:
-                return
+            try:
+                run = pending.popleft()
+            except IndexError:
+                with lock:
+                    # Checked again under the lock _dispatch holds: a run added since the
+                    # look above is taken now, and one added later finds this thread counted.
+                    if pending:
+                        continue
+                    self._sleeping += 1
+                woken = self._wake.get()
+                with lock:
+                    self._sleeping -= 1
+                    if woken:
+                        self._waking -= 1
+                if woken is None:
+                    return
+                continue
+            if pending:
+                # More runs wait: wake one more thread, unless one is already waking. A quick
+                # task is done before it arrives (it then finds nothing and sleeps again); a
+                # slow one keeps this thread, and the next one starts the next run.
+                with lock:
+                    wake = self._sleeping > self._waking and self._waking == 0
+                    if wake:
+                        self._waking += 1
+                if wake:
+                    self._wake.put(True)
             try:
                 self._execute(run)
             finally:
                 self._finished()
 
-    def _started(self, count: int) -> None:
-        with self._idle:
-            self._in_flight += count
-
     def _finished(self) -> None:
-        with self._idle:
+        with self._lock:
             self._in_flight -= 1
-            self._idle.notify_all()
+            if self._polling_waits:
+                self._idle.notify()
 
     def _wait_idle(self) -> None:
         with self._idle:
             while self._in_flight > 0:
+                self._polling_waits = True
                 self._idle.wait(0.5)
+                self._polling_waits = False
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

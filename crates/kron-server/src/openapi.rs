@@ -106,6 +106,9 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { method: "get", path: "/metrics", summary: "Prometheus text format: timers by state, runs by outcome, due-to-claim latency, lease expiries, HTTP requests and latency, Raft term/leader/commit/applied.", roles: "reader, operator, admin", body: &[], answer: "text/plain" },
     RouteDoc { method: "get", path: "/v1/openapi.json", summary: "This description.", roles: "reader, worker, operator, admin", body: &[], answer: "OpenAPI document" },
     RouteDoc { method: "post", path: "/v1/timers", summary: "Create or update a timer targeting a task.", roles: "operator, admin", body: TIMER_BODY, answer: "the timer's status dict" },
+    RouteDoc { method: "post", path: "/v1/timers:batch", summary: "Create or update up to 1000 timers in one request, each item as POST /v1/timers reads it. Every item is checked before anything is written: a bad one refuses the whole batch, naming its index (timers[i]) and field. The timers are proposed together, as one log entry.", roles: "operator, admin", body: &[
+        ("timers", "array of timer", true, "The timers, each with the fields of POST /v1/timers."),
+    ], answer: "{timers: [status dict]}, in the order given" },
     RouteDoc { method: "get", path: "/v1/timers", summary: "Every visible timer's status dict, by name.", roles: "reader, operator, admin", body: &[], answer: "[status dict]" },
     RouteDoc { method: "get", path: "/v1/timers/{name}", summary: "A timer's status dict (embedded mode's keys, instants as ISO 8601 UTC, plus task, payload, tenant_id).", roles: "reader, operator, admin", body: &[], answer: "status dict" },
     RouteDoc { method: "delete", path: "/v1/timers/{name}", summary: "Remove a timer (its history stays).", roles: "operator, admin", body: &[], answer: "{removed: true}" },

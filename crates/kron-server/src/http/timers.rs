@@ -20,9 +20,13 @@ use crate::backend::Backend;
 /// Largest `limit` of a history request.
 pub const MAX_HISTORY_LIMIT: u64 = 100_000;
 
+/// Most timers one `POST /v1/timers:batch` creates.
+pub const MAX_BATCH_TIMERS: usize = 1_000;
+
 pub fn router<B: Backend>() -> Router<Arc<Api<B>>> {
     Router::new()
         .route("/v1/timers", post(create::<B>).get(list::<B>))
+        .route("/v1/timers:batch", post(create_batch::<B>))
         .route("/v1/timers/{name}", get(status::<B>).delete(remove::<B>))
         .route("/v1/timers/{name}/history", get(history::<B>))
         .route("/v1/timers/{name}/pause", post(pause::<B>))
@@ -66,11 +70,13 @@ async fn status_of<B: Backend>(api: &Api<B>, name: &str) -> Result<Value, ApiErr
         .ok_or_else(|| ApiError::no_timer(name))
 }
 
-async fn create<B: Backend>(
-    State(api): State<Arc<Api<B>>>,
-    Extension(who): Extension<Principal>,
-    JsonBody(body): JsonBody<Value>,
-) -> Result<Response, ApiError> {
+/// The definition `body` asks for, with the tenant `who` may give it: checked against the
+/// timer of that name, if there is one.
+async fn requested_def<B: Backend>(
+    api: &Api<B>,
+    who: &Principal,
+    body: &Value,
+) -> Result<TimerDef, ApiError> {
     let asked = match body.get("tenant_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) => Some(t.as_str()),
@@ -84,7 +90,7 @@ async fn create<B: Backend>(
     let existing = if name.is_empty() {
         None
     } else {
-        definition(&api, name).await
+        definition(api, name).await
     };
     let tenant: Option<String> = match (&who.tenant, asked) {
         (Some(mine), Some(asked)) if asked != mine => {
@@ -106,11 +112,115 @@ async fn create<B: Backend>(
             )));
         }
     }
-    let def = timer_def(&body, tenant.as_deref())?;
+    timer_def(body, tenant.as_deref())
+}
+
+async fn create<B: Backend>(
+    State(api): State<Arc<Api<B>>>,
+    Extension(who): Extension<Principal>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let def = requested_def(&api, &who, &body).await?;
     let id = def.id.to_string();
     let at = api.backend.now();
     api.backend.propose(Input::Register { at, def }).await?;
     Ok(answer(status_of(&api, &id).await?, &id))
+}
+
+/// `timers[i]` (and the timer's name, when it has one) in front of an item's error.
+fn item_error(index: usize, item: &Value, error: ApiError) -> ApiError {
+    let name = item.get("name").and_then(Value::as_str);
+    let at = match name {
+        Some(name) => format!("timers[{index}] (name {name:?})"),
+        None => format!("timers[{index}]"),
+    };
+    match error {
+        ApiError::BadRequest(m) => ApiError::BadRequest(format!("invalid {at}: {m}")),
+        ApiError::Conflict(m) => ApiError::Conflict(format!("{at}: {m}")),
+        other => other,
+    }
+}
+
+/// `POST /v1/timers:batch` with `{"timers": [timer, ...]}`: creates or updates up to
+/// [`MAX_BATCH_TIMERS`] timers, each read exactly as `POST /v1/timers` reads one. Every item is
+/// checked before anything is proposed, so one bad item refuses the batch (naming its index and
+/// field) and nothing is written; then all are proposed together, as one log entry. (The
+/// engine applies a definition that passed these checks; should it still refuse one, that item
+/// is named in the error and the others stay applied, as separate requests would.)
+async fn create_batch<B: Backend>(
+    State(api): State<Arc<Api<B>>>,
+    Extension(who): Extension<Principal>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let Value::Object(fields) = &body else {
+        return Err(ApiError::BadRequest(format!(
+            "the body must be a JSON object {{\"timers\": [...]}}, got {body}"
+        )));
+    };
+    if let Some(unknown) = fields.keys().find(|k| k.as_str() != "timers") {
+        return Err(ApiError::BadRequest(format!(
+            "unknown field {unknown:?}: the only field is timers"
+        )));
+    }
+    let items = match fields.get("timers") {
+        Some(Value::Array(items)) => items,
+        None => return Err(ApiError::BadRequest("timers is required".to_string())),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "timers must be an array of timers, got {other}"
+            )))
+        }
+    };
+    if items.is_empty() || items.len() > MAX_BATCH_TIMERS {
+        return Err(ApiError::BadRequest(format!(
+            "invalid timers: {} given, must be 1 to {MAX_BATCH_TIMERS}",
+            items.len()
+        )));
+    }
+    let mut defs = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let def = requested_def(&api, &who, item)
+            .await
+            .map_err(|e| item_error(index, item, e))?;
+        if !seen.insert(def.id.to_string()) {
+            return Err(item_error(
+                index,
+                item,
+                ApiError::BadRequest(format!("name {:?} is given twice in one batch", &*def.id)),
+            ));
+        }
+        defs.push(def);
+    }
+    let ids: Vec<String> = defs.iter().map(|d| d.id.to_string()).collect();
+    let at = api.backend.now();
+    let inputs = defs
+        .into_iter()
+        .map(|def| Input::Register { at, def })
+        .collect();
+    let answers = api.backend.propose_many(inputs).await?;
+    for (index, answered) in answers.into_iter().enumerate() {
+        if let Err(rejected) = answered {
+            return Err(item_error(index, &items[index], rejected.into()));
+        }
+    }
+    let wanted = ids.clone();
+    let statuses: Vec<Value> = api
+        .backend
+        .read(move |e| {
+            wanted
+                .iter()
+                .filter_map(|id| e.view(id))
+                .map(|view| status_json(&view))
+                .collect()
+        })
+        .await;
+    let target = if ids.len() == 1 {
+        ids[0].clone()
+    } else {
+        format!("{} timers: {}", ids.len(), ids.join(","))
+    };
+    Ok(answer(json!({ "timers": statuses }), &target))
 }
 
 async fn list<B: Backend>(

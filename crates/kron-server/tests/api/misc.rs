@@ -161,7 +161,7 @@ async fn the_description_covers_every_route() {
         );
         described += 1;
     }
-    assert_eq!(described, 22);
+    assert_eq!(described, 23);
     let (status, answer) = s.get("/v1/nothing", ADMIN).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(answer, json!({"error": "no route GET /v1/nothing"}));

@@ -138,3 +138,41 @@ async fn tenants_see_write_and_claim_only_their_own() {
         .unwrap();
     assert_eq!(refusal["tenant"], "bolt");
 }
+
+#[tokio::test]
+async fn a_batch_writes_only_the_tokens_tenant() {
+    let s = server();
+    let (status, _) = s
+        .post("/v1/timers", "op-b-t", every("b-job", "job", "1m"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = s
+        .post(
+            "/v1/timers:batch",
+            "op-a-t",
+            json!({"timers": [every("a1", "job", "1m"), every("a2", "job", "1m")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    for item in answer["timers"].as_array().unwrap() {
+        assert_eq!(item["tenant_id"], "acme");
+    }
+    // Another tenant's name in a batch refuses the batch: nothing of it is written.
+    let (status, answer) = s
+        .post(
+            "/v1/timers:batch",
+            "op-a-t",
+            json!({"timers": [every("a3", "job", "1m"), every("b-job", "job", "5m")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("timers[1] (name \"b-job\")"));
+    assert_eq!(s.get("/v1/timers/a3", ADMIN).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get("/v1/timers/b-job", ADMIN).await.1["schedule"],
+        "every 1m"
+    );
+}

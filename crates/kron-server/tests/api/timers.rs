@@ -251,3 +251,105 @@ async fn pause_resume_trigger_remove() {
         .unwrap()
         .starts_with("invalid limit \"-1\""));
 }
+
+#[tokio::test]
+async fn a_batch_creates_every_timer_in_one_request_in_order() {
+    let s = server();
+    s.timer(every("kept", "t", "1h")).await;
+    let (code, answer) = s
+        .post(
+            "/v1/timers:batch",
+            ADMIN,
+            json!({"timers": [
+                every("b1", "send", "30m"),
+                {"name": "b2", "task": "report", "cron": "0 3 * * *"},
+                {"name": "kept", "task": "t", "every": "2h"},
+            ]}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    let items = answer["timers"].as_array().unwrap();
+    let ids: Vec<&str> = items.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["b1", "b2", "kept"]);
+    assert_eq!(items[0]["schedule"], "every 30m");
+    assert_eq!(items[0]["payload"], json!({"n": 1}));
+    assert_eq!(items[1]["task"], "report");
+    // An existing timer is updated, as POST /v1/timers does.
+    assert_eq!(items[2]["schedule"], "every 2h");
+    let (code, one) = s.get("/v1/timers/b2", "reader-t").await;
+    assert_eq!((code, &one), (StatusCode::OK, &items[1]));
+    // One audit record for the batch, naming its timers.
+    let last = s.audit().pop().unwrap();
+    assert_eq!(last["path"], "/v1/timers:batch");
+    assert_eq!(last["target"], "3 timers: b1,b2,kept");
+}
+
+#[tokio::test]
+async fn a_bad_item_refuses_the_whole_batch_naming_its_index_and_field() {
+    let s = server();
+    let cases = [
+        (
+            json!({"timers": [every("ok1", "t", "1m"), {"name": "bad", "task": "t", "every": "1m", "max_attempts": 0}]}),
+            "timers[1] (name \"bad\")",
+            "max_attempts",
+        ),
+        (
+            json!({"timers": [{"task": "t", "every": "1m"}]}),
+            "timers[0]",
+            "name is required",
+        ),
+        (
+            json!({"timers": [every("ok1", "t", "1m"), {"name": "x", "task": "t", "cron": "nope"}]}),
+            "timers[1] (name \"x\")",
+            "cron",
+        ),
+        (
+            json!({"timers": [every("dup", "t", "1m"), every("dup", "t", "2m")]}),
+            "timers[1] (name \"dup\")",
+            "twice",
+        ),
+        (
+            json!({"timers": []}),
+            "invalid timers: 0 given",
+            "1 to 1000",
+        ),
+        (
+            json!({"timers": {"name": "x"}}),
+            "timers must be an array",
+            "",
+        ),
+        (json!({"timer": []}), "unknown field \"timer\"", ""),
+    ];
+    for (body, at, field) in cases {
+        let (code, answer) = s.post("/v1/timers:batch", ADMIN, body.clone()).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains(at), "{message}");
+        assert!(message.contains(field), "{message}");
+    }
+    // Nothing was written, not even the good items before the bad one.
+    let (_, list) = s.get("/v1/timers", "reader-t").await;
+    assert_eq!(list, json!([]));
+    let (code, _) = s
+        .post(
+            "/v1/timers:batch",
+            ADMIN,
+            json!({"timers": (0..1001).map(|i| every(&format!("n{i}"), "t", "1m")).collect::<Vec<_>>()}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_batch_needs_the_right_to_write_timers_and_keeps_to_the_tokens_tenant() {
+    let s = server();
+    let body = json!({"timers": [every("r1", "t", "1m")]});
+    let (code, _) = s.post("/v1/timers:batch", "reader-t", body.clone()).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = s.post("/v1/timers:batch", "worker-t", body).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    // A timer named like the route's verb is still an ordinary timer.
+    s.timer(every("batch", "t", "1m")).await;
+    let (code, one) = s.get("/v1/timers/batch", "reader-t").await;
+    assert_eq!((code, one["id"].as_str()), (StatusCode::OK, Some("batch")));
+}
