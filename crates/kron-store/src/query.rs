@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use kron_core::event::StoredEvent;
+use kron_core::event::{EventKind, StoredEvent};
 use kron_core::run::RunRecord;
 use kron_core::timer::TimerRecord;
 use rusqlite::types::Value;
@@ -11,6 +11,7 @@ use rusqlite::{Connection, Row};
 use crate::codec::{self, DecodeError, EVENT_COLUMNS, RUN_COLUMNS, TIMER_COLUMNS};
 use crate::error::{sql, sql_error, StoreError};
 use crate::reader::EventFilter;
+use crate::schema::DEAD_EVENTS_INDEX;
 
 /// Runs a prepared (cached) query and decodes every row with `decode`.
 fn collect<T>(
@@ -115,7 +116,7 @@ pub(crate) fn events(
     if filter.limit == Some(0) {
         return Ok(Vec::new());
     }
-    let (query, params) = events_query(filter);
+    let (query, params) = events_query(filter, dead_events_index(conn, path, filter)?);
     let mut events = collect(
         conn,
         path,
@@ -137,7 +138,12 @@ pub(crate) fn count_events(
     filter: &EventFilter,
 ) -> Result<u64, StoreError> {
     let (conditions, params) = event_conditions(filter);
-    let query = format!("SELECT count(*) FROM events WHERE 1{conditions}");
+    let index = if dead_events_index(conn, path, filter)? {
+        format!(" INDEXED BY {DEAD_EVENTS_INDEX}")
+    } else {
+        String::new()
+    };
+    let query = format!("SELECT count(*) FROM events{index} WHERE 1{conditions}");
     let mut stmt = conn
         .prepare_cached(&query)
         .map_err(sql(path, "counting events"))?;
@@ -165,7 +171,10 @@ fn event_conditions(filter: &EventFilter) -> (String, Vec<Value>) {
             params.len()
         ));
     }
-    if !filter.kinds.is_empty() {
+    if filter.kinds == [EventKind::RunDead] {
+        // Written out, not bound: only a literal proves the partial index's condition to SQLite.
+        query.push_str(" AND kind = 'RUN_DEAD'");
+    } else if !filter.kinds.is_empty() {
         let mut placeholders = Vec::new();
         for kind in &filter.kinds {
             params.push(Value::Text(kind.as_str().to_string()));
@@ -184,15 +193,38 @@ fn event_conditions(filter: &EventFilter) -> (String, Vec<Value>) {
     (query, params)
 }
 
+/// Whether a query for `filter` should read the dead runs' partial index (schema version 3):
+/// it asks for `RUN_DEAD` events only and not one timer's (whose own index is narrower), and
+/// the database has the index (a reader may open a version 2 file, which has not).
+fn dead_events_index(
+    conn: &Connection,
+    path: &Path,
+    filter: &EventFilter,
+) -> Result<bool, StoreError> {
+    if filter.kinds != [EventKind::RunDead] || filter.timer_id.is_some() {
+        return Ok(false);
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?1")
+        .map_err(sql(path, "looking up an index"))?;
+    let found: i64 = stmt
+        .query_row([DEAD_EVENTS_INDEX], |row| row.get(0))
+        .map_err(sql(path, "looking up an index"))?;
+    Ok(found > 0)
+}
+
 /// The SQL and parameters of [`events`]. The index is chosen here, not left to the planner,
 /// which (without statistics) prefers scanning the whole table in `seq` order to sorting a
 /// range: with a timer, its `(timer_id, seq)` entries (newest first, so `LIMIT n` reads n);
-/// without, the table in `seq` order (time ranges and kinds have no index: see `schema.rs`).
-fn events_query(filter: &EventFilter) -> (String, Vec<Value>) {
+/// dead runs only (`dead_index`), the partial index on their `ts` (then the few rows it gives
+/// are sorted); otherwise the table in `seq` order (no other index: see `schema.rs`).
+fn events_query(filter: &EventFilter, dead_index: bool) -> (String, Vec<Value>) {
     let index = if filter.timer_id.is_some() {
-        " INDEXED BY events_timer_seq"
+        " INDEXED BY events_timer_seq".to_string()
+    } else if dead_index {
+        format!(" INDEXED BY {DEAD_EVENTS_INDEX}")
     } else {
-        ""
+        String::new()
     };
     let (conditions, mut params) = event_conditions(filter);
     let mut query = format!("SELECT {EVENT_COLUMNS} FROM events{index} WHERE 1{conditions}");
@@ -257,43 +289,166 @@ mod tests {
     use super::*;
     use kron_core::event::EventKind;
 
-    #[test]
-    fn event_queries_use_the_intended_index() {
+    /// The plan SQLite chooses for [`events`] (`count: false`) or [`count_events`] of `filter`.
+    fn plan(conn: &Connection, filter: &EventFilter, count: bool) -> String {
+        let path = Path::new(":memory:");
+        let dead_index = dead_events_index(conn, path, filter).unwrap();
+        let (query, params) = if count {
+            let (conditions, params) = event_conditions(filter);
+            let index = if dead_index {
+                format!(" INDEXED BY {DEAD_EVENTS_INDEX}")
+            } else {
+                String::new()
+            };
+            (
+                format!("SELECT count(*) FROM events{index} WHERE 1{conditions}"),
+                params,
+            )
+        } else {
+            events_query(filter, dead_index)
+        };
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut conn, Path::new(":memory:"), 0, 0).unwrap();
-        let plan = |filter: EventFilter| -> String {
-            let (query, params) = events_query(&filter);
-            let mut stmt = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-                .unwrap();
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params), |row| {
-                    row.get::<_, String>(3)
-                })
-                .unwrap();
-            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
-        };
-        let history = plan(EventFilter {
-            timer_id: Some("a".into()),
-            limit: Some(100),
-            ..EventFilter::default()
-        });
+        conn
+    }
+
+    #[test]
+    fn event_queries_use_the_intended_index() {
+        let conn = migrated();
+        let history = plan(
+            &conn,
+            &EventFilter {
+                timer_id: Some("a".into()),
+                limit: Some(100),
+                ..EventFilter::default()
+            },
+            false,
+        );
         assert!(
             history.contains("USING INDEX events_timer_seq (timer_id=?)"),
             "{history}"
         );
         assert!(!history.contains("TEMP B-TREE"), "{history}");
-        let since = plan(EventFilter {
-            since: Some(5),
-            kinds: vec![EventKind::RunDue],
-            ..EventFilter::default()
-        });
+        let since = plan(
+            &conn,
+            &EventFilter {
+                since: Some(5),
+                kinds: vec![EventKind::RunDue],
+                ..EventFilter::default()
+            },
+            false,
+        );
         assert!(since.starts_with("SCAN events"), "{since}");
-        let tail = plan(EventFilter {
-            limit: Some(10),
-            ..EventFilter::default()
-        });
+        let tail = plan(
+            &conn,
+            &EventFilter {
+                limit: Some(10),
+                ..EventFilter::default()
+            },
+            false,
+        );
         assert!(tail.starts_with("SCAN events"), "{tail}");
         assert!(!tail.contains("TEMP B-TREE"), "{tail}");
+    }
+
+    #[test]
+    fn dead_runs_of_a_period_read_their_partial_index() {
+        let conn = migrated();
+        let everyone = EventFilter {
+            kinds: vec![EventKind::RunDead],
+            since: Some(5),
+            limit: Some(100),
+            ..EventFilter::default()
+        };
+        let tenant = EventFilter {
+            timer_ids: Some(vec!["a".into(), "b".into()]),
+            ..everyone.clone()
+        };
+        for filter in [&everyone, &tenant] {
+            for count in [false, true] {
+                let plan = plan(&conn, filter, count);
+                assert!(
+                    plan.contains("USING INDEX events_dead_ts (ts>?)")
+                        || plan.contains("USING COVERING INDEX events_dead_ts (ts>?)"),
+                    "{plan}"
+                );
+            }
+        }
+        // One timer's dead runs: its own index is the narrower one.
+        let one = plan(
+            &conn,
+            &EventFilter {
+                timer_id: Some("a".into()),
+                ..everyone.clone()
+            },
+            false,
+        );
+        assert!(one.contains("events_timer_seq"), "{one}");
+        // A version 2 file has no such index: the same filter scans, and does not fail.
+        conn.execute_batch("DROP INDEX events_dead_ts").unwrap();
+        let older = plan(&conn, &everyone, false);
+        assert!(older.starts_with("SCAN events"), "{older}");
+    }
+
+    #[test]
+    fn dead_runs_read_through_the_index_are_the_ones_a_scan_finds() {
+        let conn = migrated();
+        let path = Path::new(":memory:");
+        let kinds = ["RUN_DUE", "RUN_STARTED", "RUN_FAILED", "RUN_DEAD"];
+        for seq in 1..=400_i64 {
+            conn.execute(
+                "INSERT INTO events (seq, ts, timer_id, kind) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    seq,
+                    // Mostly increasing, with a step back now and then (a clock set back).
+                    seq * 10 - if seq % 7 == 0 { 95 } else { 0 },
+                    format!("t{}", seq % 5),
+                    kinds[(seq % 4) as usize],
+                ],
+            )
+            .unwrap();
+        }
+        let filters = [
+            EventFilter {
+                kinds: vec![EventKind::RunDead],
+                since: Some(1_500),
+                limit: Some(30),
+                ..EventFilter::default()
+            },
+            EventFilter {
+                kinds: vec![EventKind::RunDead],
+                timer_ids: Some(vec!["t1".into(), "t3".into()]),
+                since: Some(700),
+                until: Some(3_000),
+                ..EventFilter::default()
+            },
+        ];
+        for filter in &filters {
+            let through_index = (
+                events(&conn, path, filter).unwrap(),
+                count_events(&conn, path, filter).unwrap(),
+            );
+            conn.execute_batch("DROP INDEX events_dead_ts").unwrap();
+            let scanned = (
+                events(&conn, path, filter).unwrap(),
+                count_events(&conn, path, filter).unwrap(),
+            );
+            conn.execute_batch("CREATE INDEX events_dead_ts ON events(ts) WHERE kind = 'RUN_DEAD'")
+                .unwrap();
+            assert!(through_index.1 > 0);
+            assert_eq!(through_index, scanned);
+        }
     }
 }

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use crate::error::{sql, sql_error, StoreError};
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `PRAGMA application_id` of a Kron database: "KRON" in ASCII. Lets us (and `file(1)`) tell a
 /// Kron database from another program's SQLite file.
@@ -112,7 +112,23 @@ CREATE VIEW timers AS
     FROM timer_defs AS d JOIN timer_state AS s ON s.id = d.id;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// The partial index of version 3, by name: queries name it (`INDEXED BY`) when it exists.
+pub(crate) const DEAD_EVENTS_INDEX: &str = "events_dead_ts";
+
+/// Version 3: `events_dead_ts`, the `ts` of `RUN_DEAD` events only.
+///
+/// "Dead runs of the last 24 hours" (the dashboard's runs page, polled every few seconds, and
+/// `kron doctor`) would otherwise read the whole events table, which retention bounds per timer,
+/// not in all: millions of rows with many timers. A partial index holds only the dead runs, so
+/// the read costs what it returns, and only the insert of a `RUN_DEAD` event pays for it (the
+/// other kinds, three per run, are not in it). A query uses it only when its `WHERE` says
+/// `kind = 'RUN_DEAD'` literally (a bound parameter does not prove the index's condition).
+/// Building it reads the events table once, at the first start of this version.
+const V3: &str = "
+CREATE INDEX events_dead_ts ON events(ts) WHERE kind = 'RUN_DEAD';
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The columns every table of the current schema must have; checked at open by preparing a
 /// `SELECT` of them.
@@ -302,8 +318,11 @@ mod tests {
         let before = read(&conn);
         assert_eq!(before.len(), 2);
         migrate(&mut conn, path, 1, 0).unwrap();
-        assert_eq!(inspect(&conn, path).unwrap(), DbState::Version(2));
-        verify(&conn, path, 2).unwrap();
+        assert_eq!(
+            inspect(&conn, path).unwrap(),
+            DbState::Version(SCHEMA_VERSION)
+        );
+        verify(&conn, path, SCHEMA_VERSION).unwrap();
         assert_eq!(read(&conn), before, "the view reads what the table held");
         let states: i64 = conn
             .query_row("SELECT count(*) FROM timer_state", [], |r| r.get(0))
@@ -314,6 +333,31 @@ mod tests {
             })
             .unwrap();
         assert_eq!((states, def.as_str()), (2, "{\"x\":2}"));
+    }
+
+    #[test]
+    fn version_2_dead_runs_are_indexed_by_the_migration() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        migrate_to(&mut conn, 2);
+        conn.execute_batch(
+            "INSERT INTO events (seq, ts, timer_id, kind) VALUES (1, 10, 'a', 'RUN_DUE'), \
+             (2, 20, 'a', 'RUN_DEAD'), (3, 30, 'b', 'RUN_DEAD'), (4, 40, 'b', 'RUN_SUCCEEDED');",
+        )
+        .unwrap();
+        migrate(&mut conn, path, 2, 0).unwrap();
+        assert_eq!(inspect(&conn, path).unwrap(), DbState::Version(3));
+        let indexed: Vec<i64> = conn
+            .prepare(&format!(
+                "SELECT seq FROM events INDEXED BY {DEAD_EVENTS_INDEX} \
+                 WHERE kind = 'RUN_DEAD' AND ts >= 0 ORDER BY ts"
+            ))
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexed, [2, 3]);
     }
 
     /// Runs the migrations up to `version` only.

@@ -884,6 +884,7 @@ fn downgrade_to_version_1(db: &Path) {
          DROP TABLE timer_defs;
          DROP TABLE timer_state;
          ALTER TABLE timers_v1 RENAME TO timers;
+         DROP INDEX events_dead_ts;
          PRAGMA user_version = 1;
          COMMIT;",
     )
