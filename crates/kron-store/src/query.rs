@@ -137,13 +137,7 @@ pub(crate) fn count_events(
     path: &Path,
     filter: &EventFilter,
 ) -> Result<u64, StoreError> {
-    let (conditions, params) = event_conditions(filter);
-    let index = if dead_events_index(conn, path, filter)? {
-        format!(" INDEXED BY {DEAD_EVENTS_INDEX}")
-    } else {
-        String::new()
-    };
-    let query = format!("SELECT count(*) FROM events{index} WHERE 1{conditions}");
+    let (query, params) = count_query(filter, dead_events_index(conn, path, filter)?);
     let mut stmt = conn
         .prepare_cached(&query)
         .map_err(sql(path, "counting events"))?;
@@ -211,6 +205,18 @@ fn dead_events_index(
         .query_row([DEAD_EVENTS_INDEX], |row| row.get(0))
         .map_err(sql(path, "looking up an index"))?;
     Ok(found > 0)
+}
+
+/// The SQL and parameters of [`count_events`]; `dead_index` as for [`events_query`].
+fn count_query(filter: &EventFilter, dead_index: bool) -> (String, Vec<Value>) {
+    let (conditions, params) = event_conditions(filter);
+    let index = if dead_index {
+        format!(" INDEXED BY {DEAD_EVENTS_INDEX}")
+    } else {
+        String::new()
+    };
+    let query = format!("SELECT count(*) FROM events{index} WHERE 1{conditions}");
+    (query, params)
 }
 
 /// The SQL and parameters of [`events`]. The index is chosen here, not left to the planner,
@@ -294,16 +300,7 @@ mod tests {
         let path = Path::new(":memory:");
         let dead_index = dead_events_index(conn, path, filter).unwrap();
         let (query, params) = if count {
-            let (conditions, params) = event_conditions(filter);
-            let index = if dead_index {
-                format!(" INDEXED BY {DEAD_EVENTS_INDEX}")
-            } else {
-                String::new()
-            };
-            (
-                format!("SELECT count(*) FROM events{index} WHERE 1{conditions}"),
-                params,
-            )
+            count_query(filter, dead_index)
         } else {
             events_query(filter, dead_index)
         };
