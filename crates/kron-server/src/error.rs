@@ -18,6 +18,13 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// A thread of the node could not be started (the system is out of threads or memory).
+    #[error("could not start the {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
     /// A setting is unusable (the message names it and its value).
     #[error("{0}")]
     Config(String),

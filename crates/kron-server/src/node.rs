@@ -35,6 +35,7 @@ use crate::backend::{
     Backend, ClusterStatus, EventPage, LeaderInfo, Member, MemberStatus, WriteError,
 };
 use crate::error::ServerError;
+use crate::raft::checkpoints::Checkpoints;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{self, Network};
 use crate::raft::proposer::{Answers, ProposeFailure, Proposer};
@@ -82,6 +83,8 @@ pub struct NodeConfig {
 pub struct Node {
     shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Stopped after Raft: its connections must close before `kron.db` does.
+    checkpoints: Mutex<Option<Checkpoints>>,
 }
 
 struct Shared {
@@ -150,6 +153,12 @@ impl Node {
         }
         let state_machine = StateMachine::new(store, log.clone())?;
         let applied = state_machine.applied();
+        let checkpoints = Checkpoints::start(applied.clone(), log.clone()).map_err(|source| {
+            ServerError::Thread {
+                what: "checkpoint",
+                source,
+            }
+        })?;
         let snapshot_sender = state_machine.clone();
 
         let listener = tokio::net::TcpListener::bind(&config.raft_addr)
@@ -226,6 +235,7 @@ impl Node {
         let node = Node {
             shared,
             tasks: Mutex::new(tasks),
+            checkpoints: Mutex::new(Some(checkpoints)),
         };
         if config.leader_id.is_none() {
             if let Err(e) = bootstrap(&raft, id, info).await {
@@ -316,6 +326,15 @@ impl Node {
         };
         for task in tasks {
             let _ = task.await;
+        }
+        let checkpoints = self
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(checkpoints) = checkpoints {
+            // Waits for the round in progress, if any: off the runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || drop(checkpoints)).await;
         }
         result
     }

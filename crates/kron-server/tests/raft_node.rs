@@ -543,3 +543,48 @@ async fn events_are_queried_over_every_timer_newest_first_and_counted() {
     assert_eq!(none, EventPage::default());
     node.shutdown().await.unwrap();
 }
+
+fn file_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Registers `count` hourly timers `{prefix}{i}`, one proposal each.
+async fn register_timers(node: &Node, prefix: &str, count: usize) {
+    for i in 0..count {
+        node.propose(Input::Register {
+            at: node.now(),
+            def: task_timer(&format!("{prefix}{i}"), ScheduleSpec::Every { ms: 3_600_000 }),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_ahead_logs_are_checkpointed_off_the_write_path_and_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let kron_wal = dir.path().join("kron.db-wal");
+    let raft_wal = dir.path().join("raft.db-wal");
+    let node = Node::start(config(dir.path(), "n1", None)).await.unwrap();
+    leader_of(&node).await;
+    register_timers(&node, "big", 300).await;
+    // The checkpoint thread copies both logs into their databases (every 200 ms); the next
+    // writes then start each log over instead of appending to it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (kron_high, raft_high) = (file_len(&kron_wal), file_len(&raft_wal));
+    assert!(kron_high > 0 && raft_high > 0, "{kron_high} {raft_high}");
+    for round in 0..3 {
+        register_timers(&node, &format!("small{round}-"), 30).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        // SQLite's own checkpoints (past 4,000 and 1,000 pages) would have let both grow.
+        assert_eq!(file_len(&kron_wal), kron_high, "kron.db-wal, round {round}");
+        assert_eq!(file_len(&raft_wal), raft_high, "raft.db-wal, round {round}");
+    }
+    node.shutdown().await.unwrap();
+    drop(node);
+    // The checkpoint connections closed before `kron.db`, which could then leave WAL mode: the
+    // stopped directory is one self-contained database file.
+    assert!(!kron_wal.exists());
+    let reader = kron_store::Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.timers().unwrap().len(), 390);
+}

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+use crate::checkpoint::{self, CheckpointReport, Checkpointer};
+use crate::db;
 use crate::error::{io_error, sql, StoreError};
 
 const SCHEMA: &str = "
@@ -158,6 +160,32 @@ impl RaftLog {
         tx.commit().map_err(sql(path, "committing the purge"))
     }
 
+    /// Hands checkpointing to a [`Checkpointer`] (a second connection, for another thread) and
+    /// stops this connection's automatic checkpoints: SQLite's runs inside the append that
+    /// crosses its threshold, copying megabytes and syncing the file while a replication round
+    /// waits on that append.
+    pub fn checkpointer(&mut self) -> Result<Checkpointer, StoreError> {
+        let path = self.path.as_path();
+        let conn = db::open_read_write(path)?;
+        // The checkpoint syncs the database file after copying into it, as appends do.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql(path, "setting synchronous"))?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql(path, "handing over checkpoints"))?;
+        Ok(Checkpointer {
+            conn,
+            db_path: self.path.clone(),
+        })
+    }
+
+    /// Copies into the database what the write-ahead log holds beyond the last checkpoint
+    /// (`PASSIVE`, on this connection, between appends): see
+    /// [`crate::Store::finish_checkpoint`], the same for `kron.db`.
+    pub fn finish_checkpoint(&mut self) -> Result<CheckpointReport, StoreError> {
+        checkpoint::passive(&self.conn, &self.path)
+    }
+
     /// A stored value.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn
@@ -236,5 +264,42 @@ mod tests {
         assert_eq!(log.get("vote").unwrap(), Some(b"v".to_vec()));
         assert_eq!(log.get("committed").unwrap(), Some(b"3".to_vec()));
         assert_eq!(log.last().unwrap(), Some((3, vec![3])));
+    }
+
+    fn wal_bytes(path: &Path) -> u64 {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn appends_leave_checkpoints_to_the_checkpointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        let mut log = RaftLog::open(&path).unwrap();
+        let checkpointer = log.checkpointer().unwrap();
+        // 6 MiB of entries: past SQLite's automatic checkpoint (1,000 pages), which would have
+        // copied the log into the database inside an append and started it over.
+        let entry = vec![7u8; 8 * 1024];
+        for index in 1..=768u64 {
+            log.append(&[(index, entry.clone())]).unwrap();
+        }
+        let grown = wal_bytes(&path);
+        assert!(grown > 6 * 1024 * 1024, "{grown}");
+        let report = checkpointer.checkpoint().unwrap();
+        assert_eq!(report.checkpointed, report.wal_pages, "{report:?}");
+        assert!(report.wal_pages > 1_000, "{report:?}");
+        // Fully copied: the next appends write over the log from its start.
+        let report = log.finish_checkpoint().unwrap();
+        assert_eq!(report.checkpointed, report.wal_pages, "{report:?}");
+        for index in 769..=800u64 {
+            log.append(&[(index, entry.clone())]).unwrap();
+        }
+        assert_eq!(wal_bytes(&path), grown);
+        drop(checkpointer);
+        drop(log);
+        let log = RaftLog::open(&path).unwrap();
+        assert_eq!(log.range(1, 801).unwrap().len(), 800);
+        assert_eq!(log.last().unwrap(), Some((800, entry)));
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use kron_store::RaftLog;
+use kron_store::{CheckpointReport, Checkpointer, RaftLog};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use serde::de::DeserializeOwned;
@@ -58,6 +58,18 @@ impl LogStore {
     /// Stores the latest snapshot, durably.
     pub(crate) fn save_snapshot(&self, bytes: &[u8]) -> Result<(), kron_store::StoreError> {
         self.log().put(SNAPSHOT, bytes)
+    }
+
+    /// A second connection that checkpoints `raft.db` from another thread; from now on appends
+    /// never checkpoint (see [`RaftLog::checkpointer`] and `checkpoints.rs`).
+    pub(crate) fn checkpointer(&self) -> Result<Checkpointer, kron_store::StoreError> {
+        self.log().checkpointer()
+    }
+
+    /// Finishes a background checkpoint between two appends: see
+    /// [`RaftLog::finish_checkpoint`].
+    pub(crate) fn finish_checkpoint(&self) -> Result<CheckpointReport, kron_store::StoreError> {
+        self.log().finish_checkpoint()
     }
 
     fn log(&self) -> MutexGuard<'_, RaftLog> {

@@ -6,6 +6,7 @@
 //! * [`log_store`] — the Raft log, vote and committed position on SQLite (`DIR/raft.db`).
 //! * [`state_machine`] — the engine applying committed entries and writing what changed to
 //!   `DIR/kron.db` (the embedded mode's schema), with snapshots for compaction.
+//! * [`checkpoints`] — both files' write-ahead logs copied into them off the write path.
 //! * [`network`] — Raft RPC over HTTP with the cluster token, client and listener.
 
 use std::io::Cursor;
@@ -13,6 +14,7 @@ use std::io::Cursor;
 use kron_core::input::{Input, Output, Rejected};
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod checkpoints;
 // openraft's `StorageError` is large and its traits return it: boxing ours would only add a
 // conversion at every trait boundary.
 #[allow(clippy::result_large_err)]

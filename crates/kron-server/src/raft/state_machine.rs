@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use kron_core::engine::{Engine, EngineConfig};
 use kron_core::event::StoredEvent;
-use kron_store::{Durability, HistoryCopy, Reader, Store};
+use kron_store::{CheckpointReport, Checkpointer, Durability, HistoryCopy, Reader, Store};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
@@ -77,6 +77,18 @@ impl Applied {
             .store
             .history(timer, limit)
             .map_err(|e| e.to_string())
+    }
+
+    /// A second connection that checkpoints `kron.db` from another thread; from now on commits
+    /// never checkpoint (see [`Store::checkpointer`] and `checkpoints.rs`).
+    pub(crate) fn checkpointer(&self) -> Result<Checkpointer, kron_store::StoreError> {
+        self.lock().store.checkpointer()
+    }
+
+    /// Finishes a background checkpoint of `kron.db` between two applied batches: see
+    /// [`Store::finish_checkpoint`].
+    pub(crate) fn finish_checkpoint(&self) -> Result<CheckpointReport, kron_store::StoreError> {
+        self.lock().store.finish_checkpoint()
     }
 
     /// The last applied log index, watched.
