@@ -141,15 +141,25 @@ impl Node {
         kron_store::check_integrity(&config.data_dir.join(kron_store::DB_FILE))?;
         kron_store::check_integrity(&raft_db)?;
         let log = LogStore::open(&raft_db)?;
-        if log.is_blank()? && StateMachine::has_applied(&store)? {
+        if log.is_blank()? {
             // Starting would make a fresh node (or cluster) out of one that voted and
             // acknowledged entries: it could elect a second leader or lose committed writes.
-            return Err(ServerError::Store(kron_store::StoreError::Corrupt {
-                path: raft_db,
-                detail: "the Raft log is empty but kron.db holds applied entries: the file was \
-                         lost, truncated or replaced"
-                    .to_string(),
-            }));
+            let found = if StateMachine::has_applied(&store)? {
+                Some("kron.db holds applied entries")
+            } else if log.has_snapshot()? {
+                Some("a snapshot (raft.snapshot) is stored")
+            } else {
+                None
+            };
+            if let Some(found) = found {
+                return Err(ServerError::Store(kron_store::StoreError::Corrupt {
+                    path: raft_db,
+                    detail: format!(
+                        "the Raft log is empty but {found}: the file was lost, truncated or \
+                         replaced"
+                    ),
+                }));
+            }
         }
         let state_machine = StateMachine::new(store, log.clone())?;
         let applied = state_machine.applied();

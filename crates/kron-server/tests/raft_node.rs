@@ -553,7 +553,10 @@ async fn register_timers(node: &Node, prefix: &str, count: usize) {
     for i in 0..count {
         node.propose(Input::Register {
             at: node.now(),
-            def: task_timer(&format!("{prefix}{i}"), ScheduleSpec::Every { ms: 3_600_000 }),
+            def: task_timer(
+                &format!("{prefix}{i}"),
+                ScheduleSpec::Every { ms: 3_600_000 },
+            ),
         })
         .await
         .unwrap();

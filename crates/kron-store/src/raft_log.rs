@@ -196,6 +196,14 @@ impl RaftLog {
             .map_err(sql(&self.path, "reading the raft state"))
     }
 
+    /// Removes a stored value (nothing when there is none), durably before returning.
+    pub fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM raft_meta WHERE key = ?1", [key])
+            .map_err(sql(&self.path, "removing from the raft state"))?;
+        Ok(())
+    }
+
     /// Stores a value, durably before returning.
     pub fn put(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.conn

@@ -48,7 +48,7 @@ pub use claims::{ClaimRequest, ClaimedRun, Lease, LeaseError, LEASE_EXPIRED, NEX
 pub use commands::{validate_def, Registered};
 pub use outcome::Outcome;
 pub use settle::settle_taken_occurrences;
-pub use snapshot::SNAPSHOT_VERSION;
+pub use snapshot::{SnapshotCopy, SNAPSHOT_VERSION};
 pub use table::TimerKey;
 pub use view::{derive_state, provisional_view, TimerView};
 

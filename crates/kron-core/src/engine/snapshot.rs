@@ -76,6 +76,39 @@ struct TimerImage {
     held: bool,
 }
 
+/// An engine's state copied for a snapshot, not yet in its canonical order: see
+/// [`Engine::snapshot_copy`].
+#[derive(Debug)]
+pub struct SnapshotCopy {
+    image: EngineImage,
+    /// The runs `held_runs` lists, listed in the order of the runs once sorted.
+    held: HashSet<RunId>,
+}
+
+impl SnapshotCopy {
+    /// The bytes of [`Engine::snapshot`]: timers by name, runs by id.
+    pub fn encode(self) -> Vec<u8> {
+        let SnapshotCopy { mut image, held } = self;
+        image
+            .timers
+            .sort_unstable_by(|a, b| a.record.def.id.cmp(&b.record.def.id));
+        image
+            .runs
+            .sort_by_cached_key(|r| (r.run_id.sort_key(), r.run_id.clone()));
+        image.held_runs = image
+            .runs
+            .iter()
+            .filter(|r| held.contains(&r.run_id))
+            .map(|r| r.run_id.clone())
+            .collect();
+        image
+            .claimable_runs
+            .sort_by_cached_key(|id| (id.sort_key(), id.clone()));
+        // Plain data with string keys: serializing into a vector cannot fail.
+        serde_json::to_vec(&image).unwrap_or_default()
+    }
+}
+
 impl Engine {
     /// Every timer's and every run's durable record (timers by name, runs by id): what a store
     /// must hold for this state, e.g. after a replica installed a snapshot.
@@ -90,7 +123,15 @@ impl Engine {
     /// Everything that drives this engine's future decisions, as bytes: equal for equal states.
     /// See the module documentation.
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut timers: Vec<TimerImage> = self
+        self.snapshot_copy().encode()
+    }
+
+    /// The copy [`Engine::snapshot`] is made of. Taking it clones every timer and run, which
+    /// needs the engine; sorting and serializing it ([`SnapshotCopy::encode`]) does not, so a
+    /// caller that holds the engine under a lock others wait on (a replicated node, whose
+    /// entries wait to be applied) takes the copy under the lock and encodes it after.
+    pub fn snapshot_copy(&self) -> SnapshotCopy {
+        let timers: Vec<TimerImage> = self
             .timers
             .iter()
             .map(|(_, t)| TimerImage {
@@ -103,9 +144,7 @@ impl Engine {
                 held: t.held,
             })
             .collect();
-        timers.sort_unstable_by(|a, b| a.record.def.id.cmp(&b.record.def.id));
-        let mut runs: Vec<RunRecord> = self.runs.values().cloned().collect();
-        runs.sort_by_cached_key(|r| (r.run_id.sort_key(), r.run_id.clone()));
+        let runs: Vec<RunRecord> = self.runs.values().cloned().collect();
         let queued: HashSet<&RunId> = self
             .waiting
             .iter()
@@ -116,7 +155,12 @@ impl Engine {
             })
             .map(|Reverse((_, _, id))| id)
             .collect();
-        let parked: HashSet<&RunId> = self
+        let held: HashSet<RunId> = runs
+            .iter()
+            .filter(|r| r.phase != RunPhase::Running && !queued.contains(&r.run_id))
+            .map(|r| r.run_id.clone())
+            .collect();
+        let claimable: Vec<RunId> = self
             .claimable
             .iter()
             .filter(|(at, _, id)| {
@@ -129,35 +173,31 @@ impl Engine {
                             .is_some_and(|t| t.policy.task.is_some())
                 })
             })
-            .map(|(_, _, id)| id)
+            .map(|(_, _, id)| id.clone())
+            .collect::<HashSet<RunId>>()
+            .into_iter()
             .collect();
-        let held_runs: Vec<RunId> = runs
-            .iter()
-            .filter(|r| r.phase != RunPhase::Running && !queued.contains(&r.run_id))
-            .map(|r| r.run_id.clone())
-            .collect();
-        let mut claimable_runs: Vec<RunId> = parked.into_iter().cloned().collect();
-        claimable_runs.sort_by_cached_key(|id| (id.sort_key(), id.clone()));
         let leases = self
             .leases
             .iter()
             .map(|(run, lease)| (run.clone(), lease.clone()))
             .collect();
-        let image = EngineImage {
-            version: SNAPSHOT_VERSION,
-            config: self.config.clone(),
-            rng: self.rng.clone(),
-            run_ids: self.ids.clone(),
-            recovered_at: self.recovered_at,
-            timers,
-            runs,
-            held_runs,
-            claimable_runs,
-            leases,
-            last_token: self.last_token,
-        };
-        // Plain data with string keys: serializing into a vector cannot fail.
-        serde_json::to_vec(&image).unwrap_or_default()
+        SnapshotCopy {
+            image: EngineImage {
+                version: SNAPSHOT_VERSION,
+                config: self.config.clone(),
+                rng: self.rng.clone(),
+                run_ids: self.ids.clone(),
+                recovered_at: self.recovered_at,
+                timers,
+                runs,
+                held_runs: Vec::new(),
+                claimable_runs: claimable,
+                leases,
+                last_token: self.last_token,
+            },
+            held,
+        }
     }
 
     /// The engine a [`Engine::snapshot`] was taken of: it decides exactly as that engine would

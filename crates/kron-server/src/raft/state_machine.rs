@@ -151,11 +151,14 @@ impl StateMachine {
             .map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?;
         let (engine, last_applied, membership) = match snapshot {
             Some(bytes) => {
-                let (meta, data) = decode_stored(&bytes)?;
-                let data = SnapshotBody::decode(&data)?.engine;
-                let engine = Engine::from_snapshot(&data).map_err(|e| {
-                    StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
-                })?;
+                // A damaged file is reported by its path, like a damaged database.
+                let named = |e: &dyn std::fmt::Display| -> StorageError {
+                    let detail = format!("{}: {e}", log.snapshot_path().display());
+                    StorageIOError::read_snapshot(None, AnyError::error(detail)).into()
+                };
+                let (meta, data) = decode_stored(&bytes).map_err(|e| named(&e))?;
+                let data = SnapshotBody::decode(&data).map_err(|e| named(&e))?.engine;
+                let engine = Engine::from_snapshot(&data).map_err(|e| named(&e))?;
                 (engine, meta.last_log_id, meta.last_membership)
             }
             None => (
@@ -237,18 +240,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let applied_index = inner.last_applied.map(|id| id.index);
             let history_upto = (inner.stored_upto == applied_index).then(|| inner.store.max_seq());
             (
-                inner.engine.snapshot(),
+                // Only the copy under the lock (entries wait to be applied meanwhile); it is
+                // sorted and serialized after.
+                inner.engine.snapshot_copy(),
                 history_upto,
                 inner.last_applied,
                 inner.membership.clone(),
             )
         };
-        let data = SnapshotBody {
-            engine,
-            history_upto,
-            history: None,
-        }
-        .encode()?;
         let count = self.snapshots_built.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot_id = match last_log_id {
             Some(id) => format!("{}-{}-{count}", id.leader_id, id.index),
@@ -259,10 +258,26 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_membership,
             snapshot_id,
         };
-        let stored = encode_stored(&meta, &data)?;
-        self.log
-            .save_snapshot(&stored)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        // Sorting, serializing and writing megabytes: on a blocking thread, so that the
+        // runtime's few threads go on serving requests and replication meanwhile.
+        let log = self.log.clone();
+        let saved_meta = meta.clone();
+        let data = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StorageError> {
+            let data = SnapshotBody {
+                engine: engine.encode(),
+                history_upto,
+                history: None,
+            }
+            .encode()?;
+            let stored = encode_stored(&saved_meta, &data)?;
+            log.save_snapshot(&stored)
+                .map_err(|e| StorageIOError::write_snapshot(Some(saved_meta.signature()), &e))?;
+            Ok(data)
+        })
+        .await
+        .map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), AnyError::error(e.to_string()))
+        })??;
         // openraft keeps only the meta of what is built; a replica gets the snapshot through
         // `get_current_snapshot`, with the history.
         Ok(Snapshot {

@@ -332,6 +332,95 @@ async fn damaged_storage_is_refused_naming_the_file() {
     refuses_damaged("kron.db", truncated).await;
 }
 
+/// A node with one timer and a snapshot of it, stopped and released.
+async fn stopped_with_a_snapshot(dir: &std::path::Path) -> Vec<u8> {
+    let node = Node::start(config(dir, "n1", None)).await.unwrap();
+    leader_of(&node).await;
+    node.propose(Input::Register {
+        at: node.now(),
+        def: task_timer("t", ScheduleSpec::Every { ms: 3_600_000 }),
+    })
+    .await
+    .unwrap();
+    node.raft().trigger().snapshot().await.unwrap();
+    let mut metrics = node.raft().metrics();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        metrics.wait_for(|m| m.snapshot.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let engine = node.read(|e| e.snapshot()).await;
+    node.shutdown().await.unwrap();
+    drop(node);
+    wait_until("the directory released", || !kron_store::is_locked(dir)).await;
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_has_a_file_of_its_own_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = stopped_with_a_snapshot(dir.path()).await;
+    let file = dir.path().join("raft.snapshot");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.is_empty());
+    assert!(!dir.path().join("raft.snapshot.tmp").exists());
+    let raft_db = dir.path().join("raft.db");
+    {
+        let mut log = kron_store::raft_log::RaftLog::open(&raft_db).unwrap();
+        assert_eq!(log.get("snapshot").unwrap(), None);
+        // As a build that kept the snapshot inside raft.db left it: moved to its file at start.
+        log.put("snapshot", &bytes).unwrap();
+    }
+    std::fs::remove_file(&file).unwrap();
+    let node = Node::start(config(dir.path(), "n1", None)).await.unwrap();
+    leader_of(&node).await;
+    assert_eq!(node.read(|e| e.snapshot()).await, engine);
+    node.shutdown().await.unwrap();
+    drop(node);
+    wait_until("the directory released", || {
+        !kron_store::is_locked(dir.path())
+    })
+    .await;
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    let log = kron_store::raft_log::RaftLog::open(&raft_db).unwrap();
+    assert_eq!(log.get("snapshot").unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_orphaned_snapshot_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    stopped_with_a_snapshot(dir.path()).await;
+    let file = dir.path().join("raft.snapshot");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let half = bytes.len() / 2;
+    bytes.truncate(half);
+    std::fs::write(&file, &bytes).unwrap();
+    let Err(error) = Node::start(config(dir.path(), "n1", None)).await else {
+        panic!("a node started on a truncated raft.snapshot");
+    };
+    let message = error.to_string();
+    assert!(message.contains("raft.snapshot"), "{message}");
+
+    // A snapshot without the log it belongs to (raft.db and kron.db gone): not a fresh node.
+    let dir = tempfile::tempdir().unwrap();
+    stopped_with_a_snapshot(dir.path()).await;
+    for name in ["raft.db", "kron.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("{name}{suffix}")));
+        }
+    }
+    let Err(error) = Node::start(config(dir.path(), "n1", None)).await else {
+        panic!("a node started on a snapshot without its log");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("raft.db") && message.contains("raft.snapshot"),
+        "{message}"
+    );
+}
+
 /// Failover time, in process: the leader of three stops without a word (as SIGKILL leaves
 /// it), and the clock runs until another node has committed a write. Prints p50/p99; a
 /// measurement, not a gate (`cargo test -p kron-server --test raft_node -- --ignored failover`).
