@@ -119,6 +119,19 @@ async fn one_run(node: &Node) {
     );
 }
 
+/// Has the node build a Raft snapshot and waits until it has one.
+async fn snapshot_now(node: &Node) {
+    node.raft().trigger().snapshot().await.unwrap();
+    let mut metrics = node.raft().metrics();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        metrics.wait_for(|m| m.snapshot.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+}
+
 fn kinds(events: &[kron_core::event::StoredEvent]) -> Vec<EventKind> {
     events.iter().map(|e| e.event.kind).collect()
 }
@@ -179,15 +192,7 @@ async fn restart_resumes_the_same_state() {
     assert_eq!(node.history("t1", 100).await.unwrap(), history);
 
     // Compaction: a Raft snapshot, more writes, a restart from the snapshot plus the log.
-    node.raft().trigger().snapshot().await.unwrap();
-    let mut metrics = node.raft().metrics();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        metrics.wait_for(|m| m.snapshot.is_some()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    snapshot_now(&node).await;
     node.propose(Input::Pause {
         at: node.now(),
         timer: "t2".to_string(),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use crate::db;
 use crate::error::{sql, StoreError};
 
 /// A second connection to the database that copies the WAL into it. `Send`: give it its own
@@ -39,6 +40,19 @@ impl Checkpointer {
     pub fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {
         passive(&self.conn, &self.db_path)
     }
+}
+
+/// A [`Checkpointer`] for the database at `path`, and no more automatic checkpoints in the
+/// commits of its writer `writer`.
+pub(crate) fn hand_over(writer: &Connection, path: &Path) -> Result<Checkpointer, StoreError> {
+    let conn = db::open_read_write(path)?;
+    writer
+        .pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(sql(path, "handing over checkpoints"))?;
+    Ok(Checkpointer {
+        conn,
+        db_path: path.to_path_buf(),
+    })
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`.

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::checkpoint::{self, CheckpointReport, Checkpointer};
-use crate::db;
 use crate::error::{io_error, sql, StoreError};
 
 const SCHEMA: &str = "
@@ -165,18 +164,13 @@ impl RaftLog {
     /// crosses its threshold, copying megabytes and syncing the file while a replication round
     /// waits on that append.
     pub fn checkpointer(&mut self) -> Result<Checkpointer, StoreError> {
-        let path = self.path.as_path();
-        let conn = db::open_read_write(path)?;
+        let checkpointer = checkpoint::hand_over(&self.conn, &self.path)?;
         // The checkpoint syncs the database file after copying into it, as appends do.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sql(path, "setting synchronous"))?;
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(sql(path, "handing over checkpoints"))?;
-        Ok(Checkpointer {
-            conn,
-            db_path: self.path.clone(),
-        })
+        checkpointer
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sql(&self.path, "setting synchronous"))?;
+        Ok(checkpointer)
     }
 
     /// Copies into the database what the write-ahead log holds beyond the last checkpoint

@@ -448,15 +448,7 @@ impl Store {
     /// Hands checkpointing to a [`Checkpointer`] (a second connection, for another thread) and
     /// stops this connection's automatic checkpoints, so no commit pays for one.
     pub fn checkpointer(&mut self) -> Result<Checkpointer, StoreError> {
-        let conn = db::open_read_write(&self.db_path)?;
-        let path = self.db_path.as_path();
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(sql(path, "handing over checkpoints"))?;
-        Ok(Checkpointer {
-            conn,
-            db_path: self.db_path.clone(),
-        })
+        checkpoint::hand_over(&self.conn, &self.db_path)
     }
 
     /// Copies into the database what the write-ahead log holds beyond the last checkpoint

@@ -51,7 +51,7 @@ impl WalFile {
     }
 }
 
-/// The checkpoint thread. [`Checkpoints::stop`] (or dropping it) ends it and closes its
+/// The checkpoint thread. Dropping it ends the thread and closes its
 /// connections, which must happen before `kron.db` closes (closing leaves WAL mode only when no
 /// other connection is open).
 pub(crate) struct Checkpoints {
@@ -100,18 +100,14 @@ impl Checkpoints {
             thread: Some(thread),
         })
     }
+}
 
+impl Drop for Checkpoints {
     /// Ends the thread and waits for it (at most one checkpoint round).
-    pub(crate) fn stop(&mut self) {
+    fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-impl Drop for Checkpoints {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -11,7 +11,7 @@ use kron_server::http::{serve, Api};
 use kron_server::node::{Node, NodeConfig};
 use kron_server::setup::ServeConfig;
 
-use super::{config, leader_of, task_timer, TOKEN};
+use super::{config, leader_of, snapshot_now, task_timer, TOKEN};
 
 fn member<'a>(status: &'a ClusterStatus, name: &str) -> &'a MemberStatus {
     status
@@ -281,23 +281,7 @@ async fn the_raft_listener_admits_raft_tokens_only() {
 /// file.
 async fn refuses_damaged(file: &str, damage: fn(&std::path::Path)) {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let node = Node::start(config(dir.path(), "n1", None)).await.unwrap();
-        leader_of(&node).await;
-        node.propose(Input::Register {
-            at: node.now(),
-            def: task_timer("t", ScheduleSpec::Every { ms: 3_600_000 }),
-        })
-        .await
-        .unwrap();
-        node.shutdown().await.unwrap();
-    }
-    // Raft's state machine task lets go of the files just after shutdown: damage them after
-    // that, or its last checkpoint would write over the damage.
-    wait_until("the directory released", || {
-        !kron_store::is_locked(dir.path())
-    })
-    .await;
+    stopped_with_one_timer(dir.path(), false).await;
     let path = dir.path().join(file);
     damage(&path);
     let refused = Node::start(config(dir.path(), "n1", None)).await;
@@ -332,8 +316,9 @@ async fn damaged_storage_is_refused_naming_the_file() {
     refuses_damaged("kron.db", truncated).await;
 }
 
-/// A node with one timer and a snapshot of it, stopped and released.
-async fn stopped_with_a_snapshot(dir: &std::path::Path) -> Vec<u8> {
+/// A node on `dir` with one timer (and a Raft snapshot of it when `snapshot`), stopped and its
+/// directory released; answers the engine's snapshot bytes.
+async fn stopped_with_one_timer(dir: &std::path::Path, snapshot: bool) -> Vec<u8> {
     let node = Node::start(config(dir, "n1", None)).await.unwrap();
     leader_of(&node).await;
     node.propose(Input::Register {
@@ -342,18 +327,14 @@ async fn stopped_with_a_snapshot(dir: &std::path::Path) -> Vec<u8> {
     })
     .await
     .unwrap();
-    node.raft().trigger().snapshot().await.unwrap();
-    let mut metrics = node.raft().metrics();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        metrics.wait_for(|m| m.snapshot.is_some()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    if snapshot {
+        snapshot_now(&node).await;
+    }
     let engine = node.read(|e| e.snapshot()).await;
     node.shutdown().await.unwrap();
     drop(node);
+    // Raft's state machine task lets go of the files just after shutdown: callers damage them
+    // after that, or its last checkpoint would write over the damage.
     wait_until("the directory released", || !kron_store::is_locked(dir)).await;
     engine
 }
@@ -361,7 +342,7 @@ async fn stopped_with_a_snapshot(dir: &std::path::Path) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_has_a_file_of_its_own_written_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = stopped_with_a_snapshot(dir.path()).await;
+    let engine = stopped_with_one_timer(dir.path(), true).await;
     let file = dir.path().join("raft.snapshot");
     let bytes = std::fs::read(&file).unwrap();
     assert!(!bytes.is_empty());
@@ -391,7 +372,7 @@ async fn the_snapshot_has_a_file_of_its_own_written_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_or_orphaned_snapshot_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    stopped_with_a_snapshot(dir.path()).await;
+    stopped_with_one_timer(dir.path(), true).await;
     let file = dir.path().join("raft.snapshot");
     let mut bytes = std::fs::read(&file).unwrap();
     let half = bytes.len() / 2;
@@ -405,7 +386,7 @@ async fn a_damaged_or_orphaned_snapshot_is_refused_naming_the_file() {
 
     // A snapshot without the log it belongs to (raft.db and kron.db gone): not a fresh node.
     let dir = tempfile::tempdir().unwrap();
-    stopped_with_a_snapshot(dir.path()).await;
+    stopped_with_one_timer(dir.path(), true).await;
     for name in ["raft.db", "kron.db"] {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(dir.path().join(format!("{name}{suffix}")));
